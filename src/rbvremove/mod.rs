@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MPL-2.0
+/**
+ * SECTION:element-rbvremove
+ *
+ * `rbvremove` removes the background of video. Each frame runs through a
+ * segmentation model (ONNX Runtime) and leaves as RGBA (or BGRA/ARGB/ABGR)
+ * with a soft alpha channel: opaque where the person is, transparent where
+ * the background was.
+ *
+ * ## Example launch line
+ * ```bash
+ * gst-launch-1.0 filesrc location=in.webm ! decodebin ! videoconvert ! \
+ *     rbvremove model=human ! videoconvert ! avenc_ffv1 ! matroskamux ! \
+ *     filesink location=out.mkv
+ * ```
+ *
+ * The ONNX Runtime library and the models are found in the rbv cache
+ * (`setup/setup.sh` puts them there), or where `ort-library` and
+ * `model-path` (or `RBV_ORT_LIBRARY`, `RBV_MODEL_DIR`, `RBV_CACHE_DIR`) say.
+ */
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+pub use imp::{HumanVariant, Model};
+
+glib::wrapper! {
+    pub struct RbvRemove(ObjectSubclass<imp::RbvRemove>) @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    Model::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    HumanVariant::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    gst::Element::register(
+        Some(plugin),
+        "rbvremove",
+        gst::Rank::NONE,
+        RbvRemove::static_type(),
+    )
+}
