@@ -209,6 +209,10 @@ def main():
         run([str(py), str(HERE / "voc_person_mask.py"), str(cache / "data" / "voc_data.npz"), str(part)])
         os.replace(part, mask)
 
+    bad = cache / "data" / "not_a_mask.onnx"
+    if not bad.exists():
+        run([str(py), str(HERE / "make_test_models.py"), str(bad)])
+
     clip = cache / "data" / "demo_input.webm"
     if not clip.exists():
         log("building the demo clip from the photos")

@@ -59,7 +59,7 @@ pub enum HumanVariant {
 }
 
 const DEFAULT_MODEL: Model = Model::Human;
-const DEFAULT_HUMAN_VARIANT: HumanVariant = HumanVariant::Square;
+const DEFAULT_HUMAN_VARIANT: HumanVariant = HumanVariant::Auto;
 const DEFAULT_THREADS: u32 = 0;
 /// Frames at least this wide (relative to their height) count as wide for `human-variant=auto`.
 const WIDE_ASPECT: f64 = 1.6;
@@ -187,7 +187,7 @@ impl RbvRemove {
             .into_iter()
             .map(|spec| {
                 let seg = Segmenter::new(spec, path.as_deref(), &options)
-                    .map_err(|err| gst::error_msg!(gst::LibraryError::Settings, ["{}", err]))?;
+                    .map_err(|err| gst::error_msg!(gst::LibraryError::Settings, ("{}", err)))?;
                 gst::info!(
                     CAT,
                     imp = self,
@@ -470,7 +470,7 @@ impl VideoFilterImpl for RbvRemove {
         let segmenter = &mut state.segmenters[state.active];
 
         let fail = |what: &str, err: String| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["{}: {}", what, err]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{}: {}", what, err));
             gst::FlowError::Error
         };
 

@@ -1,0 +1,129 @@
+// Shared helpers for the integration tests: plugin registration, test data,
+// and small real pipelines that decode files with GStreamer.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Once;
+use std::time::Duration;
+
+use gst::prelude::*;
+
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstrbv::plugin_register_static().expect("rbv plugin registers");
+    });
+}
+
+/// A file from the set-up's test data (run setup/setup.sh first).
+pub fn data(name: &str) -> PathBuf {
+    let p = gstrbv::runtime::cache_dir().join("data").join(name);
+    assert!(p.is_file(), "{} missing: run setup/setup.sh", p.display());
+    p
+}
+
+/// An 8-bit plane or packed image read back from a pipeline.
+pub struct Image {
+    pub width: usize,
+    pub height: usize,
+    pub stride: usize,
+    pub bytes_per_pixel: usize,
+    pub data: Vec<u8>,
+}
+
+impl Image {
+    pub fn at(&self, x: usize, y: usize, c: usize) -> u8 {
+        self.data[y * self.stride + x * self.bytes_per_pixel + c]
+    }
+
+    /// Channel `c` of every pixel, packed.
+    pub fn channel(&self, c: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.width * self.height);
+        for y in 0..self.height {
+            for x in 0..self.width {
+                out.push(self.at(x, y, c));
+            }
+        }
+        out
+    }
+}
+
+/// Runs `pipeline` (which must end in `appsink name=sink`) and returns its first frame.
+pub fn first_frame(pipeline: &str) -> Image {
+    let pipeline = gst::parse::launch(pipeline)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink
+        .try_pull_sample(gst::ClockTime::from_seconds(60))
+        .expect("a frame within 60 s");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+    let map = sample.buffer().unwrap().map_readable().unwrap();
+    let bpp = info.format_info().pixel_stride()[0] as usize;
+    Image {
+        width: info.width() as usize,
+        height: info.height() as usize,
+        stride: info.stride()[0] as usize,
+        bytes_per_pixel: bpp,
+        data: map.as_slice().to_vec(),
+    }
+}
+
+/// The RGBA output of `rbvremove <props>` on an image file, with the input
+/// converted to `format` first.
+pub fn remove_background(file: &str, format: &str, props: &str) -> Image {
+    let path = data(file);
+    first_frame(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format={format} ! \
+         rbvremove {props} ! video/x-raw,format=RGBA ! appsink name=sink",
+        path.display()
+    ))
+}
+
+/// A grey image file as a packed plane.
+pub fn gray(file: &str) -> Image {
+    let path = data(file);
+    first_frame(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=sink",
+        path.display()
+    ))
+}
+
+/// Intersection over union of two masks thresholded at 128.
+pub fn iou(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let (mut inter, mut union) = (0u64, 0u64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x >= 128, y >= 128);
+        inter += u64::from(x && y);
+        union += u64::from(x || y);
+    }
+    inter as f64 / union.max(1) as f64
+}
+
+/// Waits for an error (or EOS) on the bus; returns the error text.
+pub fn wait_for_error(pipeline: &gst::Pipeline) -> Option<String> {
+    let bus = pipeline.bus().unwrap();
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Error, gst::MessageType::Eos],
+    );
+    match msg.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Error(err)) => Some(format!(
+            "{} ({})",
+            err.error(),
+            err.debug().map(|d| d.to_string()).unwrap_or_default()
+        )),
+        _ => None,
+    }
+}
+
+pub const TIMEOUT: Duration = Duration::from_secs(60);

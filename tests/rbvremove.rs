@@ -1,0 +1,210 @@
+// The element on real photos, with the real ONNX Runtime and real models.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+
+/// Alpha at points of grace_hopper.jpg (512x600): the face, the cap, the
+/// uniform and the collar are the person; the blue backdrop at the top right
+/// and right edge and the flag at the left are background.
+const PERSON_POINTS: &[(usize, usize)] =
+    &[(256, 270), (260, 330), (260, 100), (250, 500), (120, 450)];
+const BACKGROUND_POINTS: &[(usize, usize)] = &[(470, 60), (470, 250), (40, 150), (60, 300)];
+
+fn check_points(img: &Image, what: &str) {
+    for &(x, y) in PERSON_POINTS {
+        let a = img.at(x, y, 3);
+        assert!(a >= 230, "{what}: alpha {a} at person point ({x},{y})");
+    }
+    for &(x, y) in BACKGROUND_POINTS {
+        let a = img.at(x, y, 3);
+        assert!(a <= 25, "{what}: alpha {a} at background point ({x},{y})");
+    }
+}
+
+#[test]
+fn harness_keeps_the_person_and_clears_the_background() {
+    init();
+    // Decode the real photo to I420 (what decoders produce) and push it through a Harness.
+    let i420 = first_frame(&format!(
+        "filesrc location={} ! jpegdec ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink",
+        data("grace_hopper.jpg").display()
+    ));
+    let mut h = gst_check::Harness::new("rbvremove");
+    h.set_src_caps_str("video/x-raw,format=I420,width=512,height=600,framerate=25/1");
+    h.set_sink_caps_str("video/x-raw,format=RGBA");
+    let mut buffer = gst::Buffer::from_mut_slice(i420.data.clone());
+    buffer
+        .get_mut()
+        .unwrap()
+        .set_pts(gst::ClockTime::from_mseconds(40));
+    let out = h.push_and_pull(buffer).expect("one output frame");
+    assert_eq!(out.pts(), Some(gst::ClockTime::from_mseconds(40)));
+    let caps = h.sinkpad().unwrap().current_caps().unwrap();
+    let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+    assert_eq!(
+        (info.format(), info.width(), info.height()),
+        (gst_video::VideoFormat::Rgba, 512, 600)
+    );
+    let map = out.map_readable().unwrap();
+    let img = Image {
+        width: 512,
+        height: 600,
+        stride: info.stride()[0] as usize,
+        bytes_per_pixel: 4,
+        data: map.to_vec(),
+    };
+    check_points(&img, "harness");
+    // Soft alpha: the edge between person and backdrop has intermediate values.
+    let soft = img
+        .channel(3)
+        .iter()
+        .filter(|&&a| (16..240).contains(&a))
+        .count();
+    assert!(
+        soft > 500,
+        "only {soft} soft-alpha pixels: the matte was thresholded"
+    );
+}
+
+#[test]
+fn every_input_format_gives_the_same_cut() {
+    init();
+    let reference = remove_background("grace_hopper.jpg", "RGB", "").channel(3);
+    for format in [
+        "I420", "NV12", "YUY2", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "xRGB", "AYUV",
+    ] {
+        let img = remove_background("grace_hopper.jpg", format, "");
+        check_points(&img, format);
+        let alpha = img.channel(3);
+        let agree = iou(&alpha, &reference);
+        assert!(
+            agree > 0.97,
+            "{format}: IoU {agree:.3} against the RGB input's matte"
+        );
+    }
+}
+
+#[test]
+fn output_formats_put_alpha_in_the_right_byte() {
+    init();
+    let path = data("grace_hopper.jpg");
+    for (format, alpha_byte) in [("BGRA", 3), ("ARGB", 0), ("ABGR", 0)] {
+        let img = first_frame(&format!(
+            "filesrc location={} ! decodebin ! videoconvert ! rbvremove ! \
+             video/x-raw,format={format} ! appsink name=sink",
+            path.display()
+        ));
+        for &(x, y) in PERSON_POINTS {
+            assert!(img.at(x, y, alpha_byte) >= 230, "{format} person ({x},{y})");
+        }
+        for &(x, y) in BACKGROUND_POINTS {
+            assert!(
+                img.at(x, y, alpha_byte) <= 25,
+                "{format} background ({x},{y})"
+            );
+        }
+    }
+}
+
+#[test]
+fn colour_is_kept_under_the_alpha() {
+    init();
+    // Straight alpha: RGB is the input's colour, untouched by the matte.
+    let path = data("grace_hopper.jpg");
+    let input = first_frame(&format!(
+        "filesrc location={} ! jpegdec ! videoconvert ! video/x-raw,format=RGBA ! appsink name=sink",
+        path.display()
+    ));
+    let output = remove_background("grace_hopper.jpg", "RGBA", "");
+    for y in (0..600).step_by(37) {
+        for x in (0..512).step_by(41) {
+            for c in 0..3 {
+                assert_eq!(
+                    input.at(x, y, c),
+                    output.at(x, y, c),
+                    "({x},{y}) channel {c}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn human_iou_on_voc_ground_truth() {
+    init();
+    let truth = gray("voc_person_mask.png");
+    assert_eq!((truth.width, truth.height), (500, 375));
+    let truth = truth.channel(0);
+    let alpha = remove_background("voc_rgb.jpg", "I420", "model=human").channel(3);
+    let score = iou(&alpha, &truth);
+    println!("human IoU vs VOC person ground truth: {score:.3}");
+    assert!(score >= 0.58, "IoU {score:.3} < 0.58");
+}
+
+#[test]
+fn light_model_cuts_the_portrait() {
+    init();
+    let img = remove_background("grace_hopper.jpg", "I420", "model=light");
+    for &(x, y) in &PERSON_POINTS[..3] {
+        assert!(
+            img.at(x, y, 3) >= 200,
+            "light: person ({x},{y}) alpha {}",
+            img.at(x, y, 3)
+        );
+    }
+    for &(x, y) in &BACKGROUND_POINTS[..2] {
+        assert!(
+            img.at(x, y, 3) <= 50,
+            "light: background ({x},{y}) alpha {}",
+            img.at(x, y, 3)
+        );
+    }
+}
+
+#[test]
+fn properties_round_trip_with_documented_defaults() {
+    init();
+    let e = gst::ElementFactory::make("rbvremove").build().unwrap();
+    assert_eq!(
+        e.property_value("model")
+            .get::<gstrbv::rbvremove::Model>()
+            .unwrap(),
+        gstrbv::rbvremove::Model::Human
+    );
+    assert_eq!(e.property::<Option<String>>("model-path"), None);
+    assert_eq!(e.property::<u32>("threads"), 0);
+    e.set_property_from_str("model", "light");
+    e.set_property("model-path", "/tmp/x.onnx");
+    assert_eq!(
+        e.property_value("model")
+            .get::<gstrbv::rbvremove::Model>()
+            .unwrap(),
+        gstrbv::rbvremove::Model::Light
+    );
+    assert_eq!(
+        e.property::<Option<String>>("model-path").as_deref(),
+        Some("/tmp/x.onnx")
+    );
+}
+
+#[test]
+fn human_auto_picks_landscape_for_wide_frames_and_square_otherwise() {
+    init();
+    // zidane.jpg is 16:9, grace_hopper.jpg is portrait.
+    for (file, chosen, other) in [
+        ("zidane.jpg", "landscape", "square"),
+        ("grace_hopper.jpg", "square", "landscape"),
+    ] {
+        let auto = remove_background(file, "I420", "human-variant=auto").channel(3);
+        let picked = remove_background(file, "I420", &format!("human-variant={chosen}")).channel(3);
+        let not_picked =
+            remove_background(file, "I420", &format!("human-variant={other}")).channel(3);
+        assert_eq!(auto, picked, "{file}: auto must run the {chosen} model");
+        assert_ne!(
+            auto, not_picked,
+            "{file}: the two models must differ for this check to mean anything"
+        );
+    }
+}
