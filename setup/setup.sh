@@ -17,21 +17,19 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad
   gstreamer1.0-libav
-  python3
-  python3-venv
-  python3-pip
-  npm
 )
+# Python (with venv and pip) and npm fetch the registry packages; a toolchain
+# installed outside apt (pyenv, nodesource) serves as well as Debian's.
+probe=$(mktemp -d)
+python3 -m venv "$probe/venv" >/dev/null 2>&1 || APT_PACKAGES+=(python3 python3-venv python3-pip)
+rm -rf "$probe"
+command -v npm >/dev/null || APT_PACKAGES+=(npm)
 
 if [ "${1:-}" != "--no-apt" ]; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  # A toolchain installed outside apt (pyenv, nodesource) serves as well as Debian's.
-  if command -v npm >/dev/null; then missing=("${missing[@]/npm}"); fi
-  if python3 -c 'import venv, ensurepip' 2>/dev/null; then missing=("${missing[@]/python3-venv}"); missing=("${missing[@]/python3-pip}"); missing=("${missing[@]/python3}"); fi
-  read -r -a missing <<<"${missing[*]:-}"
   if [ ${#missing[@]} -gt 0 ]; then
     echo "rbv setup: installing system packages: ${missing[*]}"
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
