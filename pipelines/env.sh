@@ -1,8 +1,10 @@
-# Sourced by the example pipelines: lets gst-launch-1.0 find the plugin built
-# in this checkout (target/release) unless GST_PLUGIN_PATH already says where.
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export GST_PLUGIN_PATH="${GST_PLUGIN_PATH:+$GST_PLUGIN_PATH:}$repo/target/release"
+# Sourced by the example pipelines: if gst-launch-1.0 cannot find rbvremove yet
+# (installed, or on GST_PLUGIN_PATH), use the plugin built in this checkout.
 if ! gst-inspect-1.0 rbvremove >/dev/null 2>&1; then
-  echo "rbvremove not found: build it first (cargo build --release) or set GST_PLUGIN_PATH" >&2
-  exit 1
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  export GST_PLUGIN_PATH="${GST_PLUGIN_PATH:+$GST_PLUGIN_PATH:}$repo/target/release"
+  if ! gst-inspect-1.0 rbvremove >/dev/null 2>&1; then
+    echo "rbvremove not found: build it first (cargo build --release) or set GST_PLUGIN_PATH" >&2
+    exit 1
+  fi
 fi

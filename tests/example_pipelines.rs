@@ -9,16 +9,17 @@ use std::process::Command;
 use common::*;
 use gst::prelude::*;
 
-/// The directory cargo put the plugin (libgstrbv.so) in, beside this test's binary.
+/// The directory holding the plugin (libgstrbv.so) that cargo built with this
+/// test: `cargo test` leaves it in target/<profile>/deps beside the test binary,
+/// `cargo build` in target/<profile>.
 fn plugin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    assert!(
-        dir.join("libgstrbv.so").is_file(),
-        "no libgstrbv.so in {}",
-        dir.display()
-    );
-    dir
+    let deps = exe.parent().unwrap();
+    [deps, deps.parent().unwrap()]
+        .into_iter()
+        .find(|d| d.join("libgstrbv.so").is_file())
+        .unwrap_or_else(|| panic!("no libgstrbv.so in or above {}", deps.display()))
+        .to_path_buf()
 }
 
 fn run_script(script: &str, args: &[&str]) {
