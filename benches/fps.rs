@@ -145,7 +145,7 @@ fn main() {
                 "videoconvert ! video/x-raw,format=RGBA",
                 "rbvremove model=human",
                 "rbvremove model=human human-variant=square",
-                "rbvremove model=human threads=1",
+                "rbvremove model=human threads=2",
             ] {
                 let (ms, cpu) = run(chain, &caps, &frames);
                 println!(

@@ -177,9 +177,17 @@ fn format_list(formats: &[gst_video::VideoFormat]) -> gst::List {
 
 impl RbvRemove {
     fn load_segmenters(&self, settings: &Settings) -> Result<Vec<Segmenter>, gst::ErrorMessage> {
+        // The selfie models take about 1 ms: spreading one over two threads
+        // only adds hand-off and spinning (measured with benches/fps.rs: same
+        // or better fps at half the CPU with one thread). Heavier models get
+        // ONNX Runtime's own choice (all cores).
+        let threads = match (settings.threads, settings.model) {
+            (0, Model::Human) => 1,
+            (n, _) => n as usize,
+        };
         let options = RunnerOptions {
             ort_library: settings.ort_library.as_ref().map(PathBuf::from),
-            threads: settings.threads as usize,
+            threads,
         };
         let path = settings.model_path.as_ref().map(PathBuf::from);
         settings
@@ -288,7 +296,11 @@ impl ObjectImpl for RbvRemove {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("Inference threads (ONNX Runtime intra-op); 0 lets ONNX Runtime choose")
+                    .blurb(
+                        "Inference threads (ONNX Runtime intra-op). 0 = automatic: 1 for \
+                         model=human (a 1 ms model gains nothing from more), ONNX Runtime's \
+                         choice (all cores) for heavier models",
+                    )
                     .minimum(0)
                     .maximum(64)
                     .default_value(DEFAULT_THREADS)
