@@ -10,6 +10,9 @@ use std::time::Instant;
 use gst::prelude::*;
 use gstrbv::model::{self, RunnerOptions, Segmenter};
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 const FRAMES: usize = 300;
 
 fn cpu_seconds() -> f64 {
@@ -32,43 +35,29 @@ fn cpu_seconds() -> f64 {
 
 /// The first `n` frames of vtest.avi at `width`x`height` in `format`.
 fn decode(width: u32, height: u32, format: &str, n: usize) -> (gst::Caps, Vec<gst::Buffer>) {
-    let path = gstrbv::runtime::cache_dir().join("data/vtest.avi");
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location={} ! decodebin ! videoconvert ! videoscale ! \
-         video/x-raw,format={format},width={width},height={height},pixel-aspect-ratio=1/1 ! \
-         appsink name=sink sync=false",
-        path.display()
-    ))
-    .expect("pipeline")
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
     let mut caps = None;
     let mut buffers = Vec::new();
-    while buffers.len() < n {
-        let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) else {
-            break;
-        };
-        caps.get_or_insert_with(|| s.caps().unwrap().to_owned());
-        buffers.push(s.buffer().unwrap().copy_deep().unwrap());
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
+    common::for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! videoscale ! \
+             video/x-raw,format={format},width={width},height={height},pixel-aspect-ratio=1/1 ! \
+             appsink name=sink sync=false",
+            common::data("vtest.avi").display()
+        ),
+        |s| {
+            caps.get_or_insert_with(|| s.caps().unwrap().to_owned());
+            buffers.push(s.buffer().unwrap().copy_deep().unwrap());
+            buffers.len() < n
+        },
+    );
     (caps.expect("frames decoded"), buffers)
 }
 
 /// Pushes `FRAMES` frames through `appsrc ! <chain> ! fakesink`; returns (wall ms, cpu ms) per frame.
 fn run(chain: &str, caps: &gst::Caps, frames: &[gst::Buffer]) -> (f64, f64) {
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "appsrc name=src format=time ! {chain} ! fakesink sync=false"
-    ))
-    .expect("pipeline")
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let src = pipeline
         .by_name("src")
         .unwrap()
@@ -123,8 +112,7 @@ fn bare_inference(spec: model::ModelSpec) -> f64 {
 }
 
 fn main() {
-    gst::init().unwrap();
-    gstrbv::plugin_register_static().unwrap();
+    common::init();
     println!(
         "rbvremove throughput, {FRAMES} vtest.avi frames per row, {} CPU cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())

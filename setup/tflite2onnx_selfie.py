@@ -152,36 +152,29 @@ class Converter:
             raise SystemExit("DEQUANTIZE of a non-constant tensor")
         self.consts[int(op.Outputs(0))] = src.astype(np.float32)
 
-    def op_CONV_2D(self, op):
-        o = self.options(op, tflite.Conv2DOptions)
-        x, w, b = (int(i) for i in op.InputsAsNumpy())
-        wt = self.const(w)  # [Cout, kh, kw, Cin]
-        cout, kh, kw, _ = wt.shape
-        inputs = [self.names[x], self.init("w", wt.transpose(0, 3, 1, 2))]
+    def conv(self, op, o, weights, **attrs):
+        """Conv from TFLite options `o` and weights already in ONNX [Cout, Cin/group, kh, kw] order."""
+        x, _, b = (int(i) for i in op.InputsAsNumpy())
+        kh, kw = weights.shape[2:]
+        inputs = [self.names[x], self.init("w", weights)]
         if b >= 0:
             inputs.append(self.init("b", self.const(b)))
         dh, dw = o.DilationHFactor(), o.DilationWFactor()
         pads = self.conv_pads(o.Padding(), self.shape(x), kh, kw, o.StrideH(), o.StrideW(), dh, dw)
         out = self.out_name(op, o.FusedActivationFunction())
-        self.node("Conv", inputs, [out], kernel_shape=[kh, kw], strides=[o.StrideH(), o.StrideW()], dilations=[dh, dw], pads=pads)
+        self.node("Conv", inputs, [out], kernel_shape=[kh, kw], strides=[o.StrideH(), o.StrideW()], dilations=[dh, dw], pads=pads, **attrs)
         self.activation(self.names[int(op.Outputs(0))], o.FusedActivationFunction())
 
+    def op_CONV_2D(self, op):
+        wt = self.const(op.Inputs(1))  # [Cout, kh, kw, Cin]
+        self.conv(op, self.options(op, tflite.Conv2DOptions), wt.transpose(0, 3, 1, 2))
+
     def op_DEPTHWISE_CONV_2D(self, op):
-        o = self.options(op, tflite.DepthwiseConv2DOptions)
-        x, w, b = (int(i) for i in op.InputsAsNumpy())
-        wt = self.const(w)  # [1, kh, kw, Cout]
-        _, kh, kw, cout = wt.shape
-        cin = self.shape(x)[3]
-        if cout != cin:
+        wt = self.const(op.Inputs(1))  # [1, kh, kw, Cout]
+        cin = self.shape(op.Inputs(0))[3]
+        if wt.shape[3] != cin:
             raise SystemExit("depth multiplier other than 1 is not supported")
-        inputs = [self.names[x], self.init("w", wt.transpose(3, 0, 1, 2))]
-        if b >= 0:
-            inputs.append(self.init("b", self.const(b)))
-        dh, dw = o.DilationHFactor(), o.DilationWFactor()
-        pads = self.conv_pads(o.Padding(), self.shape(x), kh, kw, o.StrideH(), o.StrideW(), dh, dw)
-        out = self.out_name(op, o.FusedActivationFunction())
-        self.node("Conv", inputs, [out], kernel_shape=[kh, kw], strides=[o.StrideH(), o.StrideW()], dilations=[dh, dw], pads=pads, group=cin)
-        self.activation(self.names[int(op.Outputs(0))], o.FusedActivationFunction())
+        self.conv(op, self.options(op, tflite.DepthwiseConv2DOptions), wt.transpose(3, 0, 1, 2), group=cin)
 
     def unary(self, op, onnx_op):
         self.node(onnx_op, [self.names[int(op.Inputs(0))]], [self.out_name(op, 0)])

@@ -83,12 +83,7 @@ pub fn put_alpha(
     stride: usize,
     offset: usize,
 ) {
-    for (y, arow) in alpha.chunks_exact(width).take(height).enumerate() {
-        let row = &mut pixels[y * stride..y * stride + width * 4];
-        for (px, &a) in row.chunks_exact_mut(4).zip(arow) {
-            px[offset] = a;
-        }
-    }
+    combine_alpha(alpha, width, height, pixels, stride, offset, |_, a| a);
 }
 
 /// Like [`put_alpha`], but multiplies the alpha already in the pixels (an
@@ -101,10 +96,25 @@ pub fn multiply_alpha(
     stride: usize,
     offset: usize,
 ) {
+    combine_alpha(alpha, width, height, pixels, stride, offset, |old, a| {
+        ((u16::from(old) * u16::from(a) + 127) / 255) as u8
+    });
+}
+
+#[inline(always)]
+fn combine_alpha(
+    alpha: &[u8],
+    width: usize,
+    height: usize,
+    pixels: &mut [u8],
+    stride: usize,
+    offset: usize,
+    combine: impl Fn(u8, u8) -> u8,
+) {
     for (y, arow) in alpha.chunks_exact(width).take(height).enumerate() {
         let row = &mut pixels[y * stride..y * stride + width * 4];
         for (px, &a) in row.chunks_exact_mut(4).zip(arow) {
-            px[offset] = ((u16::from(px[offset]) * u16::from(a) + 127) / 255) as u8;
+            px[offset] = combine(px[offset], a);
         }
     }
 }

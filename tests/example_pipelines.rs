@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use gst::prelude::*;
 
 /// The directory holding the plugin (libgstrbv.so) that cargo built with this
 /// test: `cargo test` leaves it in target/<profile>/deps beside the test binary,
@@ -46,25 +45,18 @@ fn scratch(name: &str) -> PathBuf {
 /// Decodes every frame of `file`; returns (frame count, caps format, share of
 /// clear (alpha < 16) and opaque (alpha > 240) pixels in the middle frame).
 fn decode_alpha(file: &Path) -> (usize, String, f64, f64) {
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location={} ! decodebin ! appsink name=sink sync=false",
-        file.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
     let mut samples = Vec::new();
-    while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
-        samples.push(s);
-    }
-    assert!(sink.is_eos());
-    pipeline.set_state(gst::State::Null).unwrap();
+    let eos = for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! appsink name=sink sync=false",
+            file.display()
+        ),
+        |s| {
+            samples.push(s.clone());
+            true
+        },
+    );
+    assert!(eos, "{} did not decode to EOS", file.display());
     let mid = &samples[samples.len() / 2];
     let info = gst_video::VideoInfo::from_caps(mid.caps().unwrap()).unwrap();
     assert!(

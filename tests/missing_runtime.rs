@@ -9,13 +9,10 @@ use gst::prelude::*;
 
 fn error_for(library: &std::path::Path) -> String {
     init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch(&format!(
         "videotestsrc num-buffers=3 ! rbvremove ort-library={} ! fakesink",
         library.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     assert!(
         pipeline.set_state(gst::State::Playing).is_err(),
         "start must fail"
@@ -41,10 +38,7 @@ fn missing_or_broken_onnx_runtime_is_an_element_error() {
     assert!(err.contains(&bogus.display().to_string()), "{err}");
 
     // A failed load poisons nothing: the real library still loads afterwards.
-    let ok = gst::parse::launch("videotestsrc num-buffers=2 ! rbvremove ! fakesink")
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let ok = launch("videotestsrc num-buffers=2 ! rbvremove ! fakesink");
     ok.set_state(gst::State::Playing).unwrap();
     assert_eq!(wait_for_error(&ok), None);
     ok.set_state(gst::State::Null).unwrap();

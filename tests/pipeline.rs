@@ -8,33 +8,26 @@ use gst::prelude::*;
 #[test]
 fn vtest_runs_to_eos_with_every_frame_and_timestamp() {
     init();
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location={} ! decodebin ! videoconvert ! rbvremove ! appsink name=sink sync=false",
-        data("vtest.avi").display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
     let mut pts = Vec::new();
     let mut transparent = 0usize;
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
-        let buffer = sample.buffer().unwrap();
-        pts.push(buffer.pts().expect("timestamped"));
-        if pts.len() % 100 == 1 {
-            let map = buffer.map_readable().unwrap();
-            // Distant pedestrians on a big street: most of each frame is background.
-            let clear = map.chunks_exact(4).filter(|p| p[3] < 128).count();
-            transparent += usize::from(clear * 2 > map.len() / 4);
-        }
-    }
-    assert!(sink.is_eos(), "stopped before EOS");
-    pipeline.set_state(gst::State::Null).unwrap();
+    let eos = for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! rbvremove ! appsink name=sink sync=false",
+            data("vtest.avi").display()
+        ),
+        |sample| {
+            let buffer = sample.buffer().unwrap();
+            pts.push(buffer.pts().expect("timestamped"));
+            if pts.len() % 100 == 1 {
+                let map = buffer.map_readable().unwrap();
+                // Distant pedestrians on a big street: most of each frame is background.
+                let clear = map.chunks_exact(4).filter(|p| p[3] < 128).count();
+                transparent += usize::from(clear * 2 > map.len() / 4);
+            }
+            true
+        },
+    );
+    assert!(eos, "stopped before EOS");
     assert_eq!(pts.len(), 795, "frame count");
     for (i, t) in pts.iter().enumerate() {
         // 10 fps: frame i at i * 100 ms.
@@ -48,10 +41,7 @@ fn vtest_runs_to_eos_with_every_frame_and_timestamp() {
 
 fn start_and_expect_error(description: &str) -> String {
     init();
-    let pipeline = gst::parse::launch(description)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline = launch(description);
     let res = pipeline.set_state(gst::State::Playing);
     let err = wait_for_error(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
@@ -103,15 +93,12 @@ fn model_path_layout_is_read_from_the_file() {
     // The NHWC selfie model under model=light (whose own model is NCHW) runs:
     // layout and size come from the file, not from the model name.
     init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch(&format!(
         "videotestsrc num-buffers=2 ! rbvremove model=light model-path={} ! fakesink",
         gstrbv::runtime::model_dir()
             .join("selfie_segmentation.onnx")
             .display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     pipeline.set_state(gst::State::Playing).unwrap();
     assert_eq!(wait_for_error(&pipeline), None);
     pipeline.set_state(gst::State::Null).unwrap();

@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::sync::Once;
-use std::time::Duration;
 
 use gst::prelude::*;
 
@@ -49,30 +48,50 @@ impl Image {
     }
 }
 
-/// Runs `pipeline` (which must end in `appsink name=sink`) and returns its first frame.
-pub fn first_frame(pipeline: &str) -> Image {
-    let pipeline = gst::parse::launch(pipeline)
-        .unwrap()
+/// Parses a pipeline description.
+pub fn launch(description: &str) -> gst::Pipeline {
+    gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
         .downcast::<gst::Pipeline>()
-        .unwrap();
+        .unwrap()
+}
+
+/// Plays `description` (which must end in `appsink name=sink`) and hands each
+/// sample to `f` until `f` returns false or the stream ends; then stops the
+/// pipeline. Returns whether the stream reached EOS.
+pub fn for_each_sample(description: &str, mut f: impl FnMut(&gst::Sample) -> bool) -> bool {
+    let pipeline = launch(description);
     let sink = pipeline
         .by_name("sink")
-        .unwrap()
+        .expect("an appsink named sink")
         .downcast::<gst_app::AppSink>()
         .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let sample = sink
-        .try_pull_sample(gst::ClockTime::from_seconds(60))
-        .expect("a frame within 60 s");
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(60)) {
+        if !f(&sample) {
+            break;
+        }
+    }
+    let eos = sink.is_eos();
     pipeline.set_state(gst::State::Null).unwrap();
+    eos
+}
+
+/// The first frame of `description` (see [`for_each_sample`]).
+pub fn first_frame(description: &str) -> Image {
+    let mut first = None;
+    for_each_sample(description, |s| {
+        first = Some(s.clone());
+        false
+    });
+    let sample = first.expect("a frame within 60 s");
     let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
     let map = sample.buffer().unwrap().map_readable().unwrap();
-    let bpp = info.format_info().pixel_stride()[0] as usize;
     Image {
         width: info.width() as usize,
         height: info.height() as usize,
         stride: info.stride()[0] as usize,
-        bytes_per_pixel: bpp,
+        bytes_per_pixel: info.format_info().pixel_stride()[0] as usize,
         data: map.as_slice().to_vec(),
     }
 }
@@ -125,5 +144,3 @@ pub fn wait_for_error(pipeline: &gst::Pipeline) -> Option<String> {
         _ => None,
     }
 }
-
-pub const TIMEOUT: Duration = Duration::from_secs(60);
