@@ -5,5 +5,5 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 in=$1 out=$2; shift 2
-gst-launch-1.0 -q filesrc location="$in" ! decodebin ! queue ! \
+gst-launch-1.0 -q filesrc location="$in" ! decodebin ! videoconvert ! queue ! \
   rbvremove "$@" ! videoconvert ! avenc_ffv1 ! matroskamux ! filesink location="$out"
