@@ -98,7 +98,12 @@ fn run(chain: &str, caps: &gst::Caps, frames: &[gst::Buffer]) -> (f64, f64) {
 }
 
 fn bare_inference(spec: model::ModelSpec) -> f64 {
-    let mut seg = Segmenter::new(spec, None, &RunnerOptions::default()).expect("model loads");
+    // One thread, as the element runs the selfie models by default.
+    let options = RunnerOptions {
+        threads: 1,
+        ..RunnerOptions::default()
+    };
+    let mut seg = Segmenter::new(spec, None, &options).expect("model loads");
     let (w, h) = seg.input_size();
     let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect();
     for _ in 0..10 {

@@ -1,36 +1,46 @@
 //! Matte post-processing: the model's low-resolution soft mask becomes a
-//! full-resolution alpha plane, and the alpha plane goes into RGBA pixels.
+//! full-resolution alpha channel in 4-byte pixels.
 //!
-//! Soft alpha is kept end to end (no thresholding); the upscale is a bilinear
-//! convolution (fast_image_resize, SIMD), so edges stay smooth.
+//! Soft alpha is kept end to end (no thresholding). The upscale is bilinear,
+//! done by GStreamer's video converter on a GRAY8 plane (ORC-accelerated; it
+//! measured 1.0 ms for 256x144 -> 1920x1080 where fast_image_resize's U8 path
+//! took 4.9 ms on this machine).
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use gst_video::prelude::*;
+use gst_video::{
+    VideoConverter, VideoConverterConfig, VideoFormat, VideoFrameRef, VideoInfo,
+    VideoResamplerMethod,
+};
 
-/// Reusable buffers for turning masks into alpha; no allocation per frame
-/// once the sizes are stable.
-pub struct Matte {
-    resizer: Resizer,
-    options: ResizeOptions,
-    small: Vec<u8>,
-    alpha: Vec<u8>,
+/// Upscaler state, rebuilt only when the mask or frame size changes, so no
+/// allocation per frame once the sizes are stable.
+struct Scaler {
+    converter: VideoConverter,
+    small_info: VideoInfo,
+    big_info: VideoInfo,
+    small: gst::Buffer,
+    big: gst::Buffer,
 }
 
-impl Default for Matte {
-    fn default() -> Self {
-        Matte {
-            resizer: Resizer::new(),
-            options: ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)),
-            small: Vec::new(),
-            alpha: Vec::new(),
-        }
-    }
+#[derive(Default)]
+pub struct Matte {
+    scaler: Option<Scaler>,
 }
 
 impl std::fmt::Debug for Matte {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Matte").finish_non_exhaustive()
     }
+}
+
+/// How the matte meets alpha already in the pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlphaMode {
+    /// The matte becomes the alpha.
+    Replace,
+    /// The matte multiplies the alpha there (an input that carried its own
+    /// transparency stays transparent).
+    Multiply,
 }
 
 /// 0..1 to 0..255, rounded.
@@ -44,77 +54,152 @@ impl Matte {
         Self::default()
     }
 
-    /// Scales a `mw`x`mh` mask (0..1) to a `width`x`height` alpha plane (0..255, packed rows).
-    pub fn alpha(
+    fn scaler(&mut self, mw: u32, mh: u32, width: u32, height: u32) -> Result<&mut Scaler, String> {
+        let fits = self.scaler.as_ref().is_some_and(|s| {
+            (
+                s.small_info.width(),
+                s.small_info.height(),
+                s.big_info.width(),
+                s.big_info.height(),
+            ) == (mw, mh, width, height)
+        });
+        if !fits {
+            let info = |w, h| {
+                VideoInfo::builder(VideoFormat::Gray8, w, h)
+                    .build()
+                    .map_err(|e| e.to_string())
+            };
+            let small_info = info(mw, mh)?;
+            let big_info = info(width, height)?;
+            let mut config = VideoConverterConfig::new();
+            config.set_resampler_method(VideoResamplerMethod::Linear);
+            let converter = VideoConverter::new(&small_info, &big_info, Some(config))
+                .map_err(|e| e.to_string())?;
+            let small = gst::Buffer::with_size(small_info.size()).map_err(|e| e.to_string())?;
+            let big = gst::Buffer::with_size(big_info.size()).map_err(|e| e.to_string())?;
+            self.scaler = Some(Scaler {
+                converter,
+                small_info,
+                big_info,
+                small,
+                big,
+            });
+        }
+        Ok(self.scaler.as_mut().expect("set above"))
+    }
+
+    /// Scales a `mw`x`mh` mask (0..1) to `width`x`height` and writes it as
+    /// alpha into 4-byte pixels (`stride` bytes per row) at byte `offset` of
+    /// each pixel (3 for RGBA/BGRA, 0 for ARGB/ABGR).
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply(
         &mut self,
         mask: &[f32],
-        mw: u32,
-        mh: u32,
-        width: u32,
-        height: u32,
-    ) -> Result<&[u8], String> {
+        (mw, mh): (u32, u32),
+        (width, height): (u32, u32),
+        pixels: &mut [u8],
+        stride: usize,
+        offset: usize,
+        mode: AlphaMode,
+    ) -> Result<(), String> {
         let n = mw as usize * mh as usize;
-        if mask.len() < n || mw == 0 || mh == 0 || width == 0 || height == 0 {
+        let (w, h) = (width as usize, height as usize);
+        if mask.len() < n || n == 0 || w == 0 || h == 0 {
             return Err(format!(
                 "cannot scale a {mw}x{mh} mask of {} values to {width}x{height}",
                 mask.len()
             ));
         }
-        self.small.clear();
-        self.small.extend(mask[..n].iter().map(|&v| to_u8(v)));
-        self.alpha.resize(width as usize * height as usize, 0);
-        let src = ImageRef::new(mw, mh, &self.small, PixelType::U8).map_err(|e| e.to_string())?;
-        let mut dst = Image::from_slice_u8(width, height, &mut self.alpha, PixelType::U8)
+        if offset > 3 || stride < w * 4 || pixels.len() < stride * (h - 1) + w * 4 {
+            return Err(format!(
+                "{} bytes with stride {stride} cannot hold {width}x{height} 4-byte pixels",
+                pixels.len()
+            ));
+        }
+        let s = self.scaler(mw, mh, width, height)?;
+        {
+            let small = s.small.make_mut();
+            let mut frame = VideoFrameRef::from_buffer_ref_writable(small, &s.small_info)
+                .map_err(|e| e.to_string())?;
+            let sstride = frame.plane_stride()[0] as usize;
+            let plane = frame.plane_data_mut(0).map_err(|e| e.to_string())?;
+            for (row, values) in plane
+                .chunks_mut(sstride)
+                .zip(mask[..n].chunks_exact(mw as usize))
+            {
+                for (d, &v) in row.iter_mut().zip(values) {
+                    *d = to_u8(v);
+                }
+            }
+        }
+        let small = VideoFrameRef::from_buffer_ref_readable(s.small.as_ref(), &s.small_info)
             .map_err(|e| e.to_string())?;
-        self.resizer
-            .resize(&src, &mut dst, &self.options)
+        let mut big = VideoFrameRef::from_buffer_ref_writable(s.big.make_mut(), &s.big_info)
             .map_err(|e| e.to_string())?;
-        Ok(&self.alpha)
+        s.converter.frame_ref(&small, &mut big);
+        let astride = big.plane_stride()[0] as usize;
+        let alpha = big.plane_data(0).map_err(|e| e.to_string())?;
+        write_alpha(alpha, astride, w, h, pixels, stride, offset, mode);
+        Ok(())
     }
 }
 
-/// Writes a packed `width`x`height` alpha plane into 4-byte pixels
-/// (`stride` bytes per row), at byte `offset` within each pixel (3 for RGBA).
-pub fn put_alpha(
+/// Writes a `width`x`height` alpha plane (`astride` bytes per row) into
+/// 4-byte pixels (`stride` bytes per row) at byte `offset` of each pixel.
+#[allow(clippy::too_many_arguments)]
+pub fn write_alpha(
     alpha: &[u8],
+    astride: usize,
     width: usize,
     height: usize,
     pixels: &mut [u8],
     stride: usize,
     offset: usize,
+    mode: AlphaMode,
 ) {
-    combine_alpha(alpha, width, height, pixels, stride, offset, |_, a| a);
+    match mode {
+        AlphaMode::Replace => combine(
+            alpha,
+            astride,
+            width,
+            height,
+            pixels,
+            stride,
+            offset,
+            |_, a| a,
+        ),
+        AlphaMode::Multiply => combine(
+            alpha,
+            astride,
+            width,
+            height,
+            pixels,
+            stride,
+            offset,
+            |old, a| ((u16::from(old) * u16::from(a) + 127) / 255) as u8,
+        ),
+    }
 }
 
-/// Like [`put_alpha`], but multiplies the alpha already in the pixels (an
-/// input that carried its own transparency stays transparent).
-pub fn multiply_alpha(
-    alpha: &[u8],
-    width: usize,
-    height: usize,
-    pixels: &mut [u8],
-    stride: usize,
-    offset: usize,
-) {
-    combine_alpha(alpha, width, height, pixels, stride, offset, |old, a| {
-        ((u16::from(old) * u16::from(a) + 127) / 255) as u8
-    });
-}
-
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn combine_alpha(
+fn combine(
     alpha: &[u8],
+    astride: usize,
     width: usize,
     height: usize,
     pixels: &mut [u8],
     stride: usize,
     offset: usize,
-    combine: impl Fn(u8, u8) -> u8,
+    f: impl Fn(u8, u8) -> u8,
 ) {
-    for (y, arow) in alpha.chunks_exact(width).take(height).enumerate() {
-        let row = &mut pixels[y * stride..y * stride + width * 4];
-        for (px, &a) in row.chunks_exact_mut(4).zip(arow) {
-            px[offset] = combine(px[offset], a);
+    for (arow, row) in alpha
+        .chunks(astride)
+        .zip(pixels.chunks_mut(stride))
+        .take(height)
+    {
+        for (px, &a) in row[..width * 4].chunks_exact_mut(4).zip(&arow[..width]) {
+            px[offset] = f(px[offset], a);
         }
     }
 }
@@ -123,11 +208,20 @@ fn combine_alpha(
 mod tests {
     use super::*;
 
+    fn alpha_of(mask: &[f32], m: (u32, u32), size: (u32, u32)) -> Vec<u8> {
+        gst::init().unwrap();
+        let (w, h) = (size.0 as usize, size.1 as usize);
+        let mut px = vec![0u8; w * h * 4];
+        Matte::new()
+            .apply(mask, m, size, &mut px, w * 4, 3, AlphaMode::Replace)
+            .unwrap();
+        px.chunks_exact(4).map(|p| p[3]).collect()
+    }
+
     #[test]
     fn constant_masks_stay_constant() {
-        let mut m = Matte::new();
         for (v, want) in [(0.0, 0u8), (1.0, 255), (0.5, 128)] {
-            let a = m.alpha(&[v; 16], 4, 4, 37, 23).unwrap();
+            let a = alpha_of(&[v; 16], (4, 4), (37, 23));
             assert_eq!(a.len(), 37 * 23);
             assert!(a.iter().all(|&x| x == want), "{v} -> {:?}", &a[..8]);
         }
@@ -139,8 +233,7 @@ mod tests {
         let mask: Vec<f32> = (0..8 * 8)
             .map(|i| if i % 8 < 4 { 1.0 } else { 0.0 })
             .collect();
-        let mut m = Matte::new();
-        let a = m.alpha(&mask, 8, 8, 64, 16).unwrap().to_vec();
+        let a = alpha_of(&mask, (8, 8), (64, 16));
         let row = &a[5 * 64..6 * 64];
         assert_eq!(row[0], 255);
         assert_eq!(row[63], 0);
@@ -153,17 +246,77 @@ mod tests {
     }
 
     #[test]
+    fn odd_sizes_and_padded_strides_work() {
+        gst::init().unwrap();
+        // 3x3 mask (GRAY8 rows padded to 4 bytes) onto 5x3 pixels in rows of 24 bytes.
+        let mut px = vec![7u8; 24 * 3];
+        Matte::new()
+            .apply(
+                &[1.0; 9],
+                (3, 3),
+                (5, 3),
+                &mut px,
+                24,
+                0,
+                AlphaMode::Replace,
+            )
+            .unwrap();
+        for row in px.chunks(24) {
+            let alphas: Vec<u8> = row[..20].chunks(4).map(|p| p[0]).collect();
+            assert_eq!(alphas, vec![255; 5]);
+            assert!(row[..20].chunks(4).all(|p| p[1..] == [7, 7, 7]));
+            assert_eq!(&row[20..], &[7, 7, 7, 7], "padding untouched");
+        }
+    }
+
+    #[test]
     fn bad_sizes_are_errors() {
+        gst::init().unwrap();
         let mut m = Matte::new();
-        assert!(m.alpha(&[1.0; 3], 2, 2, 4, 4).is_err());
-        assert!(m.alpha(&[1.0; 4], 2, 2, 0, 4).is_err());
+        let mut px = vec![0u8; 64];
+        assert!(
+            m.apply(
+                &[1.0; 3],
+                (2, 2),
+                (4, 4),
+                &mut px,
+                16,
+                3,
+                AlphaMode::Replace
+            )
+            .is_err()
+        );
+        assert!(
+            m.apply(
+                &[1.0; 4],
+                (2, 2),
+                (0, 4),
+                &mut px,
+                16,
+                3,
+                AlphaMode::Replace
+            )
+            .is_err()
+        );
+        assert!(
+            m.apply(
+                &[1.0; 4],
+                (2, 2),
+                (4, 5),
+                &mut px,
+                16,
+                3,
+                AlphaMode::Replace
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn alpha_goes_into_the_right_byte_and_respects_stride() {
-        let alpha = [10u8, 20, 30, 40];
+        let alpha = [10u8, 20, 0, 0, 30, 40, 0, 0];
         let mut px = vec![0u8; 2 * 12];
-        put_alpha(&alpha, 2, 2, &mut px, 12, 3);
+        write_alpha(&alpha, 4, 2, 2, &mut px, 12, 3, AlphaMode::Replace);
         assert_eq!(&px[..12], &[0, 0, 0, 10, 0, 0, 0, 20, 0, 0, 0, 0]);
         assert_eq!(&px[12..], &[0, 0, 0, 30, 0, 0, 0, 40, 0, 0, 0, 0]);
     }
@@ -171,10 +324,19 @@ mod tests {
     #[test]
     fn alpha_multiplies_existing_alpha() {
         let mut px = vec![9, 9, 9, 255, 9, 9, 9, 128, 9, 9, 9, 0];
-        multiply_alpha(&[255, 255, 200], 3, 1, &mut px, 12, 3);
+        write_alpha(
+            &[255, 255, 200],
+            3,
+            3,
+            1,
+            &mut px,
+            12,
+            3,
+            AlphaMode::Multiply,
+        );
         assert_eq!(px, vec![9, 9, 9, 255, 9, 9, 9, 128, 9, 9, 9, 0]);
         let mut px = vec![9, 9, 9, 255, 9, 9, 9, 128];
-        multiply_alpha(&[0, 128], 2, 1, &mut px, 8, 3);
+        write_alpha(&[0, 128], 2, 2, 1, &mut px, 8, 3, AlphaMode::Multiply);
         assert_eq!(px, vec![9, 9, 9, 0, 9, 9, 9, 64]);
     }
 }

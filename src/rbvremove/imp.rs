@@ -11,7 +11,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use crate::matte::{self, Matte};
+use crate::matte::{AlphaMode, Matte};
 use crate::model::{self, ModelSpec, RunnerOptions, Segmenter};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -112,8 +112,8 @@ struct Frames {
     width: u32,
     height: u32,
     alpha_offset: usize,
-    /// The input carries its own alpha, which the mask multiplies.
-    input_alpha: bool,
+    /// Replace, or multiply the input's own alpha when it has one.
+    alpha_mode: AlphaMode,
 }
 
 struct State {
@@ -248,7 +248,11 @@ impl RbvRemove {
             width: in_info.width(),
             height: in_info.height(),
             alpha_offset,
-            input_alpha: in_info.has_alpha(),
+            alpha_mode: if in_info.has_alpha() {
+                AlphaMode::Multiply
+            } else {
+                AlphaMode::Replace
+            },
         })
     }
 }
@@ -497,40 +501,29 @@ impl VideoFilterImpl for RbvRemove {
             .plane_data(0)
             .map_err(|e| fail("cannot read the model input", e.to_string()))?;
 
-        // 2. Inference and the full-size alpha plane.
+        // 2. Inference.
         let (mask, mw, mh) = segmenter
             .run(rgb, stride)
             .map_err(|e| fail("inference failed", e))?;
-        let alpha = state
-            .matte
-            .alpha(mask, mw, mh, frames.width, frames.height)
-            .map_err(|e| fail("matte failed", e))?;
 
-        // 3. The output pixels, then the alpha into them.
+        // 3. The output pixels, then the upscaled matte into their alpha.
         frames.to_output.frame_ref(inframe, outframe);
         let out_stride = outframe.plane_stride()[0] as usize;
         let pixels = outframe
             .plane_data_mut(0)
             .map_err(|e| fail("cannot write the output", e.to_string()))?;
-        if frames.input_alpha {
-            matte::multiply_alpha(
-                alpha,
-                frames.width as usize,
-                frames.height as usize,
+        state
+            .matte
+            .apply(
+                mask,
+                (mw, mh),
+                (frames.width, frames.height),
                 pixels,
                 out_stride,
                 frames.alpha_offset,
-            );
-        } else {
-            matte::put_alpha(
-                alpha,
-                frames.width as usize,
-                frames.height as usize,
-                pixels,
-                out_stride,
-                frames.alpha_offset,
-            );
-        }
+                frames.alpha_mode,
+            )
+            .map_err(|e| fail("matte failed", e))?;
         Ok(gst::FlowSuccess::Ok)
     }
 }
