@@ -8,8 +8,9 @@
  * object) in each frame and makes the rest transparent, with ONNX Runtime and
  * real segmentation models.
  *
- * The pure cores (`runtime`, `model`, `matte`) have no GStreamer in them and
- * can be used on their own; the element glues them to GStreamer.
+ * The cores can be used on their own: `runtime` and `model` have no GStreamer
+ * in them, `matte` uses only GStreamer's video scaler; the element glues them
+ * to GStreamer.
  */
 use gst::glib;
 
