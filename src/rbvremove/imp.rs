@@ -109,6 +109,7 @@ struct Frames {
     model_buffer: gst::Buffer,
     /// Input format to the output format at full size.
     to_output: gst_video::VideoConverter,
+    /// Output size: the matte is scaled to it.
     width: u32,
     height: u32,
     alpha_offset: usize,
@@ -245,8 +246,8 @@ impl RbvRemove {
             model_info,
             model_buffer,
             to_output,
-            width: in_info.width(),
-            height: in_info.height(),
+            width: out_info.width(),
+            height: out_info.height(),
             alpha_offset,
             alpha_mode: if in_info.has_alpha() {
                 AlphaMode::Multiply
