@@ -208,3 +208,26 @@ fn human_auto_picks_landscape_for_wide_frames_and_square_otherwise() {
         );
     }
 }
+
+#[test]
+fn caps_change_mid_stream_renegotiates() {
+    init();
+    // A 4:3 then a 16:9 stream through one element: output follows each size,
+    // and human-variant=auto switches model with the shape.
+    let mut h = gst_check::Harness::new("rbvremove");
+    for (w, hgt) in [(320u32, 240u32), (640, 360), (33, 17)] {
+        h.set_src_caps_str(&format!(
+            "video/x-raw,format=RGBx,width={w},height={hgt},framerate=25/1"
+        ));
+        let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgbx, w, hgt)
+            .build()
+            .unwrap();
+        let out = h
+            .push_and_pull(gst::Buffer::with_size(info.size()).unwrap())
+            .expect("a frame after the caps change");
+        let caps = h.sinkpad().unwrap().current_caps().unwrap();
+        let out_info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+        assert_eq!((out_info.width(), out_info.height()), (w, hgt));
+        assert_eq!(out.size(), out_info.size());
+    }
+}
