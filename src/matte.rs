@@ -274,42 +274,27 @@ mod tests {
         gst::init().unwrap();
         let mut m = Matte::new();
         let mut px = vec![0u8; 64];
-        assert!(
-            m.apply(
-                &[1.0; 3],
-                (2, 2),
-                (4, 4),
+        // (mask values, mask size, frame size): a short mask, an empty frame,
+        // and a frame taller than the 64-byte pixel buffer holds.
+        for (values, mask, frame) in [
+            (3, (2, 2), (4, 4)),
+            (4, (2, 2), (0, 4)),
+            (4, (2, 2), (4, 5)),
+        ] {
+            let r = m.apply(
+                &vec![1.0; values],
+                mask,
+                frame,
                 &mut px,
                 16,
                 3,
-                AlphaMode::Replace
-            )
-            .is_err()
-        );
-        assert!(
-            m.apply(
-                &[1.0; 4],
-                (2, 2),
-                (0, 4),
-                &mut px,
-                16,
-                3,
-                AlphaMode::Replace
-            )
-            .is_err()
-        );
-        assert!(
-            m.apply(
-                &[1.0; 4],
-                (2, 2),
-                (4, 5),
-                &mut px,
-                16,
-                3,
-                AlphaMode::Replace
-            )
-            .is_err()
-        );
+                AlphaMode::Replace,
+            );
+            assert!(
+                r.is_err(),
+                "{values} values, mask {mask:?}, frame {frame:?}"
+            );
+        }
     }
 
     #[test]
