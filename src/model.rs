@@ -125,8 +125,6 @@ pub struct Segmenter {
     height: u32,
     input: Vec<f32>,
     mask: Vec<f32>,
-    mask_width: u32,
-    mask_height: u32,
 }
 
 impl std::fmt::Debug for Segmenter {
@@ -249,8 +247,6 @@ impl Segmenter {
             height,
             input: vec![0.0; pixels * 3],
             mask: Vec::with_capacity(pixels),
-            mask_width: 0,
-            mask_height: 0,
         })
     }
 
@@ -316,8 +312,6 @@ impl Segmenter {
         self.mask.extend_from_slice(values);
         drop(outputs);
         to_probability(&mut self.mask, self.spec.output);
-        self.mask_width = mw;
-        self.mask_height = mh;
         Ok((&self.mask, mw, mh))
     }
 }
