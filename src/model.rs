@@ -119,6 +119,7 @@ pub struct Segmenter {
     session: Session,
     spec: ModelSpec,
     path: PathBuf,
+    ort_library: PathBuf,
     layout: Layout,
     input_name: String,
     width: u32,
@@ -161,21 +162,23 @@ impl Segmenter {
                 spec.name
             ));
         }
-        let session = runtime::with_environment(options.ort_library.as_deref(), |env, _| {
-            let builder = Session::builder(env).map_err(|e| e.to_string())?;
-            let builder = builder
-                .with_optimization_level(GraphOptimizationLevel::All)
-                .map_err(|e| e.to_string())?;
-            let mut builder = if options.threads > 0 {
-                builder
-                    .with_intra_threads(options.threads)
-                    .map_err(|e| e.to_string())?
-            } else {
-                builder
-            };
-            builder.commit_from_file(&path).map_err(|e| e.to_string())
-        })?
-        .map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
+        let (session, ort_library) =
+            runtime::with_environment(options.ort_library.as_deref(), |env, lib| {
+                let builder = Session::builder(env).map_err(|e| e.to_string())?;
+                let builder = builder
+                    .with_optimization_level(GraphOptimizationLevel::All)
+                    .map_err(|e| e.to_string())?;
+                let mut builder = if options.threads > 0 {
+                    builder
+                        .with_intra_threads(options.threads)
+                        .map_err(|e| e.to_string())?
+                } else {
+                    builder
+                };
+                let session = builder.commit_from_file(&path).map_err(|e| e.to_string())?;
+                Ok::<_, String>((session, lib.to_path_buf()))
+            })?
+            .map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
 
         let inputs = session.inputs();
         if inputs.len() != 1 {
@@ -241,6 +244,7 @@ impl Segmenter {
             session,
             spec,
             path,
+            ort_library,
             layout,
             input_name,
             width,
@@ -256,6 +260,12 @@ impl Segmenter {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The ONNX Runtime library this session runs on (the one loaded first in
+    /// this process, which may differ from the one asked for).
+    pub fn ort_library(&self) -> &Path {
+        &self.ort_library
     }
 
     /// Input width and height the model runs at.

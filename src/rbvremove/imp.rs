@@ -200,11 +200,24 @@ impl RbvRemove {
                 gst::info!(
                     CAT,
                     imp = self,
-                    "loaded {} from {} (input {:?}, CPU execution provider)",
+                    "loaded {} from {} (input {:?}, CPU execution provider, ONNX Runtime {})",
                     spec.name,
                     seg.path().display(),
-                    seg.input_size()
+                    seg.input_size(),
+                    seg.ort_library().display()
                 );
+                if let Some(asked) = options.ort_library.as_deref()
+                    && asked != seg.ort_library()
+                {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "ort-library {} ignored: ONNX Runtime is loaded once per process and \
+                         {} is already in use",
+                        asked.display(),
+                        seg.ort_library().display()
+                    );
+                }
                 Ok(seg)
             })
             .collect()
