@@ -14,6 +14,9 @@
  */
 use gst::glib;
 
+pub mod composition;
+pub mod compositor;
+pub mod image;
 pub mod matte;
 pub mod model;
 pub mod rbvremove;
