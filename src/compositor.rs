@@ -327,11 +327,7 @@ fn blend_row<const AI: usize, const PREMUL: bool, const OPAQUE: bool>(
 type RowBlender = fn(Option<&[u8]>, Option<&[u8]>, [u8; 4], &mut [u8]);
 
 /// Dispatches to the monomorphised row blender.
-fn blend(
-    alpha: usize,
-    premul: bool,
-    opaque: bool,
-) -> RowBlender {
+fn blend(alpha: usize, premul: bool, opaque: bool) -> RowBlender {
     match (alpha, premul, opaque) {
         (0, false, false) => blend_row::<0, false, false>,
         (0, false, true) => blend_row::<0, false, true>,

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 //! `rbvremove`: GStreamer glue around the model runner and the matte core.
 
-use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
@@ -11,6 +11,9 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
+use crate::composition;
+use crate::compositor::{self, Anchor, Background, Blur, Compositor, Cover, Pixels, PixelsMut};
+use crate::image::{self, Image};
 use crate::matte::{AlphaMode, Matte};
 use crate::model::{self, ModelSpec, RunnerOptions, Segmenter};
 
@@ -58,7 +61,81 @@ pub enum HumanVariant {
     Landscape = 2,
 }
 
+/// What the foreground is laid over (the service's `background`).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvBackground")]
+pub enum BackgroundMode {
+    #[enum_value(name = "Transparent: alpha out", nick = "transparent")]
+    Transparent = 0,
+    #[enum_value(name = "Colour: background-color", nick = "color")]
+    Color = 1,
+    #[enum_value(
+        name = "Image: background-image, scaled to cover the canvas",
+        nick = "image"
+    )]
+    Image = 2,
+    #[enum_value(name = "Blur: the frame's own background, blurred", nick = "blur")]
+    Blur = 3,
+    #[enum_value(name = "Mask: the alpha alone, as GRAY8", nick = "mask")]
+    Mask = 4,
+}
+
+/// The service's nine anchors.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvAnchor")]
+pub enum AnchorPosition {
+    #[enum_value(name = "Top left", nick = "top-left")]
+    TopLeft = 0,
+    #[enum_value(name = "Top centre", nick = "top-center")]
+    TopCenter = 1,
+    #[enum_value(name = "Top right", nick = "top-right")]
+    TopRight = 2,
+    #[enum_value(name = "Centre left", nick = "center-left")]
+    CenterLeft = 3,
+    #[enum_value(name = "Centre", nick = "center")]
+    Center = 4,
+    #[enum_value(name = "Centre right", nick = "center-right")]
+    CenterRight = 5,
+    #[enum_value(name = "Bottom left", nick = "bottom-left")]
+    BottomLeft = 6,
+    #[enum_value(name = "Bottom centre", nick = "bottom-center")]
+    BottomCenter = 7,
+    #[enum_value(name = "Bottom right", nick = "bottom-right")]
+    BottomRight = 8,
+}
+
+impl From<AnchorPosition> for Anchor {
+    fn from(a: AnchorPosition) -> Anchor {
+        Anchor::ALL[a as usize]
+    }
+}
+
+impl From<Anchor> for AnchorPosition {
+    fn from(a: Anchor) -> AnchorPosition {
+        use AnchorPosition::*;
+        const POSITIONS: [AnchorPosition; 9] = [
+            TopLeft,
+            TopCenter,
+            TopRight,
+            CenterLeft,
+            Center,
+            CenterRight,
+            BottomLeft,
+            BottomCenter,
+            BottomRight,
+        ];
+        let i = Anchor::ALL.iter().position(|&x| x == a).unwrap_or(4);
+        POSITIONS[i]
+    }
+}
+
 const DEFAULT_MODEL: Model = Model::Human;
+const DEFAULT_BACKGROUND: BackgroundMode = BackgroundMode::Transparent;
+const DEFAULT_COLOR: &str = "green";
+const DEFAULT_BLUR_RADIUS: u32 = 20;
+const MAX_BLUR_RADIUS: u32 = 256;
 const DEFAULT_HUMAN_VARIANT: HumanVariant = HumanVariant::Auto;
 const DEFAULT_THREADS: u32 = 0;
 /// Frames at least this wide (relative to their height) count as wide for `human-variant=auto`.
@@ -71,6 +148,16 @@ struct Settings {
     human_variant: HumanVariant,
     ort_library: Option<String>,
     threads: u32,
+    background: BackgroundMode,
+    /// As the user wrote it, and parsed (straight RGBA).
+    color_text: String,
+    color: [u8; 4],
+    image_path: Option<String>,
+    image: Option<Arc<Image>>,
+    /// Why the last `background-image` could not be used.
+    image_error: Option<String>,
+    blur_radius: u32,
+    placement: compositor::Placement,
 }
 
 impl Default for Settings {
@@ -81,6 +168,14 @@ impl Default for Settings {
             human_variant: DEFAULT_HUMAN_VARIANT,
             ort_library: None,
             threads: DEFAULT_THREADS,
+            background: DEFAULT_BACKGROUND,
+            color_text: DEFAULT_COLOR.into(),
+            color: composition::parse_color(DEFAULT_COLOR).expect("valid default"),
+            image_path: None,
+            image: None,
+            image_error: None,
+            blur_radius: DEFAULT_BLUR_RADIUS,
+            placement: compositor::Placement::default(),
         }
     }
 }
@@ -107,14 +202,29 @@ struct Frames {
     to_model: gst_video::VideoConverter,
     model_info: gst_video::VideoInfo,
     model_buffer: gst::Buffer,
-    /// Input format to the output format at full size.
-    to_output: gst_video::VideoConverter,
-    /// Output size: the matte is scaled to it.
-    width: u32,
-    height: u32,
+    /// Input format to 4-byte pixels at the input size: the foreground.
+    to_fg: gst_video::VideoConverter,
+    fg_info: gst_video::VideoInfo,
+    /// The foreground when it cannot be written straight into the output.
+    fg_buffer: gst::Buffer,
+    /// Whether the output frame can hold the foreground (same size, 4-byte
+    /// format), so the in-place path needs no copy.
+    fg_is_output: bool,
+    /// Byte of the foreground's pixels that holds alpha.
     alpha_offset: usize,
     /// Replace, or multiply the input's own alpha when it has one.
     alpha_mode: AlphaMode,
+    /// For `mask` output of a placed foreground: a canvas in the
+    /// foreground's format, made on first use.
+    canvas: Option<(gst_video::VideoInfo, gst::Buffer)>,
+}
+
+/// A background image prepared for one canvas size and pixel format.
+struct CoverCache {
+    image: Arc<Image>,
+    size: (u32, u32),
+    cover: Cover,
+    opaque: bool,
 }
 
 struct State {
@@ -122,6 +232,18 @@ struct State {
     active: usize,
     matte: Matte,
     frames: Option<Frames>,
+    compositor: Compositor,
+    blur: Blur,
+    cover: Option<CoverCache>,
+}
+
+/// The settings one frame is composited with, read once per frame.
+struct Look {
+    background: BackgroundMode,
+    color: [u8; 4],
+    image: Option<Arc<Image>>,
+    blur_radius: u32,
+    placement: compositor::Placement,
 }
 
 #[derive(Default)]
@@ -164,12 +286,54 @@ const OUTPUT_FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Abgr,
 ];
 
+/// `background=mask` output.
+const MASK_FORMAT: gst_video::VideoFormat = gst_video::VideoFormat::Gray8;
+
 fn alpha_offset(format: gst_video::VideoFormat) -> Option<usize> {
     match format {
         gst_video::VideoFormat::Rgba | gst_video::VideoFormat::Bgra => Some(3),
         gst_video::VideoFormat::Argb | gst_video::VideoFormat::Abgr => Some(0),
         _ => None,
     }
+}
+
+/// A straight RGBA colour in the byte order of `format`.
+fn in_layout(c: [u8; 4], format: gst_video::VideoFormat) -> [u8; 4] {
+    let [r, g, b, a] = c;
+    match format {
+        gst_video::VideoFormat::Bgra => [b, g, r, a],
+        gst_video::VideoFormat::Argb => [a, r, g, b],
+        gst_video::VideoFormat::Abgr => [a, b, g, r],
+        _ => [r, g, b, a],
+    }
+}
+
+/// The background image prepared for this canvas and format (cached until
+/// the image, the canvas or the format changes).
+fn prepare_cover<'c>(
+    cache: &'c mut Option<CoverCache>,
+    image: Option<&Arc<Image>>,
+    canvas: (u32, u32),
+    format: gst_video::VideoFormat,
+    alpha: usize,
+) -> Result<Option<&'c CoverCache>, String> {
+    let Some(image) = image else {
+        return Ok(None);
+    };
+    let fresh = cache.as_ref().is_some_and(|c| {
+        Arc::ptr_eq(&c.image, image) && c.size == canvas && c.cover.info.format() == format
+    });
+    if !fresh {
+        let cover = Cover::new(&image.buffer, &image.info, canvas, format)?;
+        let opaque = cover.with_pixels(|p| p.is_opaque(alpha))?;
+        *cache = Some(CoverCache {
+            image: image.clone(),
+            size: canvas,
+            cover,
+            opaque,
+        });
+    }
+    Ok(cache.as_ref())
 }
 
 fn format_list(formats: &[gst_video::VideoFormat]) -> gst::List {
@@ -244,30 +408,167 @@ impl RbvRemove {
                     in_info.format()
                 )
             })?;
-        let to_output = gst_video::VideoConverter::new(in_info, out_info, None).map_err(|e| {
+        let out_format = out_info.format();
+        let fg_format = match alpha_offset(out_format) {
+            Some(_) => out_format,
+            None => gst_video::VideoFormat::Rgba,
+        };
+        let fg_is_output = fg_format == out_format
+            && (in_info.width(), in_info.height()) == (out_info.width(), out_info.height());
+        let fg_info = if fg_is_output {
+            out_info.clone()
+        } else {
+            gst_video::VideoInfo::builder(fg_format, in_info.width(), in_info.height())
+                .fps(in_info.fps())
+                .par(in_info.par())
+                .build()
+                .map_err(|e| e.to_string())?
+        };
+        let to_fg = gst_video::VideoConverter::new(in_info, &fg_info, None).map_err(|e| {
             format!(
                 "cannot convert {:?} to {:?}: {e}",
                 in_info.format(),
-                out_info.format()
+                fg_info.format()
             )
         })?;
         let model_buffer = gst::Buffer::with_size(model_info.size()).map_err(|e| e.to_string())?;
-        let alpha_offset = alpha_offset(out_info.format())
-            .ok_or_else(|| format!("output format {:?} has no alpha", out_info.format()))?;
+        let fg_buffer = gst::Buffer::with_size(fg_info.size()).map_err(|e| e.to_string())?;
         Ok(Frames {
             to_model,
             model_info,
             model_buffer,
-            to_output,
-            width: out_info.width(),
-            height: out_info.height(),
-            alpha_offset,
+            to_fg,
+            alpha_offset: alpha_offset(fg_format).expect("4-byte format"),
+            fg_info,
+            fg_buffer,
+            fg_is_output,
             alpha_mode: if in_info.has_alpha() {
                 AlphaMode::Multiply
             } else {
                 AlphaMode::Replace
             },
+            canvas: None,
         })
+    }
+
+    fn look(&self) -> Look {
+        let s = lock(&self.settings);
+        Look {
+            background: s.background,
+            color: s.color,
+            image: s.image.clone(),
+            blur_radius: s.blur_radius,
+            placement: s.placement,
+        }
+    }
+
+    /// What in the settings decides the output caps: (mask, canvas width, canvas height).
+    fn caps_settings(&self) -> (bool, u32, u32) {
+        let s = lock(&self.settings);
+        (
+            s.background == BackgroundMode::Mask,
+            s.placement.canvas_width,
+            s.placement.canvas_height,
+        )
+    }
+
+    /// An invalid value: named in a warning on the bus; the old value stays.
+    fn reject(&self, property: &str, why: &str) {
+        gst::warning!(CAT, imp = self, "{property} not changed: {why}");
+        gst::element_imp_warning!(
+            self,
+            gst::LibraryError::Settings,
+            ("{} not changed: {}", property, why)
+        );
+    }
+
+    fn running(&self) -> bool {
+        lock(&self.state).is_some()
+    }
+
+    /// Sets one property; `Err` names why the value is refused.
+    fn apply_property(&self, name: &str, value: &glib::Value) -> Result<(), String> {
+        const CHECKED: &str = "type checked upstream";
+        match name {
+            "background-color" => {
+                let text: Option<String> = value.get().expect(CHECKED);
+                let text = text.unwrap_or_default();
+                let color = composition::parse_color(&text)?;
+                let mut s = lock(&self.settings);
+                s.color = color;
+                s.color_text = text;
+            }
+            "background-image" => {
+                let path: Option<String> = value.get().expect(CHECKED);
+                let running = self.running();
+                // Decoded here, on the application's thread, never per frame.
+                let loaded = match path.as_deref().filter(|p| !p.is_empty()) {
+                    Some(p) => Some(image::load(Path::new(p)).inspect_err(|e| {
+                        lock(&self.settings).image_error = Some(e.clone());
+                    })?),
+                    None => None,
+                };
+                let mut s = lock(&self.settings);
+                if loaded.is_none() && running && s.background == BackgroundMode::Image {
+                    return Err("background=image is playing; set another background first".into());
+                }
+                if let Some(img) = &loaded {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "background image {}: {}x{}",
+                        path.as_deref().unwrap_or_default(),
+                        img.info.width(),
+                        img.info.height()
+                    );
+                }
+                s.image = loaded.map(Arc::new);
+                s.image_error = None;
+                s.image_path = path;
+            }
+            "background" => {
+                let mode: BackgroundMode = value.get().expect(CHECKED);
+                let running = self.running();
+                let mut s = lock(&self.settings);
+                if mode == BackgroundMode::Image && running && s.image.is_none() {
+                    return Err(format!(
+                        "background=image needs a readable background-image first{}",
+                        s.image_error
+                            .as_deref()
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default()
+                    ));
+                }
+                s.background = mode;
+            }
+            "composition" => {
+                let json: Option<String> = value.get().expect(CHECKED);
+                let placement = composition::parse_composition(json.as_deref().unwrap_or("{}"))
+                    .map_err(|e| format!("'{}': {e}", json.unwrap_or_default()))?;
+                lock(&self.settings).placement = placement;
+            }
+            _ => {
+                let mut s = lock(&self.settings);
+                match name {
+                    "model" => s.model = value.get().expect(CHECKED),
+                    "model-path" => s.model_path = value.get().expect(CHECKED),
+                    "human-variant" => s.human_variant = value.get().expect(CHECKED),
+                    "ort-library" => s.ort_library = value.get().expect(CHECKED),
+                    "threads" => s.threads = value.get().expect(CHECKED),
+                    "blur-radius" => s.blur_radius = value.get().expect(CHECKED),
+                    "canvas-width" => s.placement.canvas_width = value.get().expect(CHECKED),
+                    "canvas-height" => s.placement.canvas_height = value.get().expect(CHECKED),
+                    "anchor" => {
+                        s.placement.anchor = value.get::<AnchorPosition>().expect(CHECKED).into()
+                    }
+                    "scale" => s.placement.scale = value.get().expect(CHECKED),
+                    "offset-x" => s.placement.offset_x = value.get().expect(CHECKED),
+                    "offset-y" => s.placement.offset_y = value.get().expect(CHECKED),
+                    _ => unimplemented!(),
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -324,32 +625,125 @@ impl ObjectImpl for RbvRemove {
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("background", DEFAULT_BACKGROUND)
+                    .nick("Background")
+                    .blurb(
+                        "What replaces the background: transparent (alpha out), color, image, \
+                         blur (the frame's own background blurred), or mask (the alpha alone, \
+                         GRAY8). Changeable while playing",
+                    )
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("background-color")
+                    .nick("Background colour")
+                    .blurb(
+                        "Colour for background=color: #RRGGBB, #RRGGBBAA, a name (green = \
+                         #00FF00, white, black, blue, ...), or the service's 0-1 floats \
+                         [0.035,0.635,0.274]",
+                    )
+                    .default_value(Some(DEFAULT_COLOR))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("background-image")
+                    .nick("Background image")
+                    .blurb(
+                        "Image file for background=image (any format GStreamer decodes), \
+                         scaled to cover the canvas with its aspect kept",
+                    )
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("blur-radius")
+                    .nick("Blur radius")
+                    .blurb("Blur radius in output pixels for background=blur")
+                    .maximum(MAX_BLUR_RADIUS)
+                    .default_value(DEFAULT_BLUR_RADIUS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("canvas-width")
+                    .nick("Canvas width")
+                    .blurb("Output width; 0 = the input's width. Renegotiates when changed")
+                    .maximum(composition::MAX_CANVAS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("canvas-height")
+                    .nick("Canvas height")
+                    .blurb("Output height; 0 = the input's height. Renegotiates when changed")
+                    .maximum(composition::MAX_CANVAS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("anchor", AnchorPosition::Center)
+                    .nick("Anchor")
+                    .blurb("Where the foreground sits on the canvas")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("scale")
+                    .nick("Scale")
+                    .blurb("Size of the foreground relative to the input frame")
+                    .minimum(composition::MIN_SCALE)
+                    .maximum(composition::MAX_SCALE)
+                    .default_value(1.0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecInt::builder("offset-x")
+                    .nick("Offset x")
+                    .blurb("Pixels to the right of the anchored position (negative: left)")
+                    .minimum(-composition::MAX_OFFSET)
+                    .maximum(composition::MAX_OFFSET)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecInt::builder("offset-y")
+                    .nick("Offset y")
+                    .blurb("Pixels below the anchored position (negative: above)")
+                    .minimum(-composition::MAX_OFFSET)
+                    .maximum(composition::MAX_OFFSET)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("composition")
+                    .nick("Composition")
+                    .blurb(
+                        "The service's composition object, e.g. {\"canvas\":{\"width\":1920,\
+                         \"height\":1080},\"foreground\":{\"anchor\":\"bottom-right\",\"scale\":0.4,\
+                         \"offset\":{\"x\":0,\"y\":0}}}; sets canvas-*, anchor, scale and offset-* \
+                         at once (left-out parts take their defaults)",
+                    )
+                    .mutable_playing()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = lock(&self.settings);
-        match pspec.name() {
-            "model" => settings.model = value.get().expect("type checked upstream"),
-            "model-path" => settings.model_path = value.get().expect("type checked upstream"),
-            "human-variant" => settings.human_variant = value.get().expect("type checked upstream"),
-            "ort-library" => settings.ort_library = value.get().expect("type checked upstream"),
-            "threads" => settings.threads = value.get().expect("type checked upstream"),
-            _ => unimplemented!(),
+        let before = self.caps_settings();
+        match self.apply_property(pspec.name(), value) {
+            Ok(()) => gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value),
+            Err(why) => self.reject(pspec.name(), &why),
         }
-        gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
+        if self.caps_settings() != before {
+            gst::debug!(CAT, imp = self, "output caps change: renegotiating");
+            self.obj().reconfigure_src();
+        }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = lock(&self.settings);
+        let s = lock(&self.settings);
         match pspec.name() {
-            "model" => settings.model.to_value(),
-            "model-path" => settings.model_path.to_value(),
-            "human-variant" => settings.human_variant.to_value(),
-            "ort-library" => settings.ort_library.to_value(),
-            "threads" => settings.threads.to_value(),
+            "model" => s.model.to_value(),
+            "model-path" => s.model_path.to_value(),
+            "human-variant" => s.human_variant.to_value(),
+            "ort-library" => s.ort_library.to_value(),
+            "threads" => s.threads.to_value(),
+            "background" => s.background.to_value(),
+            "background-color" => s.color_text.to_value(),
+            "background-image" => s.image_path.to_value(),
+            "blur-radius" => s.blur_radius.to_value(),
+            "canvas-width" => s.placement.canvas_width.to_value(),
+            "canvas-height" => s.placement.canvas_height.to_value(),
+            "anchor" => AnchorPosition::from(s.placement.anchor).to_value(),
+            "scale" => s.placement.scale.to_value(),
+            "offset-x" => s.placement.offset_x.to_value(),
+            "offset-y" => s.placement.offset_y.to_value(),
+            "composition" => composition::composition_to_json(&s.placement).to_value(),
             _ => unimplemented!(),
         }
     }
@@ -377,7 +771,7 @@ impl ElementImpl for RbvRemove {
                 .format_list(INPUT_FORMATS.iter().copied())
                 .build();
             let src_caps = gst_video::VideoCapsBuilder::new()
-                .format_list(OUTPUT_FORMATS.iter().copied())
+                .format_list(OUTPUT_FORMATS.iter().copied().chain([MASK_FORMAT]))
                 .build();
             vec![
                 gst::PadTemplate::new(
@@ -408,12 +802,24 @@ impl BaseTransformImpl for RbvRemove {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
+        if settings.background == BackgroundMode::Image && settings.image.is_none() {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                (
+                    "background=image needs a readable background-image: {}",
+                    settings.image_error.as_deref().unwrap_or("none set")
+                )
+            ));
+        }
         let segmenters = self.load_segmenters(&settings)?;
         *lock(&self.state) = Some(State {
             segmenters,
             active: 0,
             matte: Matte::new(),
             frames: None,
+            compositor: Compositor::new(),
+            blur: Blur::new(),
+            cover: None,
         });
         gst::debug!(CAT, imp = self, "started");
         Ok(())
@@ -431,15 +837,28 @@ impl BaseTransformImpl for RbvRemove {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let formats = if direction == gst::PadDirection::Sink {
-            OUTPUT_FORMATS
-        } else {
-            INPUT_FORMATS
+        let (mask, cw, ch) = self.caps_settings();
+        let to_src = direction == gst::PadDirection::Sink;
+        let formats = match (to_src, mask) {
+            (true, true) => &[MASK_FORMAT][..],
+            (true, false) => OUTPUT_FORMATS,
+            (false, _) => INPUT_FORMATS,
         };
         let mut other = caps.clone();
         for s in other.make_mut().iter_mut() {
             s.set("format", format_list(formats));
             s.remove_fields(["colorimetry", "chroma-site"]);
+            // A set canvas side is the output's; the input's is then free.
+            for (field, side) in [("width", cw), ("height", ch)] {
+                if side == 0 {
+                    continue;
+                }
+                if to_src {
+                    s.set(field, side as i32);
+                } else {
+                    s.set(field, gst::IntRange::new(1, i32::MAX));
+                }
+            }
         }
         gst::debug!(
             CAT,
@@ -494,10 +913,19 @@ impl VideoFilterImpl for RbvRemove {
         inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
         outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let look = self.look();
         let mut guard = lock(&self.state);
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let frames = state.frames.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
-        let segmenter = &mut state.segmenters[state.active];
+        let State {
+            segmenters,
+            active,
+            matte,
+            frames,
+            compositor,
+            blur,
+            cover,
+        } = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let frames = frames.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+        let segmenter = &mut segmenters[*active];
 
         let fail = |what: &str, err: String| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ("{}: {}", what, err));
@@ -520,24 +948,208 @@ impl VideoFilterImpl for RbvRemove {
             .run(rgb, stride)
             .map_err(|e| fail("inference failed", e))?;
 
-        // 3. The output pixels, then the upscaled matte into their alpha.
-        frames.to_output.frame_ref(inframe, outframe);
+        // 3. The foreground (input pixels with the upscaled matte as alpha),
+        // then the background under it on the canvas.
+        let (w, h) = (frames.fg_info.width(), frames.fg_info.height());
+        let canvas = (outframe.width(), outframe.height());
+        let out_format = outframe.format();
+        let mask_out = out_format == MASK_FORMAT;
+        let rect = look.placement.rect((w, h), canvas);
+        let full = compositor::Rect {
+            x: 0,
+            y: 0,
+            width: w,
+            height: h,
+        };
+        let ai = frames.alpha_offset;
+        let mode = match look.background {
+            _ if mask_out => BackgroundMode::Transparent,
+            BackgroundMode::Mask => BackgroundMode::Transparent,
+            m => m,
+        };
+
+        let image = look
+            .image
+            .as_ref()
+            .filter(|_| mode == BackgroundMode::Image);
+
+        if frames.fg_is_output && rect == full && !mask_out {
+            // In place: the output frame holds the foreground and receives the result.
+            frames.to_fg.frame_ref(inframe, outframe);
+            let stride = outframe.plane_stride()[0] as usize;
+            let data = outframe
+                .plane_data_mut(0)
+                .map_err(|e| fail("cannot write the output", e.to_string()))?;
+            matte
+                .apply(mask, (mw, mh), (w, h), data, stride, ai, frames.alpha_mode)
+                .map_err(|e| fail("matte failed", e))?;
+            let mut px =
+                PixelsMut::new(data, w, h, stride).map_err(|e| fail("bad output frame", e))?;
+            let result = match mode {
+                BackgroundMode::Color => compositor::under(
+                    &mut px,
+                    ai,
+                    &Background::Color(in_layout(look.color, out_format)),
+                ),
+                BackgroundMode::Image => {
+                    match prepare_cover(cover, image, canvas, out_format, ai) {
+                        Ok(Some(c)) => c
+                            .cover
+                            .with_pixels(|p| {
+                                compositor::under(
+                                    &mut px,
+                                    ai,
+                                    &Background::Pixels {
+                                        pixels: p,
+                                        opaque: c.opaque,
+                                    },
+                                )
+                            })
+                            .and_then(|r| r),
+                        Ok(None) => Err("background=image without a background-image".into()),
+                        Err(e) => Err(e),
+                    }
+                }
+                BackgroundMode::Blur => blur
+                    .run(px.as_pixels(), ai, look.blur_radius, canvas)
+                    .and_then(|()| {
+                        blur.with_result(|p| {
+                            compositor::under(
+                                &mut px,
+                                ai,
+                                &Background::Pixels {
+                                    pixels: p,
+                                    opaque: true,
+                                },
+                            )
+                        })
+                    })
+                    .and_then(|r| r),
+                _ => Ok(()),
+            };
+            result.map_err(|e| fail("compositing failed", e))?;
+            return Ok(gst::FlowSuccess::Ok);
+        }
+
+        // Placed: the foreground goes to its own buffer first.
+        {
+            let mut fg = gst_video::VideoFrameRef::from_buffer_ref_writable(
+                frames.fg_buffer.make_mut(),
+                &frames.fg_info,
+            )
+            .map_err(|e| fail("cannot map the foreground", e.to_string()))?;
+            frames.to_fg.frame_ref(inframe, &mut fg);
+            let stride = fg.plane_stride()[0] as usize;
+            let data = fg
+                .plane_data_mut(0)
+                .map_err(|e| fail("cannot write the foreground", e.to_string()))?;
+            matte
+                .apply(mask, (mw, mh), (w, h), data, stride, ai, frames.alpha_mode)
+                .map_err(|e| fail("matte failed", e))?;
+        }
+        let fg_frame = gst_video::VideoFrameRef::from_buffer_ref_readable(
+            frames.fg_buffer.as_ref(),
+            &frames.fg_info,
+        )
+        .map_err(|e| fail("cannot map the foreground", e.to_string()))?;
+        let fg = Pixels::new(
+            fg_frame
+                .plane_data(0)
+                .map_err(|e| fail("cannot read the foreground", e.to_string()))?,
+            w,
+            h,
+            fg_frame.plane_stride()[0] as usize,
+        )
+        .map_err(|e| fail("bad foreground", e))?;
         let out_stride = outframe.plane_stride()[0] as usize;
-        let pixels = outframe
+        let out_data = outframe
             .plane_data_mut(0)
             .map_err(|e| fail("cannot write the output", e.to_string()))?;
-        state
-            .matte
-            .apply(
-                mask,
-                (mw, mh),
-                (frames.width, frames.height),
-                pixels,
-                out_stride,
-                frames.alpha_offset,
-                frames.alpha_mode,
-            )
-            .map_err(|e| fail("matte failed", e))?;
+
+        if mask_out {
+            let result = if rect == full && canvas == (w, h) {
+                compositor::alpha_plane(fg, ai, out_data, out_stride)
+            } else {
+                // Placed on a transparent canvas, then its alpha.
+                let fits = frames
+                    .canvas
+                    .as_ref()
+                    .is_some_and(|(info, _)| (info.width(), info.height()) == canvas);
+                if !fits {
+                    let info =
+                        gst_video::VideoInfo::builder(frames.fg_info.format(), canvas.0, canvas.1)
+                            .build()
+                            .map_err(|e| fail("canvas", e.to_string()))?;
+                    let buffer = gst::Buffer::with_size(info.size())
+                        .map_err(|e| fail("canvas", e.to_string()))?;
+                    frames.canvas = Some((info, buffer));
+                }
+                let (info, buffer) = frames.canvas.as_mut().expect("made above");
+                let mut frame =
+                    gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), info)
+                        .map_err(|e| fail("cannot map the canvas", e.to_string()))?;
+                let stride = frame.plane_stride()[0] as usize;
+                let data = frame
+                    .plane_data_mut(0)
+                    .map_err(|e| fail("cannot write the canvas", e.to_string()))?;
+                PixelsMut::new(data, canvas.0, canvas.1, stride).and_then(|mut px| {
+                    compositor.compose(fg, ai, rect, &Background::Transparent, &mut px)?;
+                    compositor::alpha_plane(px.as_pixels(), ai, out_data, out_stride)
+                })
+            };
+            result.map_err(|e| fail("mask failed", e))?;
+            return Ok(gst::FlowSuccess::Ok);
+        }
+
+        let mut out = PixelsMut::new(out_data, canvas.0, canvas.1, out_stride)
+            .map_err(|e| fail("bad output frame", e))?;
+        let result = match mode {
+            BackgroundMode::Color => compositor.compose(
+                fg,
+                ai,
+                rect,
+                &Background::Color(in_layout(look.color, out_format)),
+                &mut out,
+            ),
+            BackgroundMode::Image => match prepare_cover(cover, image, canvas, out_format, ai) {
+                Ok(Some(c)) => c
+                    .cover
+                    .with_pixels(|p| {
+                        compositor.compose(
+                            fg,
+                            ai,
+                            rect,
+                            &Background::Pixels {
+                                pixels: p,
+                                opaque: c.opaque,
+                            },
+                            &mut out,
+                        )
+                    })
+                    .and_then(|r| r),
+                Ok(None) => Err("background=image without a background-image".into()),
+                Err(e) => Err(e),
+            },
+            BackgroundMode::Blur => blur
+                .run(fg, ai, look.blur_radius, canvas)
+                .and_then(|()| {
+                    blur.with_result(|p| {
+                        compositor.compose(
+                            fg,
+                            ai,
+                            rect,
+                            &Background::Pixels {
+                                pixels: p,
+                                opaque: true,
+                            },
+                            &mut out,
+                        )
+                    })
+                })
+                .and_then(|r| r),
+            _ => compositor.compose(fg, ai, rect, &Background::Transparent, &mut out),
+        };
+        result.map_err(|e| fail("compositing failed", e))?;
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -23,7 +23,7 @@ use gst::prelude::*;
 
 mod imp;
 
-pub use imp::{HumanVariant, Model};
+pub use imp::{AnchorPosition, BackgroundMode, HumanVariant, Model};
 
 glib::wrapper! {
     pub struct RbvRemove(ObjectSubclass<imp::RbvRemove>) @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
@@ -32,6 +32,8 @@ glib::wrapper! {
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Model::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     HumanVariant::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    BackgroundMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    AnchorPosition::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "rbvremove",
