@@ -121,7 +121,7 @@ fn main() {
                 .unwrap()
         }),
     );
-    for radius in [20, 60] {
+    for radius in [7, 8, 20, 60] {
         row(
             &format!("blur radius {radius} (in place)"),
             "4",

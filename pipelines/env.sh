@@ -8,3 +8,6 @@ if ! gst-inspect-1.0 rbvremove >/dev/null 2>&1; then
     exit 1
   fi
 fi
+
+# Opaque results go to VP8/WebM, which any browser or player opens.
+webm="videoconvert ! vp8enc deadline=1 cpu-used=4 target-bitrate=6000000 ! webmmux"

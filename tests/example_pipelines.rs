@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+use gst::prelude::*;
 
 /// The directory holding the plugin (libgstrbv.so) that cargo built with this
 /// test: `cargo test` leaves it in target/<profile>/deps beside the test binary,
@@ -146,5 +147,160 @@ fn file_to_png_frames_writes_rgba_pngs_and_preview_renders() {
         preview.display()
     ));
     assert_eq!((img.width, img.height), (1280, 720));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Decodes `file` to RGB; returns (frame count, width, height, the middle frame).
+fn decode_rgb(file: &Path) -> (usize, usize, usize, Image) {
+    let mut n = 0;
+    let mut frames = Vec::new();
+    let eos = for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
+             appsink name=sink sync=false",
+            file.display()
+        ),
+        |s| {
+            n += 1;
+            frames.push(s.clone());
+            true
+        },
+    );
+    assert!(eos, "{} did not decode to EOS", file.display());
+    let mid = &frames[frames.len() / 2];
+    let info = gst_video::VideoInfo::from_caps(mid.caps().unwrap()).unwrap();
+    let map = mid.buffer().unwrap().map_readable().unwrap();
+    let img = Image {
+        width: info.width() as usize,
+        height: info.height() as usize,
+        stride: info.stride()[0] as usize,
+        bytes_per_pixel: 3,
+        data: map.to_vec(),
+    };
+    (n, img.width, img.height, img)
+}
+
+/// Share of pixels within `tol` of `rgb` on every channel.
+fn share_near(img: &Image, rgb: [u8; 3], tol: u8) -> f64 {
+    let mut near = 0;
+    for y in 0..img.height {
+        for x in 0..img.width {
+            near += usize::from((0..3).all(|c| img.at(x, y, c).abs_diff(rgb[c]) <= tol));
+        }
+    }
+    near as f64 / (img.width * img.height) as f64
+}
+
+/// The first `n` frames of a test video as a WebM of exactly `n` frames
+/// (decoded into memory, then encoded through appsrc: cutting a file with
+/// an EOS injected mid-stream loses a frame now and then).
+fn short_clip(name: &str, n: usize, path: &Path) {
+    let mut caps = None;
+    let mut frames = Vec::new();
+    for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420 ! \
+             appsink name=sink sync=false",
+            data(name).display()
+        ),
+        |s| {
+            caps.get_or_insert_with(|| s.caps().unwrap().to_owned());
+            frames.push(s.buffer().unwrap().to_owned());
+            frames.len() < n
+        },
+    );
+    let pipeline = launch(&format!(
+        "appsrc name=src format=time ! videoconvert ! vp8enc deadline=1 ! webmmux ! \
+         filesink location={}",
+        path.display()
+    ));
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(caps.as_ref());
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for f in frames {
+        src.push_buffer(f).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    assert!(wait_for_error(&pipeline).is_none());
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn background_and_composition_examples_make_the_pictures_they_promise() {
+    init();
+    let dir = scratch("compose");
+    let clip = dir.join("clip.webm");
+    short_clip("demo_input.webm", 12, &clip);
+    assert_eq!(decode_rgb(&clip).0, 12);
+    let clip = clip.to_str().unwrap();
+    let out = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let run = |script: &str, args: &[&str]| {
+        let status = Command::new("bash")
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("pipelines")
+                    .join(script),
+            )
+            .args(args)
+            .env("GST_PLUGIN_PATH", plugin_dir())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script} {args:?} failed: {status}");
+    };
+
+    run(
+        "presenter-on-color.sh",
+        &[clip, &out("color.webm"), "#0000FF"],
+    );
+    let (n, w, h, img) = decode_rgb(&dir.join("color.webm"));
+    assert_eq!((n, w, h), (12, 1280, 720));
+    // Two men in a 16:9 close-up: a large part of the frame is background.
+    let blue = share_near(&img, [0, 0, 255], 40);
+    assert!((0.25..0.8).contains(&blue), "blue share {blue:.2}");
+
+    let image = data("astronaut.png");
+    run(
+        "presenter-on-image.sh",
+        &[clip, image.to_str().unwrap(), &out("image.webm")],
+    );
+    let (n, w, h, img) = decode_rgb(&dir.join("image.webm"));
+    assert_eq!((n, w, h), (12, 1280, 720));
+    // The astronaut's orange suit shows where the background was.
+    let orange = share_near(&img, [230, 110, 60], 50);
+    assert!(orange > 0.02, "orange share {orange:.3}");
+
+    run("blurred-background.sh", &[clip, &out("blur.webm"), "30"]);
+    let (n, w, h, _) = decode_rgb(&dir.join("blur.webm"));
+    assert_eq!((n, w, h), (12, 1280, 720));
+
+    run("picture-in-picture.sh", &[clip, &out("pip.webm")]);
+    let (n, w, h, img) = decode_rgb(&dir.join("pip.webm"));
+    assert_eq!((n, w, h), (12, 1920, 1080));
+    // Slate everywhere but the 512x288 corner at (1360, 744).
+    assert!(share_near(&img, [0x20, 0x28, 0x30], 12) > 0.9);
+    let corner = (744..1032)
+        .flat_map(|y| (1360..1872).map(move |x| (x, y)))
+        .filter(|&(x, y)| (0..3).any(|c| img.at(x, y, c).abs_diff([0x20, 0x28, 0x30][c]) > 40))
+        .count();
+    assert!(
+        corner > 512 * 288 / 5,
+        "{corner} presenter pixels in the corner"
+    );
+
+    let other = dir.join("other.webm");
+    short_clip("vtest.avi", 12, &other);
+    run(
+        "over-video.sh",
+        &[clip, other.to_str().unwrap(), &out("over.webm")],
+    );
+    let (n, w, h, img) = decode_rgb(&dir.join("over.webm"));
+    // As long as the longer input: 12 frames of 10 fps vtest.avi at 25 fps.
+    assert_eq!((n, w, h), (30, 1280, 720));
+    // No checkerboard or black: the other video fills what the presenter does not.
+    assert!(share_near(&img, [0, 0, 0], 8) < 0.05);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -135,7 +135,9 @@ const DEFAULT_MODEL: Model = Model::Human;
 const DEFAULT_BACKGROUND: BackgroundMode = BackgroundMode::Transparent;
 const DEFAULT_COLOR: &str = "green";
 const DEFAULT_BLUR_RADIUS: u32 = 20;
-const MAX_BLUR_RADIUS: u32 = 256;
+/// Below this the blur costs more than it shows (see compositor::blur_plan).
+const MIN_BLUR_RADIUS: u32 = 7;
+const MAX_BLUR_RADIUS: u32 = 128;
 const DEFAULT_HUMAN_VARIANT: HumanVariant = HumanVariant::Auto;
 const DEFAULT_THREADS: u32 = 0;
 /// Frames at least this wide (relative to their height) count as wide for `human-variant=auto`.
@@ -654,7 +656,11 @@ impl ObjectImpl for RbvRemove {
                     .build(),
                 glib::ParamSpecUInt::builder("blur-radius")
                     .nick("Blur radius")
-                    .blurb("Blur radius in output pixels for background=blur")
+                    .blurb(
+                        "Blur strength for background=blur: about the standard deviation, in \
+                         output pixels, of a Gaussian blur (as CSS blur() means it)",
+                    )
+                    .minimum(MIN_BLUR_RADIUS)
                     .maximum(MAX_BLUR_RADIUS)
                     .default_value(DEFAULT_BLUR_RADIUS)
                     .mutable_playing()
