@@ -301,6 +301,29 @@ fn picture_in_picture_scales_the_foreground() {
     assert_eq!(out.px(1715 + 102, 840 + 108)[3], 255);
 }
 
+#[test]
+fn output_caps_keep_pixel_aspect_and_say_srgb() {
+    init();
+    let mut h = gst_check::Harness::new("rbvremove");
+    h.element()
+        .unwrap()
+        .set_property_from_str("canvas-width", "1024");
+    h.set_src_caps_str(
+        "video/x-raw,format=I420,width=720,height=576,framerate=25/1,\
+         pixel-aspect-ratio=16/15,colorimetry=bt601",
+    );
+    h.set_sink_caps_str("video/x-raw,format=RGBA");
+    let frame = gst::Buffer::with_size(720 * 576 * 3 / 2).unwrap();
+    h.push_and_pull(frame).expect("a frame");
+    let caps = h.sinkpad().unwrap().current_caps().unwrap();
+    let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+    assert_eq!((info.width(), info.height()), (1024, 576));
+    assert_eq!(info.par(), gst::Fraction::new(16, 15), "{caps}");
+    // Stated in the caps, not left for downstream to guess.
+    let s = caps.structure(0).unwrap();
+    assert_eq!(s.get::<&str>("colorimetry"), Ok("sRGB"), "{caps}");
+}
+
 fn warnings(bus: &gst::Bus) -> Vec<String> {
     std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Warning]))
         .filter_map(|m| match m.view() {

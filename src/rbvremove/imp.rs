@@ -854,6 +854,10 @@ impl BaseTransformImpl for RbvRemove {
         for s in other.make_mut().iter_mut() {
             s.set("format", format_list(formats));
             s.remove_fields(["colorimetry", "chroma-site"]);
+            if to_src && !mask {
+                // What the converter produces from any input matrix.
+                s.set("colorimetry", "sRGB");
+            }
             // A set canvas side is the output's; the input's is then free.
             for (field, side) in [("width", cw), ("height", ch)] {
                 if side == 0 {
