@@ -139,6 +139,8 @@ fn main() {
                 "rbvremove model=human",
                 "rbvremove model=human human-variant=square",
                 "rbvremove model=human threads=2",
+                "rbvremove model=human background=color",
+                "rbvremove model=human background=blur",
             ] {
                 let (ms, cpu) = run(chain, &caps, &frames);
                 println!(

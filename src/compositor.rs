@@ -726,7 +726,10 @@ impl Cover {
 #[derive(Default)]
 pub struct Blur {
     small: Vec<u8>,
+    /// Scratch: column sums, a padded row, a copy of the reduced image.
+    acc: Vec<u16>,
     line: Vec<u8>,
+    copy: Vec<u8>,
     scaler: Option<Scaler>,
 }
 
@@ -777,10 +780,16 @@ impl Blur {
         check_alpha(alpha)?;
         let (d, r) = blur_plan(radius);
         let (sw, sh) = (frame.width.div_ceil(d), frame.height.div_ceil(d));
-        downsample(frame, d, sw, sh, &mut self.small);
+        downsample(frame, d, sw, sh, &mut self.small, &mut self.acc);
         if r > 0 {
             for _ in 0..3 {
-                box_blur(&mut self.small, sw as usize, sh as usize, r, &mut self.line);
+                box_blur(
+                    &mut self.small,
+                    sw as usize,
+                    sh as usize,
+                    r,
+                    (&mut self.line, &mut self.copy),
+                );
             }
         }
         for p in self.small.chunks_exact_mut(4) {
@@ -816,13 +825,13 @@ impl Blur {
 /// (blocks at the right and bottom edges may be partial). Blocks use two of
 /// their rows only (every `d / 2`-th): the result is blurred over several
 /// blocks anyway, and rows are what memory traffic costs.
-fn downsample(frame: Pixels, d: u32, sw: u32, sh: u32, out: &mut Vec<u8>) {
+fn downsample(frame: Pixels, d: u32, sw: u32, sh: u32, out: &mut Vec<u8>, acc: &mut Vec<u16>) {
     let (d, sw, sh) = (d as usize, sw as usize, sh as usize);
     let (w, h) = (frame.width as usize, frame.height as usize);
     out.resize(sw * sh * 4, 0);
     let step = (d / 2).max(1);
     // Column sums of the sampled rows (at most 3 rows of 255: fits u16).
-    let mut acc = vec![0u16; w * 4];
+    acc.resize(w * 4, 0);
     for (by, orow) in out.chunks_exact_mut(sw * 4).enumerate().take(sh) {
         acc.fill(0);
         let (y0, y1) = (by * d, (by * d + d).min(h));
@@ -883,13 +892,21 @@ fn taps<const N: usize>(line: &[u8], out: &mut [u8], div: Divider) {
 /// One box blur of radius `r` (at most 32) over packed 4-byte pixels,
 /// horizontal then vertical, edges clamped; each output is the rounded mean
 /// of `2r + 1`.
-pub fn box_blur(pixels: &mut [u8], width: usize, height: usize, r: usize, copy: &mut Vec<u8>) {
+/// `scratch` is (a padded row, a copy of the image), kept by the caller so
+/// nothing is allocated per frame.
+pub fn box_blur(
+    pixels: &mut [u8],
+    width: usize,
+    height: usize,
+    r: usize,
+    (line, copy): (&mut Vec<u8>, &mut Vec<u8>),
+) {
     let r = r.min(32);
     let n = 2 * r + 1;
     let div = Divider::new(n as u32);
     // Horizontal: a running sum along each row, padded with copies of the
     // edge pixels so the loop has no bounds to clamp.
-    let mut line = vec![0u8; (width + 2 * r + 1) * 4];
+    line.resize((width + 2 * r + 1) * 4, 0);
     for row in pixels.chunks_exact_mut(width * 4).take(height) {
         let (first, last) = (px(row), px(&row[(width - 1) * 4..]));
         let (head, rest) = line.split_at_mut(r * 4);
@@ -904,8 +921,8 @@ pub fn box_blur(pixels: &mut [u8], width: usize, height: usize, r: usize, copy: 
         match r {
             // The radii the blur uses: direct taps over the bytes, which
             // vectorise (a running sum carries a dependency from pixel to pixel).
-            1 => taps::<3>(&line, row, div),
-            2 => taps::<5>(&line, row, div),
+            1 => taps::<3>(line, row, div),
+            2 => taps::<5>(line, row, div),
             _ => {
                 let mut sum = [0u32; 4];
                 for p in line[..n * 4].chunks_exact(4) {
@@ -1311,14 +1328,14 @@ mod tests {
                 [0, 0, 0, 255]
             }
         });
-        let mut line = Vec::new();
-        box_blur(&mut px, 5, 1, 1, &mut line);
+        let (mut line, mut copy) = (Vec::new(), Vec::new());
+        box_blur(&mut px, 5, 1, 1, (&mut line, &mut copy));
         let red: Vec<u8> = px.chunks(4).map(|p| p[0]).collect();
         assert_eq!(red, [0, 30, 30, 30, 0]);
         assert!(px.chunks(4).all(|p| p[3] == 255));
         // Edges clamp: a flat image stays flat.
         let mut flat = image(7, 5, |_, _| [13, 200, 77, 255]);
-        box_blur(&mut flat, 7, 5, 3, &mut line);
+        box_blur(&mut flat, 7, 5, 3, (&mut line, &mut copy));
         assert!(flat.chunks(4).all(|p| p == [13, 200, 77, 255]));
     }
 

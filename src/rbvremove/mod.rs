@@ -14,6 +14,18 @@
  *     filesink location=out.mkv
  * ```
  *
+ * The person can also be laid over a colour, an image or the frame's own
+ * blurred background, and placed on a canvas of another size with the hosted
+ * service's composition semantics (all changeable while playing):
+ * ```bash
+ * gst-launch-1.0 v4l2src ! videoconvert ! rbvremove background=blur blur-radius=20 ! \
+ *     videoconvert ! autovideosink
+ * gst-launch-1.0 filesrc location=in.webm ! decodebin ! videoconvert ! \
+ *     rbvremove canvas-width=1920 canvas-height=1080 anchor=bottom-right scale=0.4 \
+ *     background=color background-color=#202830 ! videoconvert ! autovideosink
+ * ```
+ * `background=mask` outputs the matte alone as GRAY8.
+ *
  * The ONNX Runtime library and the models are found in the rbv cache
  * (`setup/setup.sh` puts them there), or where `ort-library` and
  * `model-path` (or `RBV_ORT_LIBRARY`, `RBV_MODEL_DIR`, `RBV_CACHE_DIR`) say.
