@@ -65,6 +65,19 @@ fn px_mut(data: &mut [u8]) -> PixelsMut<'_> {
     PixelsMut::new(data, W, H, W as usize * 4).unwrap()
 }
 
+/// The frame in `w` over an opaque canvas-sized picture, in place.
+fn under_opaque(w: &mut [u8], pixels: Pixels) {
+    compositor::under(
+        &mut px_mut(w),
+        3,
+        &Background::Pixels {
+            pixels,
+            opaque: true,
+        },
+    )
+    .unwrap()
+}
+
 fn main() {
     common::init();
     let frames = cut_frames(20);
@@ -106,19 +119,7 @@ fn main() {
         "image (in place, cover cached)",
         "4",
         time(&frames, |_, w| {
-            cover
-                .with_pixels(|p| {
-                    compositor::under(
-                        &mut px_mut(w),
-                        3,
-                        &Background::Pixels {
-                            pixels: p,
-                            opaque: true,
-                        },
-                    )
-                })
-                .unwrap()
-                .unwrap()
+            cover.with_pixels(|p| under_opaque(w, p)).unwrap()
         }),
     );
     for radius in [7, 8, 20, 60] {
@@ -127,18 +128,7 @@ fn main() {
             "4",
             time(&frames, |_, w| {
                 blur.run(px(w), 3, radius, (W, H)).unwrap();
-                blur.with_result(|p| {
-                    compositor::under(
-                        &mut px_mut(w),
-                        3,
-                        &Background::Pixels {
-                            pixels: p,
-                            opaque: true,
-                        },
-                    )
-                })
-                .unwrap()
-                .unwrap()
+                blur.with_result(|p| under_opaque(w, p)).unwrap()
             }),
         );
     }

@@ -238,19 +238,7 @@ fn background_and_composition_examples_make_the_pictures_they_promise() {
     assert_eq!(decode_rgb(&clip).0, 12);
     let clip = clip.to_str().unwrap();
     let out = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    let run = |script: &str, args: &[&str]| {
-        let status = Command::new("bash")
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("pipelines")
-                    .join(script),
-            )
-            .args(args)
-            .env("GST_PLUGIN_PATH", plugin_dir())
-            .status()
-            .unwrap();
-        assert!(status.success(), "{script} {args:?} failed: {status}");
-    };
+    let run = run_script;
 
     run(
         "presenter-on-color.sh",
