@@ -17,6 +17,9 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad
   gstreamer1.0-libav
+  # For the Python app example and its test (PyGObject + GStreamer introspection).
+  python3-gi
+  gir1.2-gstreamer-1.0
 )
 # Python (with venv and pip) and npm fetch the registry packages; a toolchain
 # installed outside apt (pyenv, nodesource) serves as well as Debian's.

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -132,6 +133,9 @@ impl From<Anchor> for AnchorPosition {
 }
 
 const DEFAULT_MODEL: Model = Model::Human;
+const DEFAULT_STATS_INTERVAL: u32 = 1000;
+/// Name of the periodic statistics element message.
+pub const STATS_MESSAGE: &str = "rbv-stats";
 const DEFAULT_BACKGROUND: BackgroundMode = BackgroundMode::Transparent;
 const DEFAULT_COLOR: &str = "green";
 const DEFAULT_BLUR_RADIUS: u32 = 20;
@@ -160,6 +164,8 @@ struct Settings {
     image_error: Option<String>,
     blur_radius: u32,
     placement: compositor::Placement,
+    /// Milliseconds between `rbv-stats` messages; 0 = none.
+    stats_interval: u32,
 }
 
 impl Default for Settings {
@@ -178,6 +184,7 @@ impl Default for Settings {
             image_error: None,
             blur_radius: DEFAULT_BLUR_RADIUS,
             placement: compositor::Placement::default(),
+            stats_interval: DEFAULT_STATS_INTERVAL,
         }
     }
 }
@@ -237,6 +244,26 @@ struct State {
     compositor: Compositor,
     blur: Blur,
     cover: Option<CoverCache>,
+    stats: Stats,
+}
+
+/// Figures for the periodic `rbv-stats` message, over the frames since the
+/// last one.
+#[derive(Default)]
+struct Stats {
+    frames: u64,
+    inference_ms: Vec<f64>,
+    process_ms: Vec<f64>,
+    since: Option<Instant>,
+}
+
+/// The `p`-th percentile (0-100) of `v`, nearest rank; 0 for none.
+fn percentile(v: &mut [f64], p: usize) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() * p).div_ceil(100)).clamp(1, v.len()) - 1]
 }
 
 /// The settings one frame is composited with, read once per frame.
@@ -453,6 +480,50 @@ impl RbvRemove {
         })
     }
 
+    /// Books one processed frame; every `stats-interval` posts `rbv-stats`.
+    fn count_frame(&self, took: Duration) {
+        let interval = lock(&self.settings).stats_interval;
+        let msg = {
+            let mut guard = lock(&self.state);
+            let Some(state) = guard.as_mut() else {
+                return;
+            };
+            let now = Instant::now();
+            let stats = &mut state.stats;
+            stats.frames += 1;
+            stats.process_ms.push(took.as_secs_f64() * 1000.0);
+            let since = *stats.since.get_or_insert(now);
+            let elapsed = now.duration_since(since);
+            if interval == 0 || elapsed < Duration::from_millis(u64::from(interval)) {
+                // Bound the window when messages are off or rare.
+                if stats.process_ms.len() > 100_000 {
+                    stats.process_ms.clear();
+                    stats.inference_ms.clear();
+                }
+                return;
+            }
+            let window = stats.process_ms.len();
+            let s = gst::Structure::builder(STATS_MESSAGE)
+                .field("frames", stats.frames)
+                .field("window-frames", window as u32)
+                .field("fps", window as f64 / elapsed.as_secs_f64())
+                .field("inference-p50-ms", percentile(&mut stats.inference_ms, 50))
+                .field("inference-p95-ms", percentile(&mut stats.inference_ms, 95))
+                .field("process-p50-ms", percentile(&mut stats.process_ms, 50))
+                .field("process-p95-ms", percentile(&mut stats.process_ms, 95))
+                .field("mask-age", 0u32)
+                .field("model", state.segmenters[state.active].spec().name)
+                .field("execution-provider", "cpu")
+                .build();
+            stats.inference_ms.clear();
+            stats.process_ms.clear();
+            stats.since = Some(now);
+            gst::message::Element::builder(s).src(&*self.obj()).build()
+        };
+        // Posted without the state lock: bus handlers may call back in.
+        let _ = self.obj().post_message(msg);
+    }
+
     fn look(&self) -> Look {
         let s = lock(&self.settings);
         Look {
@@ -566,6 +637,7 @@ impl RbvRemove {
                     "scale" => s.placement.scale = value.get().expect(CHECKED),
                     "offset-x" => s.placement.offset_x = value.get().expect(CHECKED),
                     "offset-y" => s.placement.offset_y = value.get().expect(CHECKED),
+                    "stats-interval" => s.stats_interval = value.get().expect(CHECKED),
                     _ => unimplemented!(),
                 }
             }
@@ -704,6 +776,20 @@ impl ObjectImpl for RbvRemove {
                     .maximum(composition::MAX_OFFSET)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("stats-interval")
+                    .nick("Statistics interval")
+                    .blurb(
+                        "Milliseconds (wall clock) between rbv-stats element messages on the \
+                         bus; 0 = none. Fields: frames (guint64, processed so far), \
+                         window-frames (guint), fps (gdouble), inference-p50-ms, \
+                         inference-p95-ms, process-p50-ms, process-p95-ms (gdouble, over the \
+                         window), mask-age (guint, frames between the mask and the frame it is \
+                         applied to), model (string), execution-provider (string)",
+                    )
+                    .maximum(3_600_000)
+                    .default_value(DEFAULT_STATS_INTERVAL)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecString::builder("composition")
                     .nick("Composition")
                     .blurb(
@@ -750,6 +836,7 @@ impl ObjectImpl for RbvRemove {
             "offset-x" => s.placement.offset_x.to_value(),
             "offset-y" => s.placement.offset_y.to_value(),
             "composition" => composition::composition_to_json(&s.placement).to_value(),
+            "stats-interval" => s.stats_interval.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -826,6 +913,7 @@ impl BaseTransformImpl for RbvRemove {
             compositor: Compositor::new(),
             blur: Blur::new(),
             cover: None,
+            stats: Stats::default(),
         });
         gst::debug!(CAT, imp = self, "started");
         Ok(())
@@ -923,6 +1011,22 @@ impl VideoFilterImpl for RbvRemove {
         inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
         outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let started = Instant::now();
+        let result = self.process(inframe, outframe);
+        if result.is_ok() {
+            self.count_frame(started.elapsed());
+        }
+        result
+    }
+}
+
+impl RbvRemove {
+    /// One frame: model input, inference, matte, composite.
+    fn process(
+        &self,
+        inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
+        outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let look = self.look();
         let mut guard = lock(&self.state);
         let State {
@@ -933,6 +1037,7 @@ impl VideoFilterImpl for RbvRemove {
             compositor,
             blur,
             cover,
+            stats,
         } = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let frames = frames.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
         let segmenter = &mut segmenters[*active];
@@ -954,9 +1059,11 @@ impl VideoFilterImpl for RbvRemove {
             .map_err(|e| fail("cannot read the model input", e.to_string()))?;
 
         // 2. Inference.
+        let t0 = Instant::now();
         let (mask, mw, mh) = segmenter
             .run(rgb, stride)
             .map_err(|e| fail("inference failed", e))?;
+        stats.inference_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
 
         // 3. The foreground (input pixels with the upscaled matte as alpha),
         // then the background under it on the canvas.

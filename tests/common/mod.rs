@@ -2,7 +2,7 @@
 // and small real pipelines that decode files with GStreamer.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use gst::prelude::*;
@@ -143,4 +143,93 @@ pub fn wait_for_error(pipeline: &gst::Pipeline) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// Decodes `file` to RGB; returns (frame count, width, height, the middle frame).
+pub fn decode_rgb(file: &Path) -> (usize, usize, usize, Image) {
+    let mut n = 0;
+    let mut frames = Vec::new();
+    let eos = for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
+             appsink name=sink sync=false",
+            file.display()
+        ),
+        |s| {
+            n += 1;
+            frames.push(s.clone());
+            true
+        },
+    );
+    assert!(eos, "{} did not decode to EOS", file.display());
+    let mid = &frames[frames.len() / 2];
+    let info = gst_video::VideoInfo::from_caps(mid.caps().unwrap()).unwrap();
+    let map = mid.buffer().unwrap().map_readable().unwrap();
+    let img = Image {
+        width: info.width() as usize,
+        height: info.height() as usize,
+        stride: info.stride()[0] as usize,
+        bytes_per_pixel: 3,
+        data: map.to_vec(),
+    };
+    (n, img.width, img.height, img)
+}
+
+/// The first `n` frames of a test video as a WebM of exactly `n` frames
+/// (decoded into memory, then encoded through appsrc: cutting a file with
+/// an EOS injected mid-stream loses a frame now and then).
+pub fn short_clip(name: &str, n: usize, path: &Path) {
+    let mut caps = None;
+    let mut frames = Vec::new();
+    for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420 ! \
+             appsink name=sink sync=false",
+            data(name).display()
+        ),
+        |s| {
+            caps.get_or_insert_with(|| s.caps().unwrap().to_owned());
+            frames.push(s.buffer().unwrap().to_owned());
+            frames.len() < n
+        },
+    );
+    let pipeline = launch(&format!(
+        "appsrc name=src format=time ! videoconvert ! vp8enc deadline=1 ! webmmux ! \
+         filesink location={}",
+        path.display()
+    ));
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(caps.as_ref());
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for f in frames {
+        src.push_buffer(f).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    assert!(wait_for_error(&pipeline).is_none());
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+/// The directory holding the plugin (libgstrbv.so) that cargo built with this
+/// test: `cargo test` leaves it in target/<profile>/deps beside the test binary,
+/// `cargo build` in target/<profile>.
+pub fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    [deps, deps.parent().unwrap()]
+        .into_iter()
+        .find(|d| d.join("libgstrbv.so").is_file())
+        .unwrap_or_else(|| panic!("no libgstrbv.so in or above {}", deps.display()))
+        .to_path_buf()
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rbv-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
