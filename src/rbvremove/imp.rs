@@ -492,6 +492,13 @@ impl RbvRemove {
             let stats = &mut state.stats;
             stats.frames += 1;
             stats.process_ms.push(took.as_secs_f64() * 1000.0);
+            gst::log!(
+                CAT,
+                imp = self,
+                "frame {} done in {:.2} ms",
+                stats.frames,
+                took.as_secs_f64() * 1000.0
+            );
             let since = *stats.since.get_or_insert(now);
             let elapsed = now.duration_since(since);
             if interval == 0 || elapsed < Duration::from_millis(u64::from(interval)) {
@@ -850,8 +857,10 @@ impl ElementImpl for RbvRemove {
             gst::subclass::ElementMetadata::new(
                 "Background removal",
                 "Filter/Effect/Video",
-                "Removes the background of video with a segmentation model (ONNX Runtime), \
-                 leaving the foreground with a soft alpha channel",
+                "Removes the background of video with a segmentation model (ONNX Runtime): \
+                 the foreground keeps a soft alpha channel, over transparency, a colour, an \
+                 image or its own blurred background, placed on a canvas. Posts rbv-stats \
+                 element messages (see stats-interval); warnings name refused property values",
                 "rbv developers",
             )
         });
