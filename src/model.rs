@@ -46,6 +46,12 @@ impl Normalize {
         mean: [0.0; 3],
         std: [1.0; 3],
     };
+    /// imgly's ISNet: `(x - 128) / 256`, written as `(x / 255 - 128/255) / (256/255)`.
+    pub const IMGLY: Normalize = Normalize {
+        divide_by_max: false,
+        mean: [128.0 / 255.0; 3],
+        std: [256.0 / 255.0; 3],
+    };
     /// rembg's u2net/u2netp: `x / max(x)` then ImageNet mean and std.
     pub const REMBG: Normalize = Normalize {
         divide_by_max: true,
@@ -97,6 +103,30 @@ pub const LIGHT: ModelSpec = ModelSpec {
     normalize: Normalize::REMBG,
     output: OutputKind::MinMax,
 };
+
+/// u2net from rembg: the service's `original` model (its default).
+pub const ORIGINAL: ModelSpec = ModelSpec {
+    name: "original (u2net)",
+    file: "u2net.onnx",
+    width: 320,
+    height: 320,
+    normalize: Normalize::REMBG,
+    output: OutputKind::MinMax,
+};
+
+/// ISNet from the imgly package: the service's `pro` model. Input
+/// `(x - 128) / 256` at 1024x1024, output a 0..1 probability.
+pub const PRO: ModelSpec = ModelSpec {
+    name: "pro (ISNet)",
+    file: PRO_FILE,
+    width: 1024,
+    height: 1024,
+    normalize: Normalize::IMGLY,
+    output: OutputKind::Probability,
+};
+
+/// The ISNet weights `pro` runs (imgly ships a quint8 and an fp16 one).
+pub const PRO_FILE: &str = "isnet_fp16.onnx";
 
 impl ModelSpec {
     /// The bundled file of this model in the model directory.

@@ -144,6 +144,21 @@ fn human_iou_on_voc_ground_truth() {
 }
 
 #[test]
+fn original_and_pro_models_cut_the_portrait_and_the_voc_people() {
+    init();
+    let truth = gray("voc_person_mask.png").channel(0);
+    // (model, VOC IoU floor): measured 0.595 (u2net) and 0.644 (ISNet fp16).
+    for (model, floor) in [("original", 0.57), ("pro", 0.62)] {
+        let img = remove_background("grace_hopper.jpg", "I420", &format!("model={model}"));
+        check_points(&img, model);
+        let alpha = remove_background("voc_rgb.jpg", "I420", &format!("model={model}")).channel(3);
+        let score = iou(&alpha, &truth);
+        println!("{model} IoU vs VOC person ground truth: {score:.3}");
+        assert!(score >= floor, "{model}: IoU {score:.3} < {floor}");
+    }
+}
+
+#[test]
 fn light_model_cuts_the_portrait() {
     init();
     let img = remove_background("grace_hopper.jpg", "I420", "model=light");

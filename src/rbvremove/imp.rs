@@ -38,6 +38,16 @@ pub enum Model {
     Human = 0,
     #[enum_value(name = "Light: u2netp, salient objects, slow on CPU", nick = "light")]
     Light = 1,
+    #[enum_value(
+        name = "Original: u2net, salient objects, the service's default, slow on CPU",
+        nick = "original"
+    )]
+    Original = 2,
+    #[enum_value(
+        name = "Pro: ISNet, best edges, about 2 s per frame on CPU",
+        nick = "pro"
+    )]
+    Pro = 3,
 }
 
 /// Which MediaPipe selfie model `model=human` runs.
@@ -195,6 +205,8 @@ impl Settings {
     fn specs(&self) -> Vec<ModelSpec> {
         match (self.model, self.human_variant) {
             (Model::Light, _) => vec![model::LIGHT],
+            (Model::Original, _) => vec![model::ORIGINAL],
+            (Model::Pro, _) => vec![model::PRO],
             (Model::Human, HumanVariant::Square) => vec![model::HUMAN_SQUARE],
             (Model::Human, HumanVariant::Landscape) => vec![model::HUMAN_LANDSCAPE],
             (Model::Human, HumanVariant::Auto) if self.model_path.is_some() => {
@@ -668,7 +680,8 @@ impl ObjectImpl for RbvRemove {
                     .nick("Model")
                     .blurb(
                         "Segmentation model, by the hosted service's names: human (MediaPipe \
-                         selfie, people) or light (u2netp, salient objects)",
+                         selfie, people, real time), light (u2netp), original (u2net) or pro \
+                         (ISNet; salient objects, seconds per frame on CPU)",
                     )
                     .mutable_ready()
                     .build(),
