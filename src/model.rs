@@ -27,6 +27,8 @@ pub enum OutputKind {
     Probability,
     /// Any range; stretched to 0..1 per frame by its min and max (rembg's u2net post-processing).
     MinMax,
+    /// Unbounded scores; a sigmoid makes them probabilities.
+    Logits,
 }
 
 /// Pixel normalisation: `(x / divisor - mean) / std` per RGB channel, where the
@@ -182,6 +184,7 @@ impl Segmenter {
         path: Option<&Path>,
         options: &RunnerOptions,
     ) -> Result<Self, String> {
+        let given = path.is_some();
         let path = path
             .map(Path::to_path_buf)
             .unwrap_or_else(|| spec.default_path());
@@ -192,6 +195,12 @@ impl Segmenter {
                 spec.name
             ));
         }
+        // A file of the user's may say how to feed it and read it.
+        let spec = if given {
+            with_sidecar(spec, &path)?
+        } else {
+            spec
+        };
         let (session, ort_library) =
             runtime::with_environment(options.ort_library.as_deref(), |env, lib| {
                 let builder = Session::builder(env).map_err(|e| e.to_string())?;
@@ -432,12 +441,186 @@ pub fn to_probability(mask: &mut [f32], kind: OutputKind) {
                 mask.fill(0.0);
             }
         }
+        OutputKind::Logits => mask.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
     }
+}
+
+/// The JSON file that describes a model file's pre- and post-processing:
+/// `person.onnx` -> `person.json`.
+pub fn sidecar_path(model: &Path) -> PathBuf {
+    model.with_extension("json")
+}
+
+/// `spec` with what the JSON beside `model` says, if there is one:
+/// ```json
+/// {"normalize": {"scale": 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+///  "output": "probability", "input_size": [320, 320]}
+/// ```
+/// `scale` is 255 or `"max"` (divide by the frame's largest value); `output` is
+/// `probability`, `logits` or `min-max`; `input_size` (width, height) is used
+/// where the model leaves its size dynamic. Every key is optional; unknown
+/// keys and bad values are errors naming them.
+pub fn with_sidecar(mut spec: ModelSpec, model: &Path) -> Result<ModelSpec, String> {
+    let path = sidecar_path(model);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(spec),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let fail = |why: String| format!("{}: {why}", path.display());
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| fail(format!("invalid JSON: {e}")))?;
+    let root = v
+        .as_object()
+        .ok_or_else(|| fail("expected a JSON object".into()))?;
+    let known =
+        |map: &serde_json::Map<String, serde_json::Value>, keys: &[&str], what: &str| match map
+            .keys()
+            .find(|k| !keys.contains(&k.as_str()))
+        {
+            Some(k) => Err(fail(format!(
+                "unknown key '{k}' in {what} (known: {})",
+                keys.join(", ")
+            ))),
+            None => Ok(()),
+        };
+    known(
+        root,
+        &["normalize", "output", "input_size"],
+        "the model description",
+    )?;
+    let triple = |v: &serde_json::Value, what: &str| -> Result<[f32; 3], String> {
+        let a = v
+            .as_array()
+            .filter(|a| a.len() == 3)
+            .and_then(|a| {
+                let f: Vec<f32> = a
+                    .iter()
+                    .filter_map(|x| x.as_f64())
+                    .map(|x| x as f32)
+                    .collect();
+                <[f32; 3]>::try_from(f).ok()
+            })
+            .ok_or_else(|| fail(format!("{what} must be three numbers, found {v}")))?;
+        Ok(a)
+    };
+    if let Some(n) = root.get("normalize") {
+        let n = n
+            .as_object()
+            .ok_or_else(|| fail(format!("normalize must be an object, found {n}")))?;
+        known(n, &["scale", "mean", "std"], "normalize")?;
+        let mut norm = Normalize::UNIT;
+        match n.get("scale") {
+            None => {}
+            Some(serde_json::Value::String(s)) if s == "max" => norm.divide_by_max = true,
+            Some(x) if x.as_f64() == Some(255.0) => {}
+            Some(x) => {
+                return Err(fail(format!(
+                    "normalize.scale must be 255 or \"max\", found {x}"
+                )));
+            }
+        }
+        if let Some(m) = n.get("mean") {
+            norm.mean = triple(m, "normalize.mean")?;
+        }
+        if let Some(sd) = n.get("std") {
+            norm.std = triple(sd, "normalize.std")?;
+            if norm.std.iter().any(|&x| x == 0.0) {
+                return Err(fail("normalize.std must not be 0".into()));
+            }
+        }
+        spec.normalize = norm;
+    }
+    if let Some(o) = root.get("output") {
+        spec.output = match o.as_str() {
+            Some("probability") => OutputKind::Probability,
+            Some("logits") => OutputKind::Logits,
+            Some("min-max") => OutputKind::MinMax,
+            _ => {
+                return Err(fail(format!(
+                    "output must be \"probability\", \"logits\" or \"min-max\", found {o}"
+                )));
+            }
+        };
+    }
+    if let Some(sz) = root.get("input_size") {
+        let wh = sz
+            .as_array()
+            .filter(|a| a.len() == 2)
+            .map(|a| a.iter().filter_map(|x| x.as_u64()).collect::<Vec<_>>())
+            .filter(|a| a.len() == 2 && a.iter().all(|&x| (1..=8192).contains(&x)))
+            .ok_or_else(|| {
+                fail(format!(
+                    "input_size must be [width, height] within 1..8192, found {sz}"
+                ))
+            })?;
+        spec.width = wh[0] as u32;
+        spec.height = wh[1] as u32;
+    }
+    Ok(spec)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sidecar(json: &str) -> Result<ModelSpec, String> {
+        let dir =
+            std::env::temp_dir().join(format!("rbv-sidecar-{}-{}", std::process::id(), json.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let model = dir.join("m.onnx");
+        std::fs::write(sidecar_path(&model), json).unwrap();
+        let r = with_sidecar(HUMAN_SQUARE, &model);
+        std::fs::remove_dir_all(&dir).unwrap();
+        r
+    }
+
+    #[test]
+    fn sidecar_sets_normalisation_output_and_size() {
+        let s = sidecar(
+            r#"{"normalize":{"scale":"max","mean":[0.5,0.5,0.5],"std":[0.25,0.25,0.25]},
+                "output":"logits","input_size":[512,288]}"#,
+        )
+        .unwrap();
+        assert!(s.normalize.divide_by_max);
+        assert_eq!(s.normalize.mean, [0.5; 3]);
+        assert_eq!(s.normalize.std, [0.25; 3]);
+        assert_eq!(s.output, OutputKind::Logits);
+        assert_eq!((s.width, s.height), (512, 288));
+        // Nothing beside the model: the spec as it was.
+        let none = with_sidecar(LIGHT, Path::new("/nonexistent/x.onnx")).unwrap();
+        assert_eq!(none, LIGHT);
+        assert_eq!(sidecar("{}").unwrap(), HUMAN_SQUARE);
+    }
+
+    #[test]
+    fn bad_sidecars_name_the_problem() {
+        for (json, needle) in [
+            ("{", "invalid JSON"),
+            (r#"{"outputs":"logits"}"#, "'outputs'"),
+            (r#"{"output":"softmax"}"#, "softmax"),
+            (r#"{"normalize":{"scale":1}}"#, "normalize.scale"),
+            (r#"{"normalize":{"mean":[1,2]}}"#, "normalize.mean"),
+            (r#"{"normalize":{"std":[1,0,1]}}"#, "must not be 0"),
+            (r#"{"input_size":[0,10]}"#, "input_size"),
+        ] {
+            let err = sidecar(json).unwrap_err();
+            assert!(
+                err.contains(needle) && err.contains("m.json"),
+                "{json}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn logits_become_probabilities() {
+        let mut m = [0.0f32, 10.0, -10.0];
+        to_probability(&mut m, OutputKind::Logits);
+        assert!(
+            (m[0] - 0.5).abs() < 1e-6 && m[1] > 0.9999 && m[2] < 1e-4,
+            "{m:?}"
+        );
+    }
 
     #[test]
     fn nhwc_unit_normalisation() {

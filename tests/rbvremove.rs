@@ -159,6 +159,58 @@ fn original_and_pro_models_cut_the_portrait_and_the_voc_people() {
 }
 
 #[test]
+fn any_onnx_file_runs_as_its_json_sidecar_says() {
+    init();
+    // u2netp under another name, with rembg's processing described beside it:
+    // under model=human (whose own processing differs) it must cut exactly as
+    // model=light does.
+    let dir = std::env::temp_dir().join(format!("rbv-sidecar-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("salient.onnx");
+    std::fs::copy(gstrbv::runtime::model_dir().join("u2netp.onnx"), &model).unwrap();
+    std::fs::write(
+        dir.join("salient.json"),
+        r#"{"normalize":{"scale":"max","mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]},
+            "output":"min-max"}"#,
+    )
+    .unwrap();
+    let props = format!("model=human model-path={}", model.display());
+    let described = remove_background("grace_hopper.jpg", "I420", &props).channel(3);
+    let light = remove_background("grace_hopper.jpg", "I420", "model=light").channel(3);
+    assert_eq!(
+        described, light,
+        "sidecar processing differs from model=light"
+    );
+
+    // Without the sidecar it runs with model=human's processing: a different cut.
+    std::fs::remove_file(dir.join("salient.json")).unwrap();
+    let plain = remove_background("grace_hopper.jpg", "I420", &props).channel(3);
+    let differ = plain
+        .iter()
+        .zip(&light)
+        .filter(|(a, b)| a.abs_diff(**b) > 8)
+        .count();
+    assert!(
+        differ > 1000,
+        "only {differ} pixels differ without the sidecar"
+    );
+
+    // A broken sidecar stops the start with an error naming it.
+    std::fs::write(dir.join("salient.json"), r#"{"output":"softmax"}"#).unwrap();
+    let pipeline = launch(&format!(
+        "videotestsrc num-buffers=2 ! rbvremove {props} ! fakesink"
+    ));
+    let _ = pipeline.set_state(gst::State::Playing);
+    let err = wait_for_error(&pipeline).expect("an error");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(
+        err.contains("salient.json") && err.contains("softmax"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn light_model_cuts_the_portrait() {
     init();
     let img = remove_background("grace_hopper.jpg", "I420", "model=light");

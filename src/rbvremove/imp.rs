@@ -688,9 +688,12 @@ impl ObjectImpl for RbvRemove {
                 glib::ParamSpecString::builder("model-path")
                     .nick("Model path")
                     .blurb(
-                        "ONNX file to run instead of the bundled file of 'model' (its pre- and \
-                         post-processing follow 'model'; input size and layout are read from the \
-                         file). Unset: the bundled model from RBV_MODEL_DIR or the rbv cache",
+                        "ONNX file to run instead of the bundled file of 'model'. Input size \
+                         and layout are read from the file; pre- and post-processing follow \
+                         'model', or the JSON beside the file (x.onnx -> x.json: normalize \
+                         {scale 255|\"max\", mean, std}, output probability|logits|min-max, \
+                         input_size [w,h]). Unset: the bundled model from RBV_MODEL_DIR or the \
+                         rbv cache",
                     )
                     .mutable_ready()
                     .build(),
