@@ -525,7 +525,7 @@ pub fn with_sidecar(mut spec: ModelSpec, model: &Path) -> Result<ModelSpec, Stri
         }
         if let Some(sd) = n.get("std") {
             norm.std = triple(sd, "normalize.std")?;
-            if norm.std.iter().any(|&x| x == 0.0) {
+            if norm.std.contains(&0.0) {
                 return Err(fail("normalize.std must not be 0".into()));
             }
         }
