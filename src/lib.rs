@@ -19,6 +19,7 @@ pub mod compositor;
 pub mod image;
 pub mod matte;
 pub mod model;
+pub mod prompt;
 pub mod rbvremove;
 pub mod runtime;
 

@@ -298,3 +298,80 @@ fn caps_change_mid_stream_renegotiates() {
         assert_eq!(out.size(), out_info.size());
     }
 }
+
+/// Warnings posted while `description` plays to EOS.
+fn warnings_of(description: &str) -> Vec<String> {
+    let pipeline = launch(description);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut out = Vec::new();
+    while let Some(msg) = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[
+            gst::MessageType::Warning,
+            gst::MessageType::Eos,
+            gst::MessageType::Error,
+        ],
+    ) {
+        match msg.view() {
+            gst::MessageView::Warning(w) => out.push(w.error().to_string()),
+            gst::MessageView::Error(e) => panic!("{description}: {}", e.error()),
+            _ => break,
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    out
+}
+
+#[test]
+fn text_prompt_terms_a_local_model_cannot_honour_are_named() {
+    init();
+    let run = |props: &str| {
+        warnings_of(&format!(
+            "videotestsrc num-buffers=3 ! video/x-raw,width=64,height=48 ! rbvremove {props} ! \
+             fakesink"
+        ))
+    };
+    let w = run(r#"model=human text-prompt="person, clothing accessories, glowing ring""#);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("'clothing accessories', 'glowing ring'")
+            && w[0].contains("backend=remote")
+            && !w[0].contains("'person'"),
+        "{w:?}"
+    );
+    assert!(run(r#"model=human text-prompt="people, faces""#).is_empty());
+    // Salient-object models keep things too.
+    assert!(run(r#"model=light text-prompt="person, product""#).is_empty());
+    let w = run(r#"model=light text-prompt="product, sky""#);
+    assert!(
+        w.len() == 1 && w[0].contains("'sky'") && !w[0].contains("'product'"),
+        "{w:?}"
+    );
+
+    // Set while playing: checked at once.
+    let mut h = gst_check::Harness::new("rbvremove");
+    let el = h.element().unwrap();
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    h.set_src_caps_str("video/x-raw,format=RGBA,width=64,height=48,framerate=25/1");
+    h.push_and_pull(gst::Buffer::with_size(64 * 48 * 4).unwrap())
+        .unwrap();
+    el.set_property("text-prompt", "woman, umbrella");
+    let msg = bus
+        .pop_filtered(&[gst::MessageType::Warning])
+        .expect("a warning");
+    let gst::MessageView::Warning(w) = msg.view() else {
+        unreachable!()
+    };
+    assert!(
+        w.error().to_string().contains("'umbrella'"),
+        "{}",
+        w.error()
+    );
+    assert_eq!(
+        el.property::<Option<String>>("text-prompt").as_deref(),
+        Some("woman, umbrella"),
+        "kept as set (the remote backend will send it)"
+    );
+}

@@ -17,6 +17,7 @@ use crate::compositor::{self, Anchor, Background, Blur, Compositor, Cover, Pixel
 use crate::image::{self, Image};
 use crate::matte::{AlphaMode, Matte};
 use crate::model::{self, ModelSpec, RunnerOptions, Segmenter};
+use crate::prompt;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -176,6 +177,8 @@ struct Settings {
     placement: compositor::Placement,
     /// Milliseconds between `rbv-stats` messages; 0 = none.
     stats_interval: u32,
+    /// What to keep, as the service's comma-separated prompt.
+    text_prompt: Option<String>,
 }
 
 impl Default for Settings {
@@ -195,6 +198,7 @@ impl Default for Settings {
             blur_radius: DEFAULT_BLUR_RADIUS,
             placement: compositor::Placement::default(),
             stats_interval: DEFAULT_STATS_INTERVAL,
+            text_prompt: None,
         }
     }
 }
@@ -574,6 +578,39 @@ impl RbvRemove {
         );
     }
 
+    /// Names, in a warning, the prompt terms the local model cannot honour.
+    fn check_prompt(&self, prompt: Option<&str>, model: Model) {
+        let Some(prompt) = prompt else { return };
+        let keeps = match model {
+            Model::Human => prompt::Keeps::People,
+            _ => prompt::Keeps::SalientSubject,
+        };
+        let missed = prompt::unmatched(prompt, keeps);
+        if missed.is_empty() {
+            gst::info!(
+                CAT,
+                imp = self,
+                "text-prompt '{prompt}' matches what the model keeps"
+            );
+            return;
+        }
+        let what = match keeps {
+            prompt::Keeps::People => "people",
+            prompt::Keeps::SalientSubject => "the salient subject",
+        };
+        let list = missed
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let msg = format!(
+            "text-prompt: the local model keeps {what} only and cannot honour {list}; \
+             use backend=remote (the hosted pro model takes open prompts)"
+        );
+        gst::warning!(CAT, imp = self, "{msg}");
+        gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", msg));
+    }
+
     fn running(&self) -> bool {
         lock(&self.state).is_some()
     }
@@ -657,6 +694,14 @@ impl RbvRemove {
                     "offset-x" => s.placement.offset_x = value.get().expect(CHECKED),
                     "offset-y" => s.placement.offset_y = value.get().expect(CHECKED),
                     "stats-interval" => s.stats_interval = value.get().expect(CHECKED),
+                    "text-prompt" => {
+                        s.text_prompt = value.get().expect(CHECKED);
+                        let (prompt, model) = (s.text_prompt.clone(), s.model);
+                        drop(s);
+                        if self.running() {
+                            self.check_prompt(prompt.as_deref(), model);
+                        }
+                    }
                     _ => unimplemented!(),
                 }
             }
@@ -799,6 +844,17 @@ impl ObjectImpl for RbvRemove {
                     .maximum(composition::MAX_OFFSET)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecString::builder("text-prompt")
+                    .nick("Text prompt")
+                    .blurb(
+                        "What to keep, comma-separated, as the hosted service's pro model \
+                         takes it (\"person, glowing ring\"). Local models are not promptable: \
+                         human keeps people, light/original/pro the salient subject; terms they \
+                         cannot honour are named in a warning on the bus that suggests the \
+                         remote backend",
+                    )
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
                     .nick("Statistics interval")
                     .blurb(
@@ -860,6 +916,7 @@ impl ObjectImpl for RbvRemove {
             "offset-y" => s.placement.offset_y.to_value(),
             "composition" => composition::composition_to_json(&s.placement).to_value(),
             "stats-interval" => s.stats_interval.to_value(),
+            "text-prompt" => s.text_prompt.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -930,6 +987,7 @@ impl BaseTransformImpl for RbvRemove {
             ));
         }
         let segmenters = self.load_segmenters(&settings)?;
+        self.check_prompt(settings.text_prompt.as_deref(), settings.model);
         *lock(&self.state) = Some(State {
             segmenters,
             active: 0,
