@@ -59,8 +59,10 @@ fn load(name: &str, size: Option<(u32, u32)>) -> Rgba {
     Rgba { w, h, data }
 }
 
-/// The element's RGBA output for each frame with `props`.
-fn cut(props: &str, frames: &[Rgba]) -> Vec<Rgba> {
+/// The element's RGBA output for each frame with `props`. `independent`:
+/// the frames are separate pictures, not a clip (each is marked DISCONT, so
+/// nothing carries over between them).
+fn cut(props: &str, frames: &[Rgba], independent: bool) -> Vec<Rgba> {
     let (w, h) = (frames[0].w, frames[0].h);
     let pipeline = common::launch(&format!(
         "appsrc name=src format=time ! rbvremove {props} stats-interval=0 ! \
@@ -88,9 +90,11 @@ fn cut(props: &str, frames: &[Rgba]) -> Vec<Rgba> {
     let mut out = Vec::new();
     for (i, f) in frames.iter().enumerate() {
         let mut b = gst::Buffer::from_slice(f.data.clone());
-        b.get_mut()
-            .unwrap()
-            .set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
+        let bm = b.get_mut().unwrap();
+        bm.set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
+        if independent {
+            bm.set_flags(gst::BufferFlags::DISCONT);
+        }
         src.push_buffer(b).unwrap();
         let s = sink
             .try_pull_sample(gst::ClockTime::from_seconds(120))
@@ -274,7 +278,7 @@ fn main() {
         .iter()
         .map(|f| {
             let img = load(f, None);
-            cut("model=pro", &[img]).remove(0)
+            cut("model=pro", &[img], true).remove(0)
         })
         .collect();
     let backgrounds: Vec<Rgba> = [
@@ -323,7 +327,7 @@ fn main() {
         stills.len()
     );
     println!(
-        "{:<28} {:>7} {:>7} | {:>7} {:>7} {:>8} {:>7} | {:>7} {:>7} {:>8} | {:>8} {:>6}",
+        "{:<36} {:>7} {:>7} | {:>7} {:>7} {:>8} {:>7} | {:>7} {:>7} {:>8} | {:>8} {:>6}",
         "model",
         "VOC IoU",
         "VOC BF",
@@ -337,15 +341,23 @@ fn main() {
         "vt flick",
         "s"
     );
+    // Extra property sets to compare, run for every model after its defaults:
+    // RBV_QUALITY_VARIANTS="smoothing=0.5;smoothing=0.8".
+    let variants: Vec<String> = std::env::var("RBV_QUALITY_VARIANTS")
+        .map(|v| v.split(';').map(str::to_string).collect())
+        .unwrap_or_default();
     for model in &models {
-        for props in std::iter::once(format!("model={model}")) {
+        let base = format!("model={model}");
+        let runs =
+            std::iter::once(base.clone()).chain(variants.iter().map(|v| format!("{base} {v}")));
+        for props in runs {
             let t = Instant::now();
-            let voc_a = cut(&props, std::slice::from_ref(&voc))[0].alpha();
+            let voc_a = cut(&props, std::slice::from_ref(&voc), true)[0].alpha();
             let voc_iou = iou(&voc_a, &voc_truth);
             let voc_bf = boundary_f(&voc_a, &voc_truth, 500, 375);
             let frames: Vec<Rgba> = stills.iter().map(|(f, _)| f.clone()).collect();
             let (mut ious, mut maes, mut edges, mut grads) = (vec![], vec![], vec![], vec![]);
-            for (out, (_, truth)) in cut(&props, &frames).iter().zip(&stills) {
+            for (out, (_, truth)) in cut(&props, &frames, true).iter().zip(&stills) {
                 let a = out.alpha();
                 ious.push(iou(&a, truth));
                 let (m, e, g) = alpha_errors(&a, truth, W as usize, H as usize);
@@ -354,7 +366,10 @@ fn main() {
                 grads.push(g);
             }
             let frames: Vec<Rgba> = moving.iter().map(|(f, _)| f.clone()).collect();
-            let mv: Vec<Vec<u8>> = cut(&props, &frames).iter().map(Rgba::alpha).collect();
+            let mv: Vec<Vec<u8>> = cut(&props, &frames, false)
+                .iter()
+                .map(Rgba::alpha)
+                .collect();
             let mv_iou = mean(
                 &mv.iter()
                     .zip(&moving)
@@ -368,7 +383,7 @@ fn main() {
                     .collect::<Vec<_>>(),
             );
             let mv_flicker = flicker(&mv, |t, i| moving[t].1[i] == 0 && moving[t - 1].1[i] == 0);
-            let vt: Vec<Vec<u8>> = cut(&props, &vtest).iter().map(Rgba::alpha).collect();
+            let vt: Vec<Vec<u8>> = cut(&props, &vtest, false).iter().map(Rgba::alpha).collect();
             let luma = |f: &Rgba, i: usize| {
                 let p = &f.data[i * 4..i * 4 + 3];
                 (u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8
@@ -377,7 +392,7 @@ fn main() {
                 luma(&vtest[t], i).abs_diff(luma(&vtest[t - 1], i)) <= 2
             });
             println!(
-                "{:<28} {:>7.3} {:>7.3} | {:>7.3} {:>7.4} {:>8.4} {:>7.4} | {:>7.3} {:>7.4} {:>8.5} | {:>8.5} {:>6.0}",
+                "{:<36} {:>7.3} {:>7.3} | {:>7.3} {:>7.4} {:>8.4} {:>7.4} | {:>7.3} {:>7.4} {:>8.5} | {:>8.5} {:>6.0}",
                 props,
                 voc_iou,
                 voc_bf,

@@ -204,6 +204,290 @@ fn combine(
     }
 }
 
+/// Edge refinement: a fast guided filter (He and Sun, 2015) with the frame's
+/// luma as guide. The mask is fitted locally as `a * luma + b` at a reduced
+/// working size (about 270 rows), the coefficients are smoothed and scaled
+/// up, and the alpha is evaluated at full resolution, so edges follow the
+/// picture's own edges instead of the model's coarse grid. Soft alpha stays
+/// soft: nothing is thresholded.
+#[derive(Debug, Default)]
+pub struct Refiner {
+    guide: Vec<f32>,
+    p: Vec<f32>,
+    tmp: Vec<f32>,
+    planes: [Vec<f32>; 4],
+    a: Vec<f32>,
+    b: Vec<f32>,
+    out: Vec<u8>,
+}
+
+/// Box mean of radius `r` over a `w`x`h` plane, edges clamped, in place.
+fn box_mean(v: &mut [f32], w: usize, h: usize, r: usize, tmp: &mut Vec<f32>) {
+    let n = (2 * r + 1) as f32;
+    tmp.resize(w.max(h), 0.0);
+    for row in v.chunks_exact_mut(w) {
+        tmp[..w].copy_from_slice(row);
+        let at = |i: isize| tmp[i.clamp(0, w as isize - 1) as usize];
+        let mut sum: f32 = (-(r as isize)..=r as isize).map(at).sum();
+        for (x, o) in row.iter_mut().enumerate() {
+            *o = sum / n;
+            sum += at(x as isize + r as isize + 1) - at(x as isize - r as isize);
+        }
+    }
+    for x in 0..w {
+        for y in 0..h {
+            tmp[y] = v[y * w + x];
+        }
+        let at = |i: isize| tmp[i.clamp(0, h as isize - 1) as usize];
+        let mut sum: f32 = (-(r as isize)..=r as isize).map(at).sum();
+        for y in 0..h {
+            v[y * w + x] = sum / n;
+            sum += at(y as isize + r as isize + 1) - at(y as isize - r as isize);
+        }
+    }
+}
+
+/// Bilinear sample of a `w`x`h` plane at (x, y) in its pixel coordinates.
+#[inline(always)]
+fn bilinear(v: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
+    let x = x.clamp(0.0, (w - 1) as f32);
+    let y = y.clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x as usize, y as usize);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let top = v[y0 * w + x0] * (1.0 - fx) + v[y0 * w + x1] * fx;
+    let bottom = v[y1 * w + x0] * (1.0 - fx) + v[y1 * w + x1] * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// Luma of a 4-byte pixel whose alpha is at `alpha`: `(c0 + 2 c1 + c2) / 4`
+/// over the three colour bytes, which is the same for RGB and BGR order.
+#[inline(always)]
+fn luma(p: &[u8], alpha: usize) -> f32 {
+    let c = if alpha == 0 { &p[1..4] } else { &p[0..3] };
+    (f32::from(c[0]) + 2.0 * f32::from(c[1]) + f32::from(c[2])) / (4.0 * 255.0)
+}
+
+impl Refiner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The refined alpha, `width`x`height` bytes (stride `width`), for the
+    /// `mw`x`mh` mask (0..1) over the frame in `pixels` (4-byte pixels,
+    /// `stride` bytes per row, alpha at byte `alpha`). `radius` is the window
+    /// radius in working pixels, `eps` the regularisation (larger: smoother,
+    /// closer to the plain mask).
+    #[allow(clippy::too_many_arguments)]
+    pub fn refine(
+        &mut self,
+        mask: &[f32],
+        (mw, mh): (u32, u32),
+        pixels: &[u8],
+        stride: usize,
+        (width, height): (u32, u32),
+        alpha: usize,
+        radius: usize,
+        eps: f32,
+    ) -> Result<&[u8], String> {
+        let (w, h, mwu, mhu) = (width as usize, height as usize, mw as usize, mh as usize);
+        if mwu * mhu == 0 || mask.len() < mwu * mhu || w == 0 || h == 0 {
+            return Err(format!(
+                "cannot refine a {mw}x{mh} mask of {} values to {width}x{height}",
+                mask.len()
+            ));
+        }
+        if alpha > 3 || stride < w * 4 || pixels.len() < stride * (h - 1) + w * 4 {
+            return Err(format!(
+                "{} bytes with stride {stride} cannot hold {width}x{height} 4-byte pixels",
+                pixels.len()
+            ));
+        }
+        // Working size: an integer reduction to about 270 rows.
+        let s = (h / 270).max(1);
+        let (sw, sh) = (w.div_ceil(s), h.div_ceil(s));
+        let n = sw * sh;
+        self.guide.resize(n, 0.0);
+        self.p.resize(n, 0.0);
+        // Guide: block-averaged luma. Input: the mask, bilinear.
+        self.guide.fill(0.0);
+        for y in 0..h {
+            let row = &pixels[y * stride..][..w * 4];
+            let gy = y / s;
+            for (x, px) in row.chunks_exact(4).enumerate() {
+                self.guide[gy * sw + x / s] += luma(px, alpha);
+            }
+        }
+        for gy in 0..sh {
+            let rows = (h - gy * s).min(s);
+            for gx in 0..sw {
+                let cols = (w - gx * s).min(s);
+                self.guide[gy * sw + gx] /= (rows * cols) as f32;
+            }
+        }
+        let (kx, ky) = (mwu as f32 / sw as f32, mhu as f32 / sh as f32);
+        for gy in 0..sh {
+            for gx in 0..sw {
+                let (x, y) = ((gx as f32 + 0.5) * kx - 0.5, (gy as f32 + 0.5) * ky - 0.5);
+                self.p[gy * sw + gx] = bilinear(mask, mwu, mhu, x, y);
+            }
+        }
+        // Local linear fit of p on the guide.
+        let [mi, mp, mii, mip] = &mut self.planes;
+        for v in [&mut *mi, &mut *mp, &mut *mii, &mut *mip] {
+            v.resize(n, 0.0);
+        }
+        for i in 0..n {
+            let (g, p) = (self.guide[i], self.p[i]);
+            mi[i] = g;
+            mp[i] = p;
+            mii[i] = g * g;
+            mip[i] = g * p;
+        }
+        for v in [&mut *mi, &mut *mp, &mut *mii, &mut *mip] {
+            box_mean(v, sw, sh, radius, &mut self.tmp);
+        }
+        self.a.resize(n, 0.0);
+        self.b.resize(n, 0.0);
+        for i in 0..n {
+            let var = mii[i] - mi[i] * mi[i];
+            let cov = mip[i] - mi[i] * mp[i];
+            let a = cov / (var + eps);
+            self.a[i] = a;
+            self.b[i] = mp[i] - a * mi[i];
+        }
+        box_mean(&mut self.a, sw, sh, radius, &mut self.tmp);
+        box_mean(&mut self.b, sw, sh, radius, &mut self.tmp);
+        // Full resolution: alpha = A * luma + B.
+        self.out.resize(w * h, 0);
+        let inv = 1.0 / s as f32;
+        for y in 0..h {
+            let row = &pixels[y * stride..][..w * 4];
+            let gy = (y as f32 + 0.5) * inv - 0.5;
+            for (x, px) in row.chunks_exact(4).enumerate() {
+                let gx = (x as f32 + 0.5) * inv - 0.5;
+                let a = bilinear(&self.a, sw, sh, gx, gy);
+                let b = bilinear(&self.b, sw, sh, gx, gy);
+                self.out[y * w + x] = to_u8(a * luma(px, alpha) + b);
+            }
+        }
+        Ok(&self.out)
+    }
+}
+
+/// How far (in mask pixels) motion resets the smoothing around where it is seen.
+pub const MOTION_REACH: usize = 2;
+
+/// Grows the set pixels of a `w`x`h` map by `r` in every direction (a square).
+fn dilate(map: &mut [bool], w: usize, h: usize, r: usize, tmp: &mut Vec<bool>) {
+    tmp.clear();
+    tmp.resize(w * h, false);
+    for y in 0..h {
+        for x in 0..w {
+            if map[y * w + x] {
+                for t in &mut tmp[y * w + x.saturating_sub(r)..y * w + (x + r + 1).min(w)] {
+                    *t = true;
+                }
+            }
+        }
+    }
+    map.fill(false);
+    for y in 0..h {
+        for x in 0..w {
+            if tmp[y * w + x] {
+                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                    map[yy * w + x] = true;
+                }
+            }
+        }
+    }
+}
+
+/// Temporal smoothing of the model's mask: an exponential filter per pixel,
+/// `out = s * previous + (1 - s) * new`, that resets (takes the new value)
+/// wherever the model's input image changed by more than a threshold, so it
+/// steadies still areas without trailing behind motion.
+#[derive(Debug, Default)]
+pub struct Smoother {
+    mask: Vec<f32>,
+    moved: Vec<bool>,
+    spread: Vec<bool>,
+    input: Vec<u8>,
+    /// The buffer the next input is packed into (no allocation per frame).
+    spare: Vec<u8>,
+    size: (u32, u32, u32, u32),
+}
+
+impl Smoother {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forget the past (flush, discontinuity, new caps).
+    pub fn reset(&mut self) {
+        self.mask.clear();
+        self.input.clear();
+    }
+
+    /// Smooths `mask` (`mw`x`mh`, 0..1) given the packed RGB `input` it was
+    /// computed from (`w`x`h`, `stride` bytes per row). `strength` 0..1 (0:
+    /// off), `threshold` the largest per-channel change (0..255) that still
+    /// counts as no motion. Returns the smoothed mask.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply<'a>(
+        &'a mut self,
+        mask: &[f32],
+        (mw, mh): (u32, u32),
+        input: &[u8],
+        stride: usize,
+        (w, h): (u32, u32),
+        strength: f32,
+        threshold: u8,
+    ) -> &'a [f32] {
+        let (mwu, mhu, wu, hu) = (mw as usize, mh as usize, w as usize, h as usize);
+        // The input, packed, for the next frame's motion test.
+        let mut packed = std::mem::take(&mut self.spare);
+        packed.clear();
+        for row in input.chunks(stride).take(hu) {
+            packed.extend_from_slice(&row[..wu * 3]);
+        }
+        let fresh = self.size != (mw, mh, w, h)
+            || self.mask.len() != mwu * mhu
+            || self.input.len() != packed.len();
+        if fresh || strength <= 0.0 {
+            self.mask.clear();
+            self.mask.extend_from_slice(&mask[..mwu * mhu]);
+        } else {
+            let s = strength.clamp(0.0, 0.99);
+            // Where the picture moved, and MOTION_REACH mask pixels around it:
+            // the model's answer changes near moving things too (its edges
+            // are blurry), and smoothing there would trail behind them.
+            self.moved.clear();
+            self.moved.resize(mwu * mhu, false);
+            for y in 0..mhu {
+                let iy = y * hu / mhu;
+                for x in 0..mwu {
+                    let ix = x * wu / mwu;
+                    let k = (iy * wu + ix) * 3;
+                    self.moved[y * mwu + x] =
+                        (0..3).any(|c| packed[k + c].abs_diff(self.input[k + c]) > threshold);
+                }
+            }
+            dilate(&mut self.moved, mwu, mhu, MOTION_REACH, &mut self.spread);
+            for (i, m) in self.mask.iter_mut().enumerate() {
+                *m = if self.moved[i] {
+                    mask[i]
+                } else {
+                    s * *m + (1.0 - s) * mask[i]
+                };
+            }
+        }
+        self.spare = std::mem::replace(&mut self.input, packed);
+        self.size = (mw, mh, w, h);
+        &self.mask
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +500,132 @@ mod tests {
             .apply(mask, m, size, &mut px, w * 4, 3, AlphaMode::Replace)
             .unwrap();
         px.chunks_exact(4).map(|p| p[3]).collect()
+    }
+
+    #[test]
+    fn refinement_snaps_a_coarse_edge_to_the_picture_edge() {
+        // A 64x32 frame: white left of x = 34, black from there. The mask
+        // (32x16, two pixels per mask pixel, as a 256x144 mask is at the
+        // working size of a 1080p frame) ramps down around x = 32: the
+        // refined alpha must jump where the picture does.
+        let (w, h) = (64usize, 32usize);
+        let mut px = vec![0u8; w * h * 4];
+        for (i, p) in px.chunks_exact_mut(4).enumerate() {
+            let v = if i % w < 34 { 255 } else { 0 };
+            p.copy_from_slice(&[v, v, v, 255]);
+        }
+        let mask: Vec<f32> = (0..32 * 16)
+            .map(|i| match i % 32 {
+                0..=14 => 1.0,
+                15 => 0.75,
+                16 => 0.25,
+                _ => 0.0,
+            })
+            .collect();
+        let mut r = Refiner::new();
+        let out = r
+            .refine(
+                &mask,
+                (32, 16),
+                &px,
+                w * 4,
+                (w as u32, h as u32),
+                3,
+                4,
+                1e-4,
+            )
+            .unwrap()
+            .to_vec();
+        let row = &out[16 * w..17 * w];
+        // Inside the white area the guide is flat and the fit keeps the
+        // mask's own ramp; at the picture's edge it steps down at once, and
+        // nothing leaks past it (the plain mask would be 0.25-0.5 at 34-35).
+        assert!(row[..20].iter().all(|&a| a >= 250), "{row:?}");
+        assert!(row[33] >= 120, "{row:?}");
+        assert!(row[34..].iter().all(|&a| a <= 20), "a step at 34: {row:?}");
+        // Flat frame: nothing to follow, the mask passes (smoothly) through.
+        let flat = vec![128u8; w * h * 4];
+        let out = r
+            .refine(
+                &[0.5; 512],
+                (32, 16),
+                &flat,
+                w * 4,
+                (w as u32, h as u32),
+                3,
+                4,
+                1e-4,
+            )
+            .unwrap();
+        assert!(out.iter().all(|&a| a.abs_diff(128) <= 1));
+        // Bad sizes are errors, not panics.
+        assert!(
+            r.refine(&[0.5; 4], (32, 16), &flat, w * 4, (64, 32), 3, 4, 1e-4)
+                .is_err()
+        );
+        assert!(
+            r.refine(&[0.5; 512], (32, 16), &flat, w * 4, (64, 33), 3, 4, 1e-4)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn smoothing_steadies_still_pixels_and_follows_moving_ones() {
+        let mut sm = Smoother::new();
+        // 2x1 mask over a 2x1 RGB input (stride 8 with padding).
+        let still = [10u8, 10, 10, 50, 50, 50, 0, 0];
+        let first = sm
+            .apply(&[1.0, 1.0], (2, 1), &still, 8, (2, 1), 0.5, 8)
+            .to_vec();
+        assert_eq!(first, [1.0, 1.0], "the first frame passes through");
+        // Nothing moved: halfway to the new values.
+        let out = sm
+            .apply(&[0.0, 0.0], (2, 1), &still, 8, (2, 1), 0.5, 8)
+            .to_vec();
+        assert_eq!(out, [0.5, 0.5]);
+        // The right pixel changed by more than the threshold: it and its
+        // neighbours within MOTION_REACH take the new value.
+        let moved = [10u8, 12, 10, 90, 50, 50, 0, 0];
+        let out = sm
+            .apply(&[0.0, 0.0], (2, 1), &moved, 8, (2, 1), 0.5, 8)
+            .to_vec();
+        assert_eq!(out, [0.0, 0.0]);
+        // Reset forgets; strength 0 is off.
+        sm.reset();
+        assert_eq!(
+            sm.apply(&[0.3, 0.7], (2, 1), &moved, 8, (2, 1), 0.5, 8),
+            [0.3, 0.7]
+        );
+        assert_eq!(
+            sm.apply(&[0.9, 0.1], (2, 1), &moved, 8, (2, 1), 0.0, 8),
+            [0.9, 0.1]
+        );
+        // A new size starts afresh.
+        assert_eq!(sm.apply(&[0.2], (1, 1), &moved, 8, (1, 1), 0.5, 8), [0.2]);
+    }
+
+    #[test]
+    fn smoothing_goes_on_far_from_motion() {
+        // A 12x1 strip whose first pixel changes.
+        let mut sm = Smoother::new();
+        let strip = |v: u8| -> Vec<u8> {
+            (0..12)
+                .flat_map(|x| [if x == 0 { v } else { 7 }; 3])
+                .collect()
+        };
+        sm.apply(&[1.0; 12], (12, 1), &strip(0), 36, (12, 1), 0.5, 8);
+        let out = sm
+            .apply(&[0.0; 12], (12, 1), &strip(200), 36, (12, 1), 0.5, 8)
+            .to_vec();
+        let reach = MOTION_REACH + 1;
+        assert!(
+            out[..reach].iter().all(|&v| v == 0.0),
+            "moved or within reach: {out:?}"
+        );
+        assert!(
+            out[reach..].iter().all(|&v| v == 0.5),
+            "still and far: smoothed: {out:?}"
+        );
     }
 
     #[test]

@@ -375,3 +375,71 @@ fn text_prompt_terms_a_local_model_cannot_honour_are_named() {
         "kept as set (the remote backend will send it)"
     );
 }
+
+#[test]
+fn smoothing_blends_still_frames_and_resets_on_discont_and_flush() {
+    init();
+    let frame = |delta: u8| {
+        let img = first_frame(&format!(
+            "filesrc location={} ! jpegdec ! videoconvert ! video/x-raw,format=RGBA ! appsink name=sink",
+            data("grace_hopper.jpg").display()
+        ));
+        // A slightly brighter copy: below the motion threshold everywhere.
+        let data: Vec<u8> = img
+            .data
+            .chunks_exact(4)
+            .flat_map(|p| {
+                [
+                    p[0].saturating_add(delta),
+                    p[1].saturating_add(delta),
+                    p[2].saturating_add(delta),
+                    255,
+                ]
+            })
+            .collect();
+        gst::Buffer::from_mut_slice(data)
+    };
+    let alpha = |b: &gst::Buffer| -> Vec<u8> {
+        b.map_readable()
+            .unwrap()
+            .chunks_exact(4)
+            .map(|p| p[3])
+            .collect()
+    };
+    let harness = |smoothing: &str| {
+        let mut h = gst_check::Harness::new("rbvremove");
+        h.element()
+            .unwrap()
+            .set_property_from_str("smoothing", smoothing);
+        h.set_src_caps_str("video/x-raw,format=RGBA,width=512,height=600,framerate=25/1");
+        h.set_sink_caps_str("video/x-raw,format=RGBA");
+        h
+    };
+    // Unsmoothed cut of the brighter frame.
+    let mut plain = harness("0");
+    let want = alpha(&plain.push_and_pull(frame(8)).unwrap());
+
+    let mut h = harness("0.9");
+    h.push_and_pull(frame(0)).unwrap();
+    let smoothed = alpha(&h.push_and_pull(frame(8)).unwrap());
+    let differ = smoothed.iter().zip(&want).filter(|(a, b)| a != b).count();
+    assert!(differ > 1000, "smoothing changed only {differ} pixels");
+
+    // A discontinuity forgets the past: exactly the unsmoothed cut.
+    let mut b = frame(8);
+    b.get_mut().unwrap().set_flags(gst::BufferFlags::DISCONT);
+    assert_eq!(alpha(&h.push_and_pull(b).unwrap()), want, "after DISCONT");
+
+    // So does a flush.
+    h.push_and_pull(frame(0)).unwrap();
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    assert_eq!(
+        alpha(&h.push_and_pull(frame(8)).unwrap()),
+        want,
+        "after a flush"
+    );
+}

@@ -15,7 +15,7 @@ use gst_video::subclass::prelude::*;
 use crate::composition;
 use crate::compositor::{self, Anchor, Background, Blur, Compositor, Cover, Pixels, PixelsMut};
 use crate::image::{self, Image};
-use crate::matte::{AlphaMode, Matte};
+use crate::matte::{self, AlphaMode, Matte, Refiner, Smoother};
 use crate::model::{self, ModelSpec, RunnerOptions, Segmenter};
 use crate::prompt;
 
@@ -145,6 +145,13 @@ impl From<Anchor> for AnchorPosition {
 
 const DEFAULT_MODEL: Model = Model::Human;
 const DEFAULT_STATS_INTERVAL: u32 = 1000;
+const DEFAULT_SMOOTHING: f64 = 0.0;
+/// A model-input pixel whose channels change by more than this between
+/// frames counts as moving: smoothing takes the new mask value there.
+const DEFAULT_SMOOTHING_THRESHOLD: u32 = 12;
+const DEFAULT_REFINE: bool = false;
+const DEFAULT_REFINE_RADIUS: u32 = 4;
+const DEFAULT_REFINE_EPS: f64 = 1e-3;
 /// Name of the periodic statistics element message.
 pub const STATS_MESSAGE: &str = "rbv-stats";
 const DEFAULT_BACKGROUND: BackgroundMode = BackgroundMode::Transparent;
@@ -179,6 +186,12 @@ struct Settings {
     stats_interval: u32,
     /// What to keep, as the service's comma-separated prompt.
     text_prompt: Option<String>,
+    /// Temporal smoothing strength, 0 = off.
+    smoothing: f64,
+    smoothing_threshold: u32,
+    refine: bool,
+    refine_radius: u32,
+    refine_eps: f64,
 }
 
 impl Default for Settings {
@@ -199,6 +212,11 @@ impl Default for Settings {
             placement: compositor::Placement::default(),
             stats_interval: DEFAULT_STATS_INTERVAL,
             text_prompt: None,
+            smoothing: DEFAULT_SMOOTHING,
+            smoothing_threshold: DEFAULT_SMOOTHING_THRESHOLD,
+            refine: DEFAULT_REFINE,
+            refine_radius: DEFAULT_REFINE_RADIUS,
+            refine_eps: DEFAULT_REFINE_EPS,
         }
     }
 }
@@ -261,6 +279,8 @@ struct State {
     blur: Blur,
     cover: Option<CoverCache>,
     stats: Stats,
+    smoother: Smoother,
+    refiner: Refiner,
 }
 
 /// Figures for the periodic `rbv-stats` message, over the frames since the
@@ -289,6 +309,10 @@ struct Look {
     image: Option<Arc<Image>>,
     blur_radius: u32,
     placement: compositor::Placement,
+    smoothing: f64,
+    smoothing_threshold: u8,
+    /// Guided-filter refinement: (radius, eps), or none.
+    refine: Option<(usize, f32)>,
 }
 
 #[derive(Default)]
@@ -350,6 +374,34 @@ fn in_layout(c: [u8; 4], format: gst_video::VideoFormat) -> [u8; 4] {
         gst_video::VideoFormat::Argb => [a, r, g, b],
         gst_video::VideoFormat::Abgr => [a, b, g, r],
         _ => [r, g, b, a],
+    }
+}
+
+/// The upscaled mask into the alpha of `data`: plain (bilinear), or refined
+/// by the guided filter when `refine` is set.
+#[allow(clippy::too_many_arguments)]
+fn apply_matte(
+    plain: &mut Matte,
+    refiner: &mut Refiner,
+    refine: Option<(usize, f32)>,
+    mask: &[f32],
+    mask_size: (u32, u32),
+    (w, h): (u32, u32),
+    data: &mut [u8],
+    stride: usize,
+    alpha: usize,
+    mode: AlphaMode,
+) -> Result<(), String> {
+    match refine {
+        None => plain.apply(mask, mask_size, (w, h), data, stride, alpha, mode),
+        Some((radius, eps)) => {
+            let plane =
+                refiner.refine(mask, mask_size, data, stride, (w, h), alpha, radius, eps)?;
+            matte::write_alpha(
+                plane, w as usize, w as usize, h as usize, data, stride, alpha, mode,
+            );
+            Ok(())
+        }
     }
 }
 
@@ -555,6 +607,11 @@ impl RbvRemove {
             image: s.image.clone(),
             blur_radius: s.blur_radius,
             placement: s.placement,
+            smoothing: s.smoothing,
+            smoothing_threshold: s.smoothing_threshold.min(255) as u8,
+            refine: s
+                .refine
+                .then_some((s.refine_radius as usize, s.refine_eps as f32)),
         }
     }
 
@@ -694,6 +751,11 @@ impl RbvRemove {
                     "offset-x" => s.placement.offset_x = value.get().expect(CHECKED),
                     "offset-y" => s.placement.offset_y = value.get().expect(CHECKED),
                     "stats-interval" => s.stats_interval = value.get().expect(CHECKED),
+                    "smoothing" => s.smoothing = value.get().expect(CHECKED),
+                    "refine" => s.refine = value.get().expect(CHECKED),
+                    "refine-radius" => s.refine_radius = value.get().expect(CHECKED),
+                    "refine-eps" => s.refine_eps = value.get().expect(CHECKED),
+                    "smoothing-threshold" => s.smoothing_threshold = value.get().expect(CHECKED),
                     "text-prompt" => {
                         s.text_prompt = value.get().expect(CHECKED);
                         let (prompt, model) = (s.text_prompt.clone(), s.model);
@@ -855,6 +917,61 @@ impl ObjectImpl for RbvRemove {
                     )
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecDouble::builder("smoothing")
+                    .nick("Temporal smoothing")
+                    .blurb(
+                        "Steadies the mask over time: each mask pixel moves this share of \
+                         the way back towards its previous value (0 = off), except where the \
+                         picture moved, which takes the new value at once (no trailing). \
+                         Reset on flush and discontinuities",
+                    )
+                    .minimum(0.0)
+                    .maximum(0.95)
+                    .default_value(DEFAULT_SMOOTHING)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("smoothing-threshold")
+                    .nick("Smoothing motion threshold")
+                    .blurb(
+                        "Change (0-255, per channel, at the model's resolution) above which a \
+                         pixel counts as moving and smoothing takes the new mask value there: \
+                         lower follows motion more closely, higher tolerates camera noise",
+                    )
+                    .maximum(255)
+                    .default_value(DEFAULT_SMOOTHING_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("refine")
+                    .nick("Refine edges")
+                    .blurb(
+                        "Refine the mask's edges at full resolution with a guided filter that \
+                         follows the picture's own edges (soft alpha kept)",
+                    )
+                    .default_value(DEFAULT_REFINE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("refine-radius")
+                    .nick("Refinement radius")
+                    .blurb(
+                        "Guided-filter window radius, in pixels of the working size (about 270 \
+                         rows): larger follows edges further from the model's",
+                    )
+                    .minimum(1)
+                    .maximum(32)
+                    .default_value(DEFAULT_REFINE_RADIUS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("refine-eps")
+                    .nick("Refinement regularisation")
+                    .blurb(
+                        "Guided-filter regularisation: smaller follows the picture's edges \
+                         more tightly, larger stays closer to the model's mask",
+                    )
+                    .minimum(1e-6)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_REFINE_EPS)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
                     .nick("Statistics interval")
                     .blurb(
@@ -916,6 +1033,11 @@ impl ObjectImpl for RbvRemove {
             "offset-y" => s.placement.offset_y.to_value(),
             "composition" => composition::composition_to_json(&s.placement).to_value(),
             "stats-interval" => s.stats_interval.to_value(),
+            "smoothing" => s.smoothing.to_value(),
+            "refine" => s.refine.to_value(),
+            "refine-radius" => s.refine_radius.to_value(),
+            "refine-eps" => s.refine_eps.to_value(),
+            "smoothing-threshold" => s.smoothing_threshold.to_value(),
             "text-prompt" => s.text_prompt.to_value(),
             _ => unimplemented!(),
         }
@@ -997,6 +1119,8 @@ impl BaseTransformImpl for RbvRemove {
             blur: Blur::new(),
             cover: None,
             stats: Stats::default(),
+            smoother: Smoother::new(),
+            refiner: Refiner::new(),
         });
         gst::debug!(CAT, imp = self, "started");
         Ok(())
@@ -1006,6 +1130,15 @@ impl BaseTransformImpl for RbvRemove {
         *lock(&self.state) = None;
         gst::debug!(CAT, imp = self, "stopped");
         Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::FlushStop(_) = event.view()
+            && let Some(state) = lock(&self.state).as_mut()
+        {
+            state.smoother.reset();
+        }
+        self.parent_sink_event(event)
     }
 
     fn transform_caps(
@@ -1086,6 +1219,7 @@ impl VideoFilterImpl for RbvRemove {
             .make_frames(segmenter, in_info, out_info)
             .map_err(|e| gst::loggable_error!(CAT, "{}", e))?;
         state.frames = Some(frames);
+        state.smoother.reset();
         Ok(())
     }
 
@@ -1121,6 +1255,8 @@ impl RbvRemove {
             blur,
             cover,
             stats,
+            smoother,
+            refiner,
         } = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let frames = frames.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
         let segmenter = &mut segmenters[*active];
@@ -1147,6 +1283,19 @@ impl RbvRemove {
             .run(rgb, stride)
             .map_err(|e| fail("inference failed", e))?;
         stats.inference_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+        if inframe.buffer().flags().contains(gst::BufferFlags::DISCONT) {
+            smoother.reset();
+        }
+        let model_size = (frames.model_info.width(), frames.model_info.height());
+        let mask = smoother.apply(
+            mask,
+            (mw, mh),
+            rgb,
+            stride,
+            model_size,
+            look.smoothing as f32,
+            look.smoothing_threshold,
+        );
 
         // 3. The foreground (input pixels with the upscaled matte as alpha),
         // then the background under it on the canvas.
@@ -1180,9 +1329,19 @@ impl RbvRemove {
             let data = outframe
                 .plane_data_mut(0)
                 .map_err(|e| fail("cannot write the output", e.to_string()))?;
-            matte
-                .apply(mask, (mw, mh), (w, h), data, stride, ai, frames.alpha_mode)
-                .map_err(|e| fail("matte failed", e))?;
+            apply_matte(
+                matte,
+                refiner,
+                look.refine,
+                mask,
+                (mw, mh),
+                (w, h),
+                data,
+                stride,
+                ai,
+                frames.alpha_mode,
+            )
+            .map_err(|e| fail("matte failed", e))?;
             let mut px =
                 PixelsMut::new(data, w, h, stride).map_err(|e| fail("bad output frame", e))?;
             let result = match mode {
@@ -1243,9 +1402,19 @@ impl RbvRemove {
             let data = fg
                 .plane_data_mut(0)
                 .map_err(|e| fail("cannot write the foreground", e.to_string()))?;
-            matte
-                .apply(mask, (mw, mh), (w, h), data, stride, ai, frames.alpha_mode)
-                .map_err(|e| fail("matte failed", e))?;
+            apply_matte(
+                matte,
+                refiner,
+                look.refine,
+                mask,
+                (mw, mh),
+                (w, h),
+                data,
+                stride,
+                ai,
+                frames.alpha_mode,
+            )
+            .map_err(|e| fail("matte failed", e))?;
         }
         let fg_frame = gst_video::VideoFrameRef::from_buffer_ref_readable(
             frames.fg_buffer.as_ref(),
