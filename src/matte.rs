@@ -43,6 +43,34 @@ pub enum AlphaMode {
     Multiply,
 }
 
+/// Checks that `mask` holds `mw`x`mh` values and `pixels` holds
+/// `width`x`height` 4-byte pixels with `stride` bytes per row and the alpha
+/// at byte `offset`.
+fn check_sizes(
+    mask: &[f32],
+    (mw, mh): (u32, u32),
+    (width, height): (u32, u32),
+    pixels: &[u8],
+    stride: usize,
+    offset: usize,
+) -> Result<(), String> {
+    let n = mw as usize * mh as usize;
+    let (w, h) = (width as usize, height as usize);
+    if mask.len() < n || n == 0 || w == 0 || h == 0 {
+        return Err(format!(
+            "cannot scale a {mw}x{mh} mask of {} values to {width}x{height}",
+            mask.len()
+        ));
+    }
+    if offset > 3 || stride < w * 4 || pixels.len() < stride * (h - 1) + w * 4 {
+        return Err(format!(
+            "{} bytes with stride {stride} cannot hold {width}x{height} 4-byte pixels",
+            pixels.len()
+        ));
+    }
+    Ok(())
+}
+
 /// 0..1 to 0..255, rounded.
 #[inline]
 pub fn to_u8(v: f32) -> u8 {
@@ -102,20 +130,9 @@ impl Matte {
         offset: usize,
         mode: AlphaMode,
     ) -> Result<(), String> {
+        check_sizes(mask, (mw, mh), (width, height), pixels, stride, offset)?;
         let n = mw as usize * mh as usize;
         let (w, h) = (width as usize, height as usize);
-        if mask.len() < n || n == 0 || w == 0 || h == 0 {
-            return Err(format!(
-                "cannot scale a {mw}x{mh} mask of {} values to {width}x{height}",
-                mask.len()
-            ));
-        }
-        if offset > 3 || stride < w * 4 || pixels.len() < stride * (h - 1) + w * 4 {
-            return Err(format!(
-                "{} bytes with stride {stride} cannot hold {width}x{height} 4-byte pixels",
-                pixels.len()
-            ));
-        }
         let s = self.scaler(mw, mh, width, height)?;
         {
             let small = s.small.make_mut();
@@ -290,19 +307,8 @@ impl Refiner {
         radius: usize,
         eps: f32,
     ) -> Result<&[u8], String> {
+        check_sizes(mask, (mw, mh), (width, height), pixels, stride, alpha)?;
         let (w, h, mwu, mhu) = (width as usize, height as usize, mw as usize, mh as usize);
-        if mwu * mhu == 0 || mask.len() < mwu * mhu || w == 0 || h == 0 {
-            return Err(format!(
-                "cannot refine a {mw}x{mh} mask of {} values to {width}x{height}",
-                mask.len()
-            ));
-        }
-        if alpha > 3 || stride < w * 4 || pixels.len() < stride * (h - 1) + w * 4 {
-            return Err(format!(
-                "{} bytes with stride {stride} cannot hold {width}x{height} 4-byte pixels",
-                pixels.len()
-            ));
-        }
         // Working size: an integer reduction to about 270 rows.
         let s = (h / 270).max(1);
         let (sw, sh) = (w.div_ceil(s), h.div_ceil(s));

@@ -1321,14 +1321,9 @@ impl RbvRemove {
             .image
             .as_ref()
             .filter(|_| mode == BackgroundMode::Image);
-
-        if frames.fg_is_output && rect == full && !mask_out {
-            // In place: the output frame holds the foreground and receives the result.
-            frames.to_fg.frame_ref(inframe, outframe);
-            let stride = outframe.plane_stride()[0] as usize;
-            let data = outframe
-                .plane_data_mut(0)
-                .map_err(|e| fail("cannot write the output", e.to_string()))?;
+        // The upscaled (or refined) mask into the alpha of a converted frame.
+        let alpha_mode = frames.alpha_mode;
+        let mut matte_into = |data: &mut [u8], stride: usize| {
             apply_matte(
                 matte,
                 refiner,
@@ -1339,9 +1334,18 @@ impl RbvRemove {
                 data,
                 stride,
                 ai,
-                frames.alpha_mode,
+                alpha_mode,
             )
-            .map_err(|e| fail("matte failed", e))?;
+        };
+
+        if frames.fg_is_output && rect == full && !mask_out {
+            // In place: the output frame holds the foreground and receives the result.
+            frames.to_fg.frame_ref(inframe, outframe);
+            let stride = outframe.plane_stride()[0] as usize;
+            let data = outframe
+                .plane_data_mut(0)
+                .map_err(|e| fail("cannot write the output", e.to_string()))?;
+            matte_into(data, stride).map_err(|e| fail("matte failed", e))?;
             let mut px =
                 PixelsMut::new(data, w, h, stride).map_err(|e| fail("bad output frame", e))?;
             let result = match mode {
@@ -1402,19 +1406,7 @@ impl RbvRemove {
             let data = fg
                 .plane_data_mut(0)
                 .map_err(|e| fail("cannot write the foreground", e.to_string()))?;
-            apply_matte(
-                matte,
-                refiner,
-                look.refine,
-                mask,
-                (mw, mh),
-                (w, h),
-                data,
-                stride,
-                ai,
-                frames.alpha_mode,
-            )
-            .map_err(|e| fail("matte failed", e))?;
+            matte_into(data, stride).map_err(|e| fail("matte failed", e))?;
         }
         let fg_frame = gst_video::VideoFrameRef::from_buffer_ref_readable(
             frames.fg_buffer.as_ref(),
