@@ -442,7 +442,7 @@ impl Smoother {
     #[allow(clippy::too_many_arguments)]
     pub fn apply<'a>(
         &'a mut self,
-        mask: &[f32],
+        mask: &'a [f32],
         (mw, mh): (u32, u32),
         input: &[u8],
         stride: usize,
@@ -451,6 +451,17 @@ impl Smoother {
         threshold: u8,
     ) -> &'a [f32] {
         let (mwu, mhu, wu, hu) = (mw as usize, mh as usize, w as usize, h as usize);
+        let n = (mwu * mhu).min(mask.len());
+        let fits = n == mwu * mhu
+            && n > 0
+            && hu > 0
+            && stride >= wu * 3
+            && input.len() >= stride * (hu - 1) + wu * 3;
+        if strength <= 0.0 || !fits {
+            // Off (no copy, no work), or nothing sensible to compare with.
+            self.reset();
+            return &mask[..n];
+        }
         // The input, packed, for the next frame's motion test.
         let mut packed = std::mem::take(&mut self.spare);
         packed.clear();
@@ -460,7 +471,7 @@ impl Smoother {
         let fresh = self.size != (mw, mh, w, h)
             || self.mask.len() != mwu * mhu
             || self.input.len() != packed.len();
-        if fresh || strength <= 0.0 {
+        if fresh {
             self.mask.clear();
             self.mask.extend_from_slice(&mask[..mwu * mhu]);
         } else {
@@ -596,7 +607,7 @@ mod tests {
             .apply(&[0.0, 0.0], (2, 1), &moved, 8, (2, 1), 0.5, 8)
             .to_vec();
         assert_eq!(out, [0.0, 0.0]);
-        // Reset forgets; strength 0 is off.
+        // Reset forgets; strength 0 is off; sizes that do not fit pass the mask through.
         sm.reset();
         assert_eq!(
             sm.apply(&[0.3, 0.7], (2, 1), &moved, 8, (2, 1), 0.5, 8),
@@ -605,6 +616,11 @@ mod tests {
         assert_eq!(
             sm.apply(&[0.9, 0.1], (2, 1), &moved, 8, (2, 1), 0.0, 8),
             [0.9, 0.1]
+        );
+        // An input too short for its size: the mask passes through, no panic.
+        assert_eq!(
+            sm.apply(&[0.4, 0.6], (2, 1), &moved[..3], 8, (2, 1), 0.5, 8),
+            [0.4, 0.6]
         );
         // A new size starts afresh.
         assert_eq!(sm.apply(&[0.2], (1, 1), &moved, 8, (1, 1), 0.5, 8), [0.2]);
