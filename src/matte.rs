@@ -225,7 +225,10 @@ fn combine(
 /// luma as guide. The mask is fitted locally as `a * luma + b` at a reduced
 /// working size (about 270 rows), the coefficients are smoothed and scaled
 /// up, and the alpha is evaluated at full resolution, so edges follow the
-/// picture's own edges instead of the model's coarse grid. Soft alpha stays
+/// picture's own edges instead of the model's coarse grid. Only the
+/// uncertain band (plain mask between 0.02 and 0.98) is refined: applied
+/// everywhere, the fit raised the error inside confident regions (composite
+/// alpha error 0.0639 against 0.0616 banded, 0.0612 plain). Soft alpha stays
 /// soft: nothing is thresholded.
 #[derive(Debug, Default)]
 pub struct Refiner {
@@ -372,9 +375,14 @@ impl Refiner {
             let gy = (y as f32 + 0.5) * inv - 0.5;
             for (x, px) in row.chunks_exact(4).enumerate() {
                 let gx = (x as f32 + 0.5) * inv - 0.5;
-                let a = bilinear(&self.a, sw, sh, gx, gy);
-                let b = bilinear(&self.b, sw, sh, gx, gy);
-                self.out[y * w + x] = to_u8(a * luma(px, alpha) + b);
+                let plain = bilinear(&self.p, sw, sh, gx, gy);
+                self.out[y * w + x] = if !(0.02..=0.98).contains(&plain) {
+                    to_u8(plain)
+                } else {
+                    let a = bilinear(&self.a, sw, sh, gx, gy);
+                    let b = bilinear(&self.b, sw, sh, gx, gy);
+                    to_u8(a * luma(px, alpha) + b)
+                };
             }
         }
         Ok(&self.out)

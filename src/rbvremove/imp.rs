@@ -150,7 +150,7 @@ const DEFAULT_SMOOTHING: f64 = 0.0;
 /// frames counts as moving: smoothing takes the new mask value there.
 const DEFAULT_SMOOTHING_THRESHOLD: u32 = 12;
 const DEFAULT_REFINE: bool = false;
-const DEFAULT_REFINE_RADIUS: u32 = 4;
+const DEFAULT_REFINE_RADIUS: u32 = 2;
 const DEFAULT_REFINE_EPS: f64 = 1e-3;
 /// Name of the periodic statistics element message.
 pub const STATS_MESSAGE: &str = "rbv-stats";
