@@ -233,36 +233,50 @@ fn combine(
 #[derive(Debug, Default)]
 pub struct Refiner {
     guide: Vec<f32>,
+    sums: Vec<u32>,
     p: Vec<f32>,
     tmp: Vec<f32>,
     planes: [Vec<f32>; 4],
     a: Vec<f32>,
     b: Vec<f32>,
+    /// Per output column: the two working columns and the weight between.
+    xs: Vec<(usize, usize, f32)>,
+    /// One output row's vertical blends of p, a and b.
+    rows: Vec<f32>,
     out: Vec<u8>,
 }
 
 /// Box mean of radius `r` over a `w`x`h` plane, edges clamped, in place.
 fn box_mean(v: &mut [f32], w: usize, h: usize, r: usize, tmp: &mut Vec<f32>) {
     let n = (2 * r + 1) as f32;
-    tmp.resize(w.max(h), 0.0);
+    tmp.resize(w.max(1) * h.max(1), 0.0);
+    // Horizontal: a running sum along each row.
     for row in v.chunks_exact_mut(w) {
-        tmp[..w].copy_from_slice(row);
-        let at = |i: isize| tmp[i.clamp(0, w as isize - 1) as usize];
+        let line = &mut tmp[..w];
+        line.copy_from_slice(row);
+        let at = |i: isize| line[i.clamp(0, w as isize - 1) as usize];
         let mut sum: f32 = (-(r as isize)..=r as isize).map(at).sum();
         for (x, o) in row.iter_mut().enumerate() {
             *o = sum / n;
             sum += at(x as isize + r as isize + 1) - at(x as isize - r as isize);
         }
     }
-    for x in 0..w {
-        for y in 0..h {
-            tmp[y] = v[y * w + x];
+    // Vertical: a running sum of whole rows (contiguous, vectorises).
+    tmp[..w * h].copy_from_slice(&v[..w * h]);
+    let row = |y: usize| &tmp[y.min(h - 1) * w..][..w];
+    let mut sums: Vec<f32> = row(0).iter().map(|&x| x * (r as f32 + 1.0)).collect();
+    for y in 1..=r {
+        for (s, &x) in sums.iter_mut().zip(row(y)) {
+            *s += x;
         }
-        let at = |i: isize| tmp[i.clamp(0, h as isize - 1) as usize];
-        let mut sum: f32 = (-(r as isize)..=r as isize).map(at).sum();
-        for y in 0..h {
-            v[y * w + x] = sum / n;
-            sum += at(y as isize + r as isize + 1) - at(y as isize - r as isize);
+    }
+    for y in 0..h {
+        for (o, &s) in v[y * w..][..w].iter_mut().zip(&sums) {
+            *o = s / n;
+        }
+        let (add, sub) = (row(y + r + 1), row(y.saturating_sub(r)));
+        for ((s, &a), &b) in sums.iter_mut().zip(add).zip(sub) {
+            *s += a - b;
         }
     }
 }
@@ -319,19 +333,27 @@ impl Refiner {
         self.guide.resize(n, 0.0);
         self.p.resize(n, 0.0);
         // Guide: block-averaged luma. Input: the mask, bilinear.
-        self.guide.fill(0.0);
+        // Integer sums of c0 + 2 c1 + c2 per block (a u32 holds any block of
+        // a frame up to 16384 rows), then scaled to 0..1 means.
+        self.sums.clear();
+        self.sums.resize(n, 0);
+        let c = if alpha == 0 { 1 } else { 0 };
         for y in 0..h {
             let row = &pixels[y * stride..][..w * 4];
-            let gy = y / s;
-            for (x, px) in row.chunks_exact(4).enumerate() {
-                self.guide[gy * sw + x / s] += luma(px, alpha);
+            let sums = &mut self.sums[(y / s) * sw..][..sw];
+            for (g, block) in sums.iter_mut().zip(row.chunks(s * 4)) {
+                *g += block
+                    .chunks_exact(4)
+                    .map(|px| u32::from(px[c]) + 2 * u32::from(px[c + 1]) + u32::from(px[c + 2]))
+                    .sum::<u32>();
             }
         }
         for gy in 0..sh {
             let rows = (h - gy * s).min(s);
             for gx in 0..sw {
                 let cols = (w - gx * s).min(s);
-                self.guide[gy * sw + gx] /= (rows * cols) as f32;
+                self.guide[gy * sw + gx] =
+                    self.sums[gy * sw + gx] as f32 / ((rows * cols) as f32 * 4.0 * 255.0);
             }
         }
         let (kx, ky) = (mwu as f32 / sw as f32, mhu as f32 / sh as f32);
@@ -367,21 +389,38 @@ impl Refiner {
         }
         box_mean(&mut self.a, sw, sh, radius, &mut self.tmp);
         box_mean(&mut self.b, sw, sh, radius, &mut self.tmp);
-        // Full resolution: alpha = A * luma + B.
+        // Full resolution: alpha = A * luma + B, in the uncertain band.
+        // Bilinear upscaling done as a vertical blend of two working rows
+        // per output row, then a horizontal blend per pixel from tables.
         self.out.resize(w * h, 0);
         let inv = 1.0 / s as f32;
+        let coord = |v: usize, n: usize| {
+            let c = ((v as f32 + 0.5) * inv - 0.5).clamp(0.0, (n - 1) as f32);
+            let c0 = c as usize;
+            (c0, (c0 + 1).min(n - 1), c - c0 as f32)
+        };
+        self.xs.clear();
+        self.xs.extend((0..w).map(|x| coord(x, sw)));
+        self.rows.resize(3 * sw, 0.0);
         for y in 0..h {
+            let (y0, y1, fy) = coord(y, sh);
+            for (k, plane) in [&self.p, &self.a, &self.b].into_iter().enumerate() {
+                let (r0, r1) = (&plane[y0 * sw..][..sw], &plane[y1 * sw..][..sw]);
+                for ((o, &v0), &v1) in self.rows[k * sw..][..sw].iter_mut().zip(r0).zip(r1) {
+                    *o = v0 + (v1 - v0) * fy;
+                }
+            }
+            let (rp, rest) = self.rows.split_at(sw);
+            let (ra, rb) = rest.split_at(sw);
             let row = &pixels[y * stride..][..w * 4];
-            let gy = (y as f32 + 0.5) * inv - 0.5;
-            for (x, px) in row.chunks_exact(4).enumerate() {
-                let gx = (x as f32 + 0.5) * inv - 0.5;
-                let plain = bilinear(&self.p, sw, sh, gx, gy);
-                self.out[y * w + x] = if !(0.02..=0.98).contains(&plain) {
-                    to_u8(plain)
+            let out = &mut self.out[y * w..][..w];
+            for ((o, px), &(x0, x1, fx)) in out.iter_mut().zip(row.chunks_exact(4)).zip(&self.xs) {
+                let lerp = |r: &[f32]| r[x0] + (r[x1] - r[x0]) * fx;
+                let plain = lerp(rp);
+                *o = if (0.02..=0.98).contains(&plain) {
+                    to_u8(lerp(ra) * luma(px, alpha) + lerp(rb))
                 } else {
-                    let a = bilinear(&self.a, sw, sh, gx, gy);
-                    let b = bilinear(&self.b, sw, sh, gx, gy);
-                    to_u8(a * luma(px, alpha) + b)
+                    to_u8(plain)
                 };
             }
         }
