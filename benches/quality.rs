@@ -148,16 +148,6 @@ fn paste(fg: &Rgba, bg: &Rgba, height_share: f64, dx: i32) -> (Rgba, Vec<u8>) {
     (over, truth.alpha())
 }
 
-fn iou(a: &[u8], t: &[u8]) -> f64 {
-    let (mut i, mut u) = (0u64, 0u64);
-    for (&x, &y) in a.iter().zip(t) {
-        let (x, y) = (x >= 128, y >= 128);
-        i += u64::from(x && y);
-        u += u64::from(x || y);
-    }
-    i as f64 / u.max(1) as f64
-}
-
 /// Pixels on the edge of the thresholded mask (a 4-neighbour differs).
 fn boundary(m: &[u8], w: usize, h: usize) -> Vec<bool> {
     let on = |x: usize, y: usize| m[y * w + x] >= 128;
@@ -353,13 +343,13 @@ fn main() {
         for props in runs {
             let t = Instant::now();
             let voc_a = cut(&props, std::slice::from_ref(&voc), true)[0].alpha();
-            let voc_iou = iou(&voc_a, &voc_truth);
+            let voc_iou = common::iou(&voc_a, &voc_truth);
             let voc_bf = boundary_f(&voc_a, &voc_truth, 500, 375);
             let frames: Vec<Rgba> = stills.iter().map(|(f, _)| f.clone()).collect();
             let (mut ious, mut maes, mut edges, mut grads) = (vec![], vec![], vec![], vec![]);
             for (out, (_, truth)) in cut(&props, &frames, true).iter().zip(&stills) {
                 let a = out.alpha();
-                ious.push(iou(&a, truth));
+                ious.push(common::iou(&a, truth));
                 let (m, e, g) = alpha_errors(&a, truth, W as usize, H as usize);
                 maes.push(m);
                 edges.push(e);
@@ -373,7 +363,7 @@ fn main() {
             let mv_iou = mean(
                 &mv.iter()
                     .zip(&moving)
-                    .map(|(a, (_, t))| iou(a, t))
+                    .map(|(a, (_, t))| common::iou(a, t))
                     .collect::<Vec<_>>(),
             );
             let mv_mae = mean(
