@@ -21,6 +21,7 @@ pub mod matte;
 pub mod model;
 pub mod prompt;
 pub mod rbvremove;
+pub mod remote;
 pub mod runtime;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
