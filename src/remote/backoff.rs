@@ -86,7 +86,8 @@ mod tests {
     fn retries_follow_the_sdk_schedule() {
         let p = RetryPolicy::default();
         let secs = |r, u| p.delay(r, u).as_secs_f64();
-        assert_eq!((secs(0, 0.0), secs(0, 0.999_999)), (1.0, 1.999_999));
+        assert_eq!(secs(0, 0.0), 1.0);
+        assert!((secs(0, 0.999_999) - 1.999_999).abs() < 1e-9);
         assert_eq!(secs(1, 0.0), 2.0);
         assert_eq!(secs(2, 0.5), 6.0);
         assert_eq!(secs(3, 0.0), 8.0);
