@@ -18,6 +18,10 @@ use crate::image::{self, Image};
 use crate::matte::{self, AlphaMode, Matte, Refiner, Smoother};
 use crate::model::{self, ModelSpec, RunnerOptions, Segmenter};
 use crate::prompt;
+use crate::remote::job::{Request, Source};
+use crate::remote::{self, ApiKey, Client};
+
+use super::remote::{Decoder, Run, Shared};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -26,6 +30,23 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("rbv background removal"),
     )
 });
+
+/// Where the work is done.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvBackend")]
+pub enum Backend {
+    #[enum_value(
+        name = "Local: every frame through a model here (ONNX Runtime)",
+        nick = "local"
+    )]
+    Local = 0,
+    #[enum_value(
+        name = "Remote: the whole file as a job of the /v1 service; its output is played",
+        nick = "remote"
+    )]
+    Remote = 1,
+}
 
 /// Model names as the hosted service knows them.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
@@ -144,6 +165,12 @@ impl From<Anchor> for AnchorPosition {
 }
 
 const DEFAULT_MODEL: Model = Model::Human;
+const DEFAULT_BACKEND: Backend = Backend::Local;
+const DEFAULT_OUTPUT_FORMAT: &str = "webm";
+/// First poll of a remote job, in ms; later polls back off to five times it.
+const DEFAULT_POLL_INTERVAL: u32 = 2000;
+/// Seconds a whole remote job may take (the official SDKs' default).
+const DEFAULT_TIMEOUT: u32 = 600;
 const DEFAULT_STATS_INTERVAL: u32 = 1000;
 const DEFAULT_SMOOTHING: f64 = 0.0;
 /// A model-input pixel whose channels change by more than this between
@@ -167,6 +194,14 @@ const WIDE_ASPECT: f64 = 1.6;
 
 #[derive(Debug, Clone)]
 struct Settings {
+    backend: Backend,
+    api_url: String,
+    /// Never readable back: the property shows its fingerprint.
+    api_key: Option<ApiKey>,
+    video_url: Option<String>,
+    output_format: String,
+    poll_interval: u32,
+    timeout: u32,
     model: Model,
     model_path: Option<String>,
     human_variant: HumanVariant,
@@ -197,6 +232,13 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            backend: DEFAULT_BACKEND,
+            api_url: remote::client::DEFAULT_API_URL.into(),
+            api_key: None,
+            video_url: None,
+            output_format: DEFAULT_OUTPUT_FORMAT.into(),
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            timeout: DEFAULT_TIMEOUT,
             model: DEFAULT_MODEL,
             model_path: None,
             human_variant: DEFAULT_HUMAN_VARIANT,
@@ -319,6 +361,40 @@ struct Look {
 pub struct RbvRemove {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// `backend=remote`: the job and the decoded output.
+    remote: Mutex<Option<RemoteState>>,
+    /// Wakes the streaming thread's wait for a remote job; kept apart from
+    /// `remote` so flushes and state changes never wait on the frame path.
+    remote_wake: Mutex<Option<Arc<Shared>>>,
+}
+
+struct RemoteState {
+    client: Client,
+    request: Request,
+    run: Option<Run>,
+    shared: Arc<Shared>,
+    decoder: Option<Decoder>,
+    /// The first input timestamp since start or the last flush: output
+    /// frames before it are skipped (a seek), the rest keep their times.
+    first_pts: Option<gst::ClockTime>,
+    /// Output frames pushed since start or the last flush.
+    pushed: u64,
+    eos: bool,
+}
+
+/// Whether `s` is an http(s) URL.
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// The service's name for a model.
+fn model_name(m: Model) -> &'static str {
+    match m {
+        Model::Human => "human",
+        Model::Light => "light",
+        Model::Original => "original",
+        Model::Pro => "pro",
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -438,6 +514,123 @@ fn format_list(formats: &[gst_video::VideoFormat]) -> gst::List {
 }
 
 impl RbvRemove {
+    /// `backend=remote` start: everything that can be checked before the
+    /// job, checked.
+    fn remote_start(&self, s: &Settings) -> Result<RemoteState, gst::ErrorMessage> {
+        let settings_error = |what: String| {
+            gst::error_msg!(gst::LibraryError::Settings, ("backend=remote: {}", what))
+        };
+        let key = s.api_key.clone().or_else(ApiKey::from_env).ok_or_else(|| {
+            settings_error(format!(
+                "no API key: set api-key or {}",
+                remote::key::ENV_VAR
+            ))
+        })?;
+        let background = match s.background {
+            BackgroundMode::Transparent => remote::Background::Transparent,
+            BackgroundMode::Color => {
+                remote::Background::Color([s.color[0], s.color[1], s.color[2]])
+            }
+            BackgroundMode::Image => match s.image_path.as_deref() {
+                Some(u) if is_url(u) => remote::Background::Image(u.to_owned()),
+                other => {
+                    return Err(settings_error(format!(
+                        "background-image must be an http(s) URL the service can fetch, not {}",
+                        other
+                            .map(|p| format!("'{p}'"))
+                            .unwrap_or_else(|| "unset".into())
+                    )));
+                }
+            },
+            BackgroundMode::Blur | BackgroundMode::Mask => {
+                return Err(settings_error(format!(
+                    "background={} is local only; the service offers transparent, color and image",
+                    if s.background == BackgroundMode::Blur {
+                        "blur"
+                    } else {
+                        "mask"
+                    }
+                )));
+            }
+        };
+        let composition = (s.placement != compositor::Placement::default())
+            .then(|| serde_json::from_str(&composition::composition_to_json(&s.placement)).ok())
+            .flatten();
+        let settings = remote::JobSettings {
+            model: model_name(s.model).into(),
+            text_prompt: s.text_prompt.clone(),
+            background,
+            composition,
+            output_format: s.output_format.clone(),
+            webhook_url: None,
+        };
+        settings.check().map_err(settings_error)?;
+        if s.model_path.is_some() {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "backend=remote: model-path is ignored (the service runs its own models)"
+            );
+        }
+        let client = Client::new(remote::Config::new(&s.api_url, key))
+            .map_err(|e| settings_error(e.to_string()))?;
+        let source = match &s.video_url {
+            Some(u) => Source::Url(u.clone()),
+            // Known once upstream answers (see submit_input_buffer).
+            None => Source::Url(String::new()),
+        };
+        if source == Source::Url(String::new()) {
+            // Upstream that already names what it reads (v4l2://, rtsp://,
+            // ...) is refused now; one that cannot answer yet (decodebin
+            // before its pads appear) is asked again at the first buffer.
+            let mut q = gst::query::Uri::new();
+            if self.obj().sink_pad().peer_query(&mut q) && q.uri().is_some() {
+                self.source_from_upstream()
+                    .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ("{}", e)))?;
+            }
+        }
+        Ok(RemoteState {
+            client,
+            request: Request {
+                source,
+                settings,
+                poll_interval: Duration::from_millis(u64::from(s.poll_interval)),
+                timeout: Duration::from_secs(u64::from(s.timeout)),
+            },
+            run: None,
+            shared: Arc::new(Shared::default()),
+            decoder: None,
+            first_pts: None,
+            pushed: 0,
+            eos: false,
+        })
+    }
+
+    /// What upstream reads from, by a URI query: a local file (uploaded) or
+    /// an http(s) URL (passed to the service).
+    fn source_from_upstream(&self) -> Result<Source, String> {
+        let mut q = gst::query::Uri::new();
+        let uri = if self.obj().sink_pad().peer_query(&mut q) {
+            q.uri().map(|u| u.to_string())
+        } else {
+            None
+        };
+        match uri.as_deref() {
+            Some(u) if is_url(u) => Ok(Source::Url(u.to_owned())),
+            Some(u) if u.starts_with("file://") => gst::glib::filename_from_uri(u)
+                .map(|(path, _)| Source::File(path))
+                .map_err(|e| format!("backend=remote: cannot read the file URI {u}: {e}")),
+            other => Err(format!(
+                "backend=remote sends whole files to the service, and upstream is not one \
+                 ({}): use a file or http(s) source, set video-url, or use backend=local for \
+                 live sources",
+                other
+                    .map(|u| format!("it reads {u}"))
+                    .unwrap_or_else(|| "no URI".into())
+            )),
+        }
+    }
+
     fn load_segmenters(&self, settings: &Settings) -> Result<Vec<Segmenter>, gst::ErrorMessage> {
         // The selfie models take about 1 ms: spreading one over two threads
         // only adds hand-off and spinning (measured with benches/fps.rs: same
@@ -688,7 +881,8 @@ impl RbvRemove {
                 let path: Option<String> = value.get().expect(CHECKED);
                 let running = self.running();
                 // Decoded here, on the application's thread, never per frame.
-                let loaded = match path.as_deref().filter(|p| !p.is_empty()) {
+                let local = path.as_deref().filter(|p| !p.is_empty() && !is_url(p));
+                let loaded = match local {
                     Some(p) => Some(image::load(Path::new(p)).inspect_err(|e| {
                         lock(&self.settings).image_error = Some(e.clone());
                     })?),
@@ -709,7 +903,10 @@ impl RbvRemove {
                     );
                 }
                 s.image = loaded.map(Arc::new);
-                s.image_error = None;
+                s.image_error = path
+                    .as_deref()
+                    .filter(|p| is_url(p))
+                    .map(|u| format!("{u} is a URL: only backend=remote takes URLs"));
                 s.image_path = path;
             }
             "background" => {
@@ -733,9 +930,52 @@ impl RbvRemove {
                     .map_err(|e| format!("'{}': {e}", json.unwrap_or_default()))?;
                 lock(&self.settings).placement = placement;
             }
+            "backend" => {
+                if self.running() || lock(&self.remote).is_some() {
+                    return Err("the backend cannot change while running".into());
+                }
+                lock(&self.settings).backend = value.get().expect(CHECKED);
+            }
+            "api-url" => {
+                let url: Option<String> = value.get().expect(CHECKED);
+                let url = url.unwrap_or_else(|| remote::client::DEFAULT_API_URL.into());
+                if !is_url(&url) {
+                    return Err(format!("'{url}' is not an http(s) URL"));
+                }
+                lock(&self.settings).api_url = url;
+            }
+            "api-key" => {
+                let key: Option<String> = value.get().expect(CHECKED);
+                lock(&self.settings).api_key = key.as_deref().and_then(ApiKey::new);
+            }
+            "video-url" => {
+                let url: Option<String> = value.get().expect(CHECKED);
+                let url = url.filter(|u| !u.is_empty());
+                if let Some(u) = &url
+                    && !is_url(u)
+                {
+                    return Err(format!(
+                        "'{u}' is not an http(s) URL (local files are found upstream and uploaded)"
+                    ));
+                }
+                lock(&self.settings).video_url = url;
+            }
+            "output-format" => {
+                let f: Option<String> = value.get().expect(CHECKED);
+                let f = f.unwrap_or_else(|| DEFAULT_OUTPUT_FORMAT.into());
+                if !remote::api::OUTPUT_FORMATS.contains(&f.as_str()) {
+                    return Err(format!(
+                        "'{f}' is not one of {}",
+                        remote::api::OUTPUT_FORMATS.join(", ")
+                    ));
+                }
+                lock(&self.settings).output_format = f;
+            }
             _ => {
                 let mut s = lock(&self.settings);
                 match name {
+                    "poll-interval" => s.poll_interval = value.get().expect(CHECKED),
+                    "timeout" => s.timeout = value.get().expect(CHECKED),
                     "model" => s.model = value.get().expect(CHECKED),
                     "model-path" => s.model_path = value.get().expect(CHECKED),
                     "human-variant" => s.human_variant = value.get().expect(CHECKED),
@@ -996,6 +1236,59 @@ impl ObjectImpl for RbvRemove {
                     )
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("backend", DEFAULT_BACKEND)
+                    .nick("Backend")
+                    .blurb(
+                        "local: every frame through a model here; remote: the whole input \
+                         file (found upstream, or video-url) becomes a job of the /v1 service, \
+                         whose output is decoded and pushed in place of the input. Remote \
+                         needs a file or http(s) source, not a live one",
+                    )
+                    .build(),
+                glib::ParamSpecString::builder("api-url")
+                    .nick("API URL")
+                    .blurb("backend=remote: the /v1 service's base URL")
+                    .default_value(Some(remote::client::DEFAULT_API_URL))
+                    .build(),
+                glib::ParamSpecString::builder("api-key")
+                    .nick("API key")
+                    .blurb(
+                        "backend=remote: the service's API key (else RBV_API_KEY). Never \
+                         logged; reads back as a fingerprint only",
+                    )
+                    .build(),
+                glib::ParamSpecString::builder("video-url")
+                    .nick("Video URL")
+                    .blurb(
+                        "backend=remote: an http(s) URL the service fetches the input from, \
+                         instead of the file found upstream (which is uploaded)",
+                    )
+                    .build(),
+                glib::ParamSpecString::builder("output-format")
+                    .nick("Output format")
+                    .blurb(
+                        "backend=remote: the job's output, webm, mov, mp4 (no alpha: needs a \
+                         colour or image background), gif, webp or png_sequence",
+                    )
+                    .default_value(Some(DEFAULT_OUTPUT_FORMAT))
+                    .build(),
+                glib::ParamSpecUInt::builder("poll-interval")
+                    .nick("Poll interval")
+                    .blurb(
+                        "backend=remote: ms before the first status poll; later polls back \
+                         off to five times it, with jitter",
+                    )
+                    .minimum(10)
+                    .maximum(60_000)
+                    .default_value(DEFAULT_POLL_INTERVAL)
+                    .build(),
+                glib::ParamSpecUInt::builder("timeout")
+                    .nick("Timeout")
+                    .blurb("backend=remote: seconds the whole job may take, upload to download")
+                    .minimum(1)
+                    .maximum(24 * 3600)
+                    .default_value(DEFAULT_TIMEOUT)
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -1016,6 +1309,13 @@ impl ObjectImpl for RbvRemove {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let s = lock(&self.settings);
         match pspec.name() {
+            "backend" => s.backend.to_value(),
+            "api-url" => s.api_url.to_value(),
+            "api-key" => s.api_key.as_ref().map(ApiKey::fingerprint).to_value(),
+            "video-url" => s.video_url.to_value(),
+            "output-format" => s.output_format.to_value(),
+            "poll-interval" => s.poll_interval.to_value(),
+            "timeout" => s.timeout.to_value(),
             "model" => s.model.to_value(),
             "model-path" => s.model_path.to_value(),
             "human-variant" => s.human_variant.to_value(),
@@ -1047,6 +1347,20 @@ impl ObjectImpl for RbvRemove {
 impl GstObjectImpl for RbvRemove {}
 
 impl ElementImpl for RbvRemove {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::PausedToReady
+            && let Some(shared) = lock(&self.remote_wake).as_ref()
+        {
+            // Before the pads go down: the streaming thread may be waiting
+            // on the job, and the job's connections close now.
+            shared.stop();
+        }
+        self.parent_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
@@ -1099,6 +1413,13 @@ impl BaseTransformImpl for RbvRemove {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
+        if settings.backend == Backend::Remote {
+            let state = self.remote_start(&settings)?;
+            *lock(&self.remote_wake) = Some(state.shared.clone());
+            *lock(&self.remote) = Some(state);
+            gst::debug!(CAT, imp = self, "started (remote)");
+            return Ok(());
+        }
         if settings.background == BackgroundMode::Image && settings.image.is_none() {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
@@ -1128,17 +1449,187 @@ impl BaseTransformImpl for RbvRemove {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *lock(&self.state) = None;
+        if let Some(shared) = lock(&self.remote_wake).take() {
+            shared.stop();
+        }
+        *lock(&self.remote) = None;
         gst::debug!(CAT, imp = self, "stopped");
         Ok(())
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if let gst::EventView::FlushStop(_) = event.view()
-            && let Some(state) = lock(&self.state).as_mut()
-        {
-            state.smoother.reset();
+        match event.view() {
+            gst::EventView::FlushStart(_) => {
+                if let Some(shared) = lock(&self.remote_wake).as_ref() {
+                    shared.set_flushing(true);
+                }
+            }
+            gst::EventView::FlushStop(_) => {
+                if let Some(state) = lock(&self.state).as_mut() {
+                    state.smoother.reset();
+                }
+                if let Some(shared) = lock(&self.remote_wake).as_ref() {
+                    shared.set_flushing(false);
+                }
+                if let Some(r) = lock(&self.remote).as_mut() {
+                    r.decoder = None;
+                    r.first_pts = None;
+                    r.pushed = 0;
+                    r.eos = false;
+                }
+            }
+            gst::EventView::Eos(_) => {
+                if lock(&self.remote).as_ref().is_some_and(|r| r.eos) {
+                    // The job's output already ended the stream.
+                    return true;
+                }
+            }
+            _ => {}
         }
         self.parent_sink_event(event)
+    }
+
+    fn submit_input_buffer(
+        &self,
+        is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = lock(&self.remote);
+        let Some(r) = guard.as_mut() else {
+            drop(guard);
+            return self.parent_submit_input_buffer(is_discont, inbuf);
+        };
+        // The input only tells when the output starts; the job has the file.
+        if r.first_pts.is_none() {
+            r.first_pts = Some(inbuf.pts().unwrap_or(gst::ClockTime::ZERO));
+        }
+        if r.run.is_some() {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        if r.request.source == Source::Url(String::new()) {
+            drop(guard);
+            let source = self.source_from_upstream().map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
+                gst::FlowError::Error
+            })?;
+            guard = lock(&self.remote);
+            let r = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+            r.request.source = source;
+        }
+        let r = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "remote job for {:?} ({})",
+            r.request.source,
+            r.client.key()
+        );
+        let run = Run::start(
+            self.obj().upcast_ref(),
+            *CAT,
+            r.client.clone(),
+            r.request.clone(),
+            r.shared.clone(),
+        )
+        .map_err(|e| {
+            let _ = self
+                .obj()
+                .post_message(super::remote::error_message(self.obj().upcast_ref(), &e));
+            gst::FlowError::Error
+        })?;
+        r.run = Some(run);
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn generate_output(
+        &self,
+    ) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
+        use gst_base::subclass::base_transform::GenerateOutputSuccess;
+        let shared = match lock(&self.remote).as_ref() {
+            None => None,
+            Some(r) if r.eos => return Err(gst::FlowError::Eos),
+            Some(r) if r.run.is_none() => return Ok(GenerateOutputSuccess::NoOutput),
+            Some(r) => Some(r.shared.clone()),
+        };
+        let Some(shared) = shared else {
+            return self.parent_generate_output();
+        };
+        // Waits on the job without touching the network; flushes and state
+        // changes end the wait at once.
+        let path = match shared.wait() {
+            None => return Err(gst::FlowError::Flushing),
+            Some(Ok(path)) => path,
+            Some(Err(e)) => {
+                gst::warning!(CAT, imp = self, "remote job: {e}");
+                let _ = self
+                    .obj()
+                    .post_message(super::remote::error_message(self.obj().upcast_ref(), &e));
+                return Err(gst::FlowError::Error);
+            }
+        };
+        let mut guard = lock(&self.remote);
+        let r = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        if r.decoder.is_none() {
+            let caps = self
+                .obj()
+                .src_pad()
+                .current_caps()
+                .ok_or(gst::FlowError::NotNegotiated)?;
+            let decoder = Decoder::open(&path, &caps).map_err(|e| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Decode,
+                    (
+                        "backend=remote: the job's output is not a playable video: {}",
+                        e
+                    )
+                );
+                gst::FlowError::Error
+            })?;
+            r.decoder = Some(decoder);
+        }
+        let decoder = r.decoder.as_ref().expect("opened above");
+        loop {
+            let sample = decoder.next(&|| shared.interrupted()).map_err(|e| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Decode,
+                    (
+                        "backend=remote: the job's output is not a playable video: {}",
+                        e
+                    )
+                );
+                gst::FlowError::Error
+            })?;
+            let Some(sample) = sample else {
+                if shared.interrupted() {
+                    return Err(gst::FlowError::Flushing);
+                }
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "remote output: {} frames pushed, end",
+                    r.pushed
+                );
+                r.eos = true;
+                drop(guard);
+                self.obj().src_pad().push_event(gst::event::Eos::new());
+                return Err(gst::FlowError::Eos);
+            };
+            let Some(mut buffer) = sample.buffer_owned() else {
+                continue;
+            };
+            if let (Some(pts), Some(first)) = (buffer.pts(), r.first_pts)
+                && pts < first
+            {
+                continue;
+            }
+            if r.pushed == 0 {
+                buffer.make_mut().set_flags(gst::BufferFlags::DISCONT);
+            }
+            r.pushed += 1;
+            return Ok(GenerateOutputSuccess::Buffer(buffer));
+        }
     }
 
     fn transform_caps(
@@ -1194,6 +1685,10 @@ impl VideoFilterImpl for RbvRemove {
         _outcaps: &gst::Caps,
         out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
+        if lock(&self.remote).is_some() {
+            // The job's output is decoded straight to the output caps.
+            return Ok(());
+        }
         let mut guard = lock(&self.state);
         let state = guard
             .as_mut()

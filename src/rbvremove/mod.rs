@@ -34,14 +34,17 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod remote;
 
-pub use imp::{AnchorPosition, BackgroundMode, HumanVariant, Model};
+pub use imp::{AnchorPosition, Backend, BackgroundMode, HumanVariant, Model};
+pub use remote::{ERROR_DETAILS, JOB_MESSAGE};
 
 glib::wrapper! {
     pub struct RbvRemove(ObjectSubclass<imp::RbvRemove>) @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    Backend::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     Model::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     HumanVariant::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     BackgroundMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
