@@ -370,12 +370,11 @@ fn stopping_mid_poll_returns_at_once() {
         if let Some(m) = bus.timed_pop_filtered(
             gst::ClockTime::from_mseconds(100),
             &[gst::MessageType::Element],
-        ) {
-            if m.structure()
-                .is_some_and(|s| s.get::<&str>("phase").ok() == Some("polled"))
-            {
-                polls += 1;
-            }
+        ) && m
+            .structure()
+            .is_some_and(|s| s.get::<&str>("phase").ok() == Some("polled"))
+        {
+            polls += 1;
         }
     }
     assert_eq!(polls, 3, "the job never got to polling");

@@ -1478,11 +1478,9 @@ impl BaseTransformImpl for RbvRemove {
                     r.eos = false;
                 }
             }
-            gst::EventView::Eos(_) => {
-                if lock(&self.remote).as_ref().is_some_and(|r| r.eos) {
-                    // The job's output already ended the stream.
-                    return true;
-                }
+            gst::EventView::Eos(_) if lock(&self.remote).as_ref().is_some_and(|r| r.eos) => {
+                // The job's output already ended the stream.
+                return true;
             }
             _ => {}
         }
