@@ -1297,6 +1297,13 @@ impl ObjectImpl for RbvRemove {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let before = self.caps_settings();
         match self.apply_property(pspec.name(), value) {
+            Ok(()) if pspec.name() == "api-key" => {
+                let shown = lock(&self.settings)
+                    .api_key
+                    .as_ref()
+                    .map(ApiKey::fingerprint);
+                gst::debug!(CAT, imp = self, "api-key set ({shown:?})")
+            }
             Ok(()) => gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value),
             Err(why) => self.reject(pspec.name(), &why),
         }
