@@ -398,3 +398,48 @@ fn the_key_reads_back_as_a_fingerprint() {
     let shown: Option<String> = e.property("api-key");
     assert_eq!(shown.as_deref(), Some("key ...CRET"));
 }
+
+#[test]
+fn the_remote_example_pipeline_runs_against_a_v1_server() {
+    common::init();
+    let dir = common::scratch("remote-element-example");
+    let api = FakeApi::start(behaviour(&dir));
+    let input = input(&dir);
+    let out = dir.join("out.mkv");
+    let status = std::process::Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/remote.sh"))
+        .args([
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "model=light",
+            "poll-interval=20",
+        ])
+        .env("GST_PLUGIN_PATH", common::plugin_dir())
+        .env("RBV_API_KEY", KEY)
+        .env("RBV_API_URL", &api.url)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut frames = 0;
+    let eos = common::for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! appsink name=sink sync=false",
+            out.display()
+        ),
+        |s| {
+            let map = s.buffer().unwrap().map_readable().unwrap();
+            let mid = &map[(120 * 320 + 160) * 4..][..4];
+            assert!(mid[0] > 230 && mid[1] < 30, "{mid:?}");
+            frames += 1;
+            true
+        },
+    );
+    assert!(eos);
+    assert_eq!(frames, 30);
+    let start = api
+        .seen()
+        .into_iter()
+        .find(|s| s.path.ends_with("/start"))
+        .unwrap();
+    assert_eq!(start.body["model"], "light");
+}
