@@ -3,11 +3,13 @@
 // and exit codes that tell bad input, API errors and network failures apart.
 
 mod common;
+#[path = "common/fake_api.rs"]
+mod fake_api;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::fake_api::{Behaviour, FakeApi, Fault};
+use fake_api::{Behaviour, FakeApi, Fault};
 
 const KEY: &str = "rbv_cli_key_0123456789abcdefSECRET";
 

@@ -3,12 +3,14 @@
 // contract allows, each ending in a clear error.
 
 mod common;
+#[path = "common/fake_api.rs"]
+mod fake_api;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::fake_api::{Behaviour, FakeApi, Fault};
+use fake_api::{Behaviour, FakeApi, Fault};
 use gstrbv::remote::backoff::RetryPolicy;
 use gstrbv::remote::client::Call;
 use gstrbv::remote::job::{self, Event, Request, Source};

@@ -4,11 +4,13 @@
 // sources refused, and a state change mid-poll ending at once.
 
 mod common;
+#[path = "common/fake_api.rs"]
+mod fake_api;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::fake_api::{Behaviour, FakeApi, Fault};
+use fake_api::{Behaviour, FakeApi, Fault};
 use gst::prelude::*;
 
 const KEY: &str = "rbv_test_key_0123456789SECRET";
@@ -442,4 +444,56 @@ fn the_remote_example_pipeline_runs_against_a_v1_server() {
         .find(|s| s.path.ends_with("/start"))
         .unwrap();
     assert_eq!(start.body["model"], "light");
+}
+
+#[test]
+fn a_flushing_seek_ends_the_wait_and_the_job_carries_on() {
+    common::init();
+    let dir = common::scratch("remote-element-seek");
+    let api = FakeApi::start(Behaviour {
+        polls: 12,
+        ..behaviour(&dir)
+    });
+    let p = pipeline(&input(&dir), &api.url, "");
+    let sink = p
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let bus = p.bus().unwrap();
+    let mut polls = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while polls < 2 && Instant::now() < deadline {
+        if let Some(m) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(100),
+            &[gst::MessageType::Element],
+        ) && m
+            .structure()
+            .is_some_and(|s| s.get::<&str>("phase").ok() == Some("polled"))
+        {
+            polls += 1;
+        }
+    }
+    assert_eq!(polls, 2);
+    let started = Instant::now();
+    assert!(
+        p.seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
+            .is_ok()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the seek took {:?}",
+        started.elapsed()
+    );
+    // The same job finishes and its output plays from the seek position.
+    let mut frames = 0;
+    while let Some(_s) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
+        frames += 1;
+    }
+    assert!(sink.is_eos());
+    assert_eq!(frames, 30);
+    let creates = api.seen().iter().filter(|s| s.path == "/v1/jobs").count();
+    assert_eq!(creates, 1, "a seek does not start another (billed) job");
+    p.set_state(gst::State::Null).unwrap();
 }

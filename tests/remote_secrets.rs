@@ -8,11 +8,13 @@
 // into one is in GStreamer's log, whatever the element does. The README says so.
 
 mod common;
+#[path = "common/fake_api.rs"]
+mod fake_api;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::fake_api::{Behaviour, FakeApi};
+use fake_api::{Behaviour, FakeApi};
 use gst::prelude::*;
 
 const KEY: &str = "rbv_live_9f8e7d6c5b4a3210SECRET";

@@ -1631,6 +1631,17 @@ impl BaseTransformImpl for RbvRemove {
             }
             if r.pushed == 0 {
                 buffer.make_mut().set_flags(gst::BufferFlags::DISCONT);
+                // The output's length is the job's, not the input's: the
+                // input segment's stop (a seek sets it to the input's
+                // duration) must not cut it.
+                if let Ok(mut segment) = self.obj().segment().downcast::<gst::ClockTime>()
+                    && segment.stop().is_some()
+                {
+                    segment.set_stop(gst::ClockTime::NONE);
+                    self.obj()
+                        .src_pad()
+                        .push_event(gst::event::Segment::new(&segment));
+                }
             }
             r.pushed += 1;
             return Ok(GenerateOutputSuccess::Buffer(buffer));

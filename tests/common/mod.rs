@@ -7,8 +7,6 @@ use std::sync::Once;
 
 use gst::prelude::*;
 
-pub mod fake_api;
-
 pub fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
