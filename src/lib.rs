@@ -23,6 +23,7 @@ pub mod prompt;
 pub mod rbvremove;
 pub mod remote;
 pub mod runtime;
+pub mod sample;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rbvremove::register(plugin)

@@ -101,6 +101,12 @@ impl Matte {
             let big_info = info(width, height)?;
             let mut config = VideoConverterConfig::new();
             config.set_resampler_method(VideoResamplerMethod::Linear);
+            // Nothing else runs beside the matte: both cores scale it.
+            config.set_threads(
+                std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .min(2) as u32,
+            );
             let converter = VideoConverter::new(&small_info, &big_info, Some(config))
                 .map_err(|e| e.to_string())?;
             let small = gst::Buffer::with_size(small_info.size()).map_err(|e| e.to_string())?;
@@ -208,17 +214,36 @@ fn combine(
     pixels: &mut [u8],
     stride: usize,
     offset: usize,
-    f: impl Fn(u8, u8) -> u8,
+    f: impl Fn(u8, u8) -> u8 + Sync,
 ) {
-    for (arow, row) in alpha
-        .chunks(astride)
-        .zip(pixels.chunks_mut(stride))
-        .take(height)
-    {
-        for (px, &a) in row[..width * 4].chunks_exact_mut(4).zip(&arow[..width]) {
-            px[offset] = f(px[offset], a);
+    // Rows are independent: large frames are split across the cores.
+    use rayon::prelude::*;
+    let rows = |alpha: &[u8], pixels: &mut [u8]| {
+        for (arow, row) in alpha.chunks(astride).zip(pixels.chunks_mut(stride)) {
+            for (px, &a) in row[..width * 4].chunks_exact_mut(4).zip(&arow[..width]) {
+                px[offset] = f(px[offset], a);
+            }
         }
+    };
+    const BAND: usize = 64;
+    if width * height < 256 * 1024 {
+        rows(
+            &alpha[..astride * (height - 1) + width],
+            &mut pixels[..stride * (height - 1) + width * 4],
+        );
+        return;
     }
+    pixels
+        .par_chunks_mut(stride * BAND)
+        .zip(alpha.par_chunks(astride * BAND))
+        .enumerate()
+        .for_each(|(band, (px, a))| {
+            let n = BAND.min(height - band * BAND);
+            if n > 0 {
+                let (a_end, p_end) = (astride * (n - 1) + width, stride * (n - 1) + width * 4);
+                rows(&a[..a_end], &mut px[..p_end]);
+            }
+        });
 }
 
 /// Edge refinement: a fast guided filter (He and Sun, 2015) with the frame's

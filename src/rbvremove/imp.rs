@@ -285,6 +285,11 @@ impl Settings {
 struct Frames {
     /// Input format to packed RGB at the model's input size, in one pass.
     to_model: gst_video::VideoConverter,
+    /// For large frames: sampled straight from the input's components to
+    /// twice the model size, then the converter's last halving (4.3 -> 1.5
+    /// ms at 1080p, benches/profile.rs; same cut quality, measured). Used
+    /// instead of `to_model` where it applies.
+    staged: Option<Staged>,
     model_info: gst_video::VideoInfo,
     model_buffer: gst::Buffer,
     /// Input format to 4-byte pixels at the input size: the foreground.
@@ -302,6 +307,65 @@ struct Frames {
     /// For `mask` output of a placed foreground: a canvas in the
     /// foreground's format, made on first use.
     canvas: Option<(gst_video::VideoInfo, gst::Buffer)>,
+}
+
+/// The two-stage model input (see `Frames::staged`).
+struct Staged {
+    sampler: crate::sample::Sampler,
+    info: gst_video::VideoInfo,
+    buffer: gst::Buffer,
+    to_model: gst_video::VideoConverter,
+}
+
+impl Staged {
+    fn new(
+        in_info: &gst_video::VideoInfo,
+        model_info: &gst_video::VideoInfo,
+    ) -> Option<Result<Staged, String>> {
+        let (w, h) =
+            crate::sample::Sampler::stage(in_info, model_info.width(), model_info.height())?;
+        let sampler = crate::sample::Sampler::new(in_info, w, h)?;
+        Some((|| {
+            let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h)
+                .fps(model_info.fps())
+                .build()
+                .map_err(|e| e.to_string())?;
+            let mut config = gst_video::VideoConverterConfig::new();
+            config.set_resampler_method(gst_video::VideoResamplerMethod::Linear);
+            let to_model = gst_video::VideoConverter::new(&info, model_info, Some(config))
+                .map_err(|e| e.to_string())?;
+            let buffer = gst::Buffer::with_size(info.size()).map_err(|e| e.to_string())?;
+            Ok(Staged {
+                sampler,
+                info,
+                buffer,
+                to_model,
+            })
+        })())
+    }
+
+    /// Samples `inframe` down, then converts it into `model_frame`.
+    fn run(
+        &mut self,
+        inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
+        model_frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<(), String> {
+        {
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(
+                self.buffer.make_mut(),
+                &self.info,
+            )
+            .map_err(|e| e.to_string())?;
+            let stride = frame.plane_stride()[0] as usize;
+            let data = frame.plane_data_mut(0).map_err(|e| e.to_string())?;
+            self.sampler.run(inframe, data, stride)?;
+        }
+        let frame =
+            gst_video::VideoFrameRef::from_buffer_ref_readable(self.buffer.as_ref(), &self.info)
+                .map_err(|e| e.to_string())?;
+        self.to_model.frame_ref(&frame, model_frame);
+        Ok(())
+    }
 }
 
 /// A background image prepared for one canvas size and pixel format.
@@ -714,17 +778,39 @@ impl RbvRemove {
                 .build()
                 .map_err(|e| e.to_string())?
         };
-        let to_fg = gst_video::VideoConverter::new(in_info, &fg_info, None).map_err(|e| {
-            format!(
-                "cannot convert {:?} to {:?}: {e}",
-                in_info.format(),
-                fg_info.format()
-            )
-        })?;
+        // The full-size conversion is the frame path's largest cost: it
+        // runs on two threads where there are two cores (measured: 1.9 ->
+        // 1.2 ms at 1080p, benches/profile.rs).
+        let mut fg_config = gst_video::VideoConverterConfig::new();
+        fg_config.set_threads(
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(1) as u32,
+        );
+        let to_fg =
+            gst_video::VideoConverter::new(in_info, &fg_info, Some(fg_config)).map_err(|e| {
+                format!(
+                    "cannot convert {:?} to {:?}: {e}",
+                    in_info.format(),
+                    fg_info.format()
+                )
+            })?;
         let model_buffer = gst::Buffer::with_size(model_info.size()).map_err(|e| e.to_string())?;
         let fg_buffer = gst::Buffer::with_size(fg_info.size()).map_err(|e| e.to_string())?;
+        let staged = Staged::new(in_info, &model_info).transpose()?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "model input: {}",
+            if staged.is_some() {
+                "sampled to twice the size, then converted"
+            } else {
+                "converted"
+            }
+        );
         Ok(Frames {
             to_model,
+            staged,
             model_info,
             model_buffer,
             to_fg,
@@ -1782,18 +1868,56 @@ impl RbvRemove {
         let mut model_frame =
             gst_video::VideoFrameRef::from_buffer_ref_writable(model_buffer, &frames.model_info)
                 .map_err(|e| fail("cannot map the model input", e.to_string()))?;
-        frames.to_model.frame_ref(inframe, &mut model_frame);
         let stride = model_frame.plane_stride()[0] as usize;
+        match &mut frames.staged {
+            Some(staged) => staged
+                .run(inframe, &mut model_frame)
+                .map_err(|e| fail("cannot sample the model input", e))?,
+            None => frames.to_model.frame_ref(inframe, &mut model_frame),
+        }
         let rgb = model_frame
             .plane_data(0)
             .map_err(|e| fail("cannot read the model input", e.to_string()))?;
 
-        // 2. Inference.
-        let t0 = Instant::now();
-        let (mask, mw, mh) = segmenter
-            .run(rgb, stride)
-            .map_err(|e| fail("inference failed", e))?;
-        stats.inference_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+        // 2. Inference on a second thread while this one converts the
+        // input to the foreground's pixels (the two largest costs, side by
+        // side on two cores; benches/profile.rs).
+        let (w, h) = (frames.fg_info.width(), frames.fg_info.height());
+        let canvas = (outframe.width(), outframe.height());
+        let out_format = outframe.format();
+        let mask_out = out_format == MASK_FORMAT;
+        let rect = look.placement.rect((w, h), canvas);
+        let full = compositor::Rect {
+            x: 0,
+            y: 0,
+            width: w,
+            height: h,
+        };
+        let in_place = frames.fg_is_output && rect == full && !mask_out;
+        let (inference, converted) = rayon::join(
+            || {
+                let t0 = Instant::now();
+                let result = segmenter.run(rgb, stride);
+                (result, t0.elapsed())
+            },
+            || {
+                if in_place {
+                    frames.to_fg.frame_ref(inframe, outframe);
+                    Ok(())
+                } else {
+                    gst_video::VideoFrameRef::from_buffer_ref_writable(
+                        frames.fg_buffer.make_mut(),
+                        &frames.fg_info,
+                    )
+                    .map(|mut fg| frames.to_fg.frame_ref(inframe, &mut fg))
+                    .map_err(|e| e.to_string())
+                }
+            },
+        );
+        converted.map_err(|e| fail("cannot map the foreground", e))?;
+        let (result, took) = inference;
+        let (mask, mw, mh) = result.map_err(|e| fail("inference failed", e))?;
+        stats.inference_ms.push(took.as_secs_f64() * 1000.0);
         if inframe.buffer().flags().contains(gst::BufferFlags::DISCONT) {
             smoother.reset();
         }
@@ -1810,17 +1934,6 @@ impl RbvRemove {
 
         // 3. The foreground (input pixels with the upscaled matte as alpha),
         // then the background under it on the canvas.
-        let (w, h) = (frames.fg_info.width(), frames.fg_info.height());
-        let canvas = (outframe.width(), outframe.height());
-        let out_format = outframe.format();
-        let mask_out = out_format == MASK_FORMAT;
-        let rect = look.placement.rect((w, h), canvas);
-        let full = compositor::Rect {
-            x: 0,
-            y: 0,
-            width: w,
-            height: h,
-        };
         let ai = frames.alpha_offset;
         let mode = match look.background {
             _ if mask_out => BackgroundMode::Transparent,
@@ -1851,7 +1964,6 @@ impl RbvRemove {
 
         if frames.fg_is_output && rect == full && !mask_out {
             // In place: the output frame holds the foreground and receives the result.
-            frames.to_fg.frame_ref(inframe, outframe);
             let stride = outframe.plane_stride()[0] as usize;
             let data = outframe
                 .plane_data_mut(0)
@@ -1912,7 +2024,6 @@ impl RbvRemove {
                 &frames.fg_info,
             )
             .map_err(|e| fail("cannot map the foreground", e.to_string()))?;
-            frames.to_fg.frame_ref(inframe, &mut fg);
             let stride = fg.plane_stride()[0] as usize;
             let data = fg
                 .plane_data_mut(0)
