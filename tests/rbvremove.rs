@@ -471,3 +471,70 @@ fn large_frames_cut_as_well_through_the_sampled_model_input() {
         }
     }
 }
+
+/// Plays a live 30 fps source through `props` to a clock-synced sink;
+/// returns (frames out, the last rbv-stats mask-age, alpha of the last frame
+/// at the ball's position).
+fn live_run(props: &str, frames: u32) -> (u32, u32, gst::ClockTime) {
+    let pipeline = launch(&format!(
+        "videotestsrc is-live=true pattern=ball num-buffers={frames} ! \
+         video/x-raw,width=640,height=360,framerate=30/1 ! rbvremove {props} stats-interval=200 ! \
+         fakesink name=sink sync=true qos=true"
+    ));
+    let sink = pipeline.by_name("sink").unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let c = count.clone();
+    sink.set_property("signal-handoffs", true);
+    sink.connect("handoff", false, move |_| {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        None
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut age = 0;
+    let mut latency = gst::ClockTime::ZERO;
+    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(30)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "rbv-stats") {
+                    age = s.get::<u32>("mask-age").unwrap();
+                    let mut q = gst::query::Latency::new();
+                    if pipeline.query(&mut q) {
+                        latency = q.result().1;
+                    }
+                }
+            }
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{props}: {}", e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    (
+        count.load(std::sync::atomic::Ordering::Relaxed),
+        age,
+        latency,
+    )
+}
+
+#[test]
+fn async_mode_keeps_a_live_source_flowing_with_a_slow_model() {
+    init();
+    // u2netp takes about 230 ms a frame here: synced to a live 30 fps clock,
+    // sync mode can pass only a fraction of the frames in time; async mode
+    // passes them all, with a mask some frames old.
+    let (out, age, async_latency) = live_run("model=light mode=async", 75);
+    assert!(out >= 72, "async passed {out} of 75 frames");
+    assert!(
+        age >= 2,
+        "mask age {age}: the mask cannot be this fresh at 230 ms a frame"
+    );
+    let (sync_out, sync_age, sync_latency) = live_run("model=light mode=sync", 75);
+    assert_eq!(sync_age, 0);
+    assert!(sync_out < out, "sync passed {sync_out}, async {out}");
+    // Sync mode answers the LATENCY query with its frame time; async adds none.
+    assert!(
+        sync_latency >= async_latency + gst::ClockTime::from_mseconds(100),
+        "latency sync {sync_latency} async {async_latency}"
+    );
+}

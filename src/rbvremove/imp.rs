@@ -22,6 +22,7 @@ use crate::remote::job::{Request, Source};
 use crate::remote::{self, ApiKey, Client};
 
 use super::remote::{Decoder, Run, Shared};
+use super::worker::{self, Worker};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -46,6 +47,23 @@ pub enum Backend {
         nick = "remote"
     )]
     Remote = 1,
+}
+
+/// When inference runs.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvMode")]
+pub enum Mode {
+    #[enum_value(
+        name = "Sync: every frame inferred before it leaves (files, fast models)",
+        nick = "sync"
+    )]
+    Sync = 0,
+    #[enum_value(
+        name = "Async: inference on its own thread; frames leave at once with the newest mask (live, heavy models)",
+        nick = "async"
+    )]
+    Async = 1,
 }
 
 /// Model names as the hosted service knows them.
@@ -166,6 +184,7 @@ impl From<Anchor> for AnchorPosition {
 
 const DEFAULT_MODEL: Model = Model::Human;
 const DEFAULT_BACKEND: Backend = Backend::Local;
+const DEFAULT_MODE: Mode = Mode::Sync;
 const DEFAULT_OUTPUT_FORMAT: &str = "webm";
 /// First poll of a remote job, in ms; later polls back off to five times it.
 const DEFAULT_POLL_INTERVAL: u32 = 2000;
@@ -195,6 +214,7 @@ const WIDE_ASPECT: f64 = 1.6;
 #[derive(Debug, Clone)]
 struct Settings {
     backend: Backend,
+    mode: Mode,
     api_url: String,
     /// Never readable back: the property shows its fingerprint.
     api_key: Option<ApiKey>,
@@ -233,6 +253,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             backend: DEFAULT_BACKEND,
+            mode: DEFAULT_MODE,
             api_url: remote::client::DEFAULT_API_URL.into(),
             api_key: None,
             video_url: None,
@@ -377,8 +398,25 @@ struct CoverCache {
 }
 
 struct State {
-    segmenters: Vec<Segmenter>,
+    /// Shared with the async worker, which locks it while it infers.
+    segmenters: Arc<Mutex<Vec<Segmenter>>>,
+    /// Each segmenter's spec and input size, readable without the lock.
+    models: Vec<(ModelSpec, (u32, u32))>,
     active: usize,
+    /// `mode=async`: the inference thread.
+    worker: Option<Worker>,
+    /// Frames seen since start, to age async masks by.
+    frame_no: u64,
+    /// The async worker must reset its smoother with the next frame.
+    worker_reset: bool,
+    /// Frames between the applied mask's frame and the current one.
+    mask_age: u32,
+    /// The async mask applied to the current frame.
+    async_mask: Vec<f32>,
+    /// What the element adds to latency, answered to LATENCY queries: in
+    /// sync mode the last window's 95th-percentile frame time; in async
+    /// mode nothing (frames leave at once).
+    added_latency: gst::ClockTime,
     matte: Matte,
     frames: Option<Frames>,
     compositor: Compositor,
@@ -743,11 +781,10 @@ impl RbvRemove {
 
     fn make_frames(
         &self,
-        segmenter: &Segmenter,
+        (mw, mh): (u32, u32),
         in_info: &gst_video::VideoInfo,
         out_info: &gst_video::VideoInfo,
     ) -> Result<Frames, String> {
-        let (mw, mh) = segmenter.input_size();
         let model_info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, mw, mh)
             .fps(in_info.fps())
             .interlace_mode(in_info.interlace_mode())
@@ -848,15 +885,30 @@ impl RbvRemove {
             );
             let since = *stats.since.get_or_insert(now);
             let elapsed = now.duration_since(since);
+            let sync = state.worker.is_none();
+            let latency = |p95_ms: f64| {
+                if sync {
+                    gst::ClockTime::from_nseconds((p95_ms * 1e6) as u64)
+                } else {
+                    gst::ClockTime::ZERO
+                }
+            };
             if interval == 0 || elapsed < Duration::from_millis(u64::from(interval)) {
-                // Bound the window when messages are off or rare.
-                if stats.process_ms.len() > 100_000 {
+                // Without messages, the latency is still kept current (every
+                // 100 frames), and the window bounded.
+                if interval == 0 && stats.process_ms.len() >= 100 {
+                    state.added_latency = latency(percentile(&mut stats.process_ms, 95));
+                    stats.process_ms.clear();
+                    stats.inference_ms.clear();
+                } else if stats.process_ms.len() > 100_000 {
                     stats.process_ms.clear();
                     stats.inference_ms.clear();
                 }
                 return;
             }
             let window = stats.process_ms.len();
+            let process_p95 = percentile(&mut stats.process_ms, 95);
+            state.added_latency = latency(process_p95);
             let s = gst::Structure::builder(STATS_MESSAGE)
                 .field("frames", stats.frames)
                 .field("window-frames", window as u32)
@@ -864,9 +916,9 @@ impl RbvRemove {
                 .field("inference-p50-ms", percentile(&mut stats.inference_ms, 50))
                 .field("inference-p95-ms", percentile(&mut stats.inference_ms, 95))
                 .field("process-p50-ms", percentile(&mut stats.process_ms, 50))
-                .field("process-p95-ms", percentile(&mut stats.process_ms, 95))
-                .field("mask-age", 0u32)
-                .field("model", state.segmenters[state.active].spec().name)
+                .field("process-p95-ms", process_p95)
+                .field("mask-age", state.mask_age)
+                .field("model", state.models[state.active].0.name)
                 .field("execution-provider", "cpu")
                 .build();
             stats.inference_ms.clear();
@@ -1061,6 +1113,7 @@ impl RbvRemove {
                 let mut s = lock(&self.settings);
                 match name {
                     "poll-interval" => s.poll_interval = value.get().expect(CHECKED),
+                    "mode" => s.mode = value.get().expect(CHECKED),
                     "timeout" => s.timeout = value.get().expect(CHECKED),
                     "model" => s.model = value.get().expect(CHECKED),
                     "model-path" => s.model_path = value.get().expect(CHECKED),
@@ -1322,6 +1375,15 @@ impl ObjectImpl for RbvRemove {
                     )
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("mode", DEFAULT_MODE)
+                    .nick("Mode")
+                    .blurb(
+                        "sync: every frame waits for its own mask (files; real time with human). \
+                         async: inference on its own thread, frames leave at once with the \
+                         newest mask, no motion compensation (live sources, heavy models); the \
+                         mask's age in frames is in rbv-stats. Needs READY",
+                    )
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("backend", DEFAULT_BACKEND)
                     .nick("Backend")
                     .blurb(
@@ -1403,6 +1465,7 @@ impl ObjectImpl for RbvRemove {
         let s = lock(&self.settings);
         match pspec.name() {
             "backend" => s.backend.to_value(),
+            "mode" => s.mode.to_value(),
             "api-url" => s.api_url.to_value(),
             "api-key" => s.api_key.as_ref().map(ApiKey::fingerprint).to_value(),
             "video-url" => s.video_url.to_value(),
@@ -1524,9 +1587,30 @@ impl BaseTransformImpl for RbvRemove {
         }
         let segmenters = self.load_segmenters(&settings)?;
         self.check_prompt(settings.text_prompt.as_deref(), settings.model);
+        let models = segmenters
+            .iter()
+            .map(|seg| (*seg.spec(), seg.input_size()))
+            .collect();
+        let segmenters = Arc::new(Mutex::new(segmenters));
+        let worker = match settings.mode {
+            Mode::Sync => None,
+            Mode::Async => Some(Worker::start(segmenters.clone()).map_err(|e| {
+                gst::error_msg!(
+                    gst::CoreError::Thread,
+                    ("cannot start the inference thread: {}", e)
+                )
+            })?),
+        };
         *lock(&self.state) = Some(State {
             segmenters,
+            models,
             active: 0,
+            worker,
+            frame_no: 0,
+            worker_reset: true,
+            mask_age: 0,
+            async_mask: Vec::new(),
+            added_latency: gst::ClockTime::ZERO,
             matte: Matte::new(),
             frames: None,
             compositor: Compositor::new(),
@@ -1560,6 +1644,10 @@ impl BaseTransformImpl for RbvRemove {
             gst::EventView::FlushStop(_) => {
                 if let Some(state) = lock(&self.state).as_mut() {
                     state.smoother.reset();
+                    state.worker_reset = true;
+                    if let Some(worker) = &state.worker {
+                        worker.clear();
+                    }
                 }
                 if let Some(shared) = lock(&self.remote_wake).as_ref() {
                     shared.set_flushing(false);
@@ -1734,6 +1822,22 @@ impl BaseTransformImpl for RbvRemove {
         }
     }
 
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let answered = BaseTransformImplExt::parent_query(self, direction, query);
+        if answered
+            && direction == gst::PadDirection::Src
+            && let gst::QueryViewMut::Latency(q) = query.view_mut()
+        {
+            let ours = lock(&self.state)
+                .as_ref()
+                .map_or(gst::ClockTime::ZERO, |s| s.added_latency);
+            let (live, min, max) = q.result();
+            gst::debug!(CAT, imp = self, "adding {ours} of latency to {min}-{max:?}");
+            q.set(live, min + ours, max.map(|m| m + ours));
+        }
+        answered
+    }
+
     fn transform_caps(
         &self,
         direction: gst::PadDirection,
@@ -1796,12 +1900,8 @@ impl VideoFilterImpl for RbvRemove {
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
         let wide = f64::from(in_info.width()) >= WIDE_ASPECT * f64::from(in_info.height());
-        state.active = if state.segmenters.len() > 1 && wide {
-            1
-        } else {
-            0
-        };
-        let segmenter = &state.segmenters[state.active];
+        state.active = if state.models.len() > 1 && wide { 1 } else { 0 };
+        let (spec, input_size) = state.models[state.active];
         gst::info!(
             CAT,
             imp = self,
@@ -1810,13 +1910,14 @@ impl VideoFilterImpl for RbvRemove {
             in_info.height(),
             in_info.format(),
             out_info.format(),
-            segmenter.spec().name
+            spec.name
         );
         let frames = self
-            .make_frames(segmenter, in_info, out_info)
+            .make_frames(input_size, in_info, out_info)
             .map_err(|e| gst::loggable_error!(CAT, "{}", e))?;
         state.frames = Some(frames);
         state.smoother.reset();
+        state.worker_reset = true;
         Ok(())
     }
 
@@ -1846,6 +1947,11 @@ impl RbvRemove {
         let State {
             segmenters,
             active,
+            worker,
+            frame_no,
+            worker_reset,
+            mask_age,
+            async_mask: mask_buf,
             matte,
             frames,
             compositor,
@@ -1854,9 +1960,9 @@ impl RbvRemove {
             stats,
             smoother,
             refiner,
+            ..
         } = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let frames = frames.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
-        let segmenter = &mut segmenters[*active];
 
         let fail = |what: &str, err: String| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ("{}: {}", what, err));
@@ -1894,43 +2000,102 @@ impl RbvRemove {
             height: h,
         };
         let in_place = frames.fg_is_output && rect == full && !mask_out;
-        let (inference, converted) = rayon::join(
-            || {
-                let t0 = Instant::now();
-                let result = segmenter.run(rgb, stride);
-                (result, t0.elapsed())
-            },
-            || {
-                if in_place {
-                    frames.to_fg.frame_ref(inframe, outframe);
-                    Ok(())
-                } else {
-                    gst_video::VideoFrameRef::from_buffer_ref_writable(
-                        frames.fg_buffer.make_mut(),
-                        &frames.fg_info,
-                    )
-                    .map(|mut fg| frames.to_fg.frame_ref(inframe, &mut fg))
-                    .map_err(|e| e.to_string())
-                }
-            },
-        );
-        converted.map_err(|e| fail("cannot map the foreground", e))?;
-        let (result, took) = inference;
-        let (mask, mw, mh) = result.map_err(|e| fail("inference failed", e))?;
-        stats.inference_ms.push(took.as_secs_f64() * 1000.0);
-        if inframe.buffer().flags().contains(gst::BufferFlags::DISCONT) {
-            smoother.reset();
-        }
+        let mut convert = || {
+            if in_place {
+                frames.to_fg.frame_ref(inframe, outframe);
+                Ok(())
+            } else {
+                gst_video::VideoFrameRef::from_buffer_ref_writable(
+                    frames.fg_buffer.make_mut(),
+                    &frames.fg_info,
+                )
+                .map(|mut fg| frames.to_fg.frame_ref(inframe, &mut fg))
+                .map_err(|e| e.to_string())
+            }
+        };
         let model_size = (frames.model_info.width(), frames.model_info.height());
-        let mask = smoother.apply(
-            mask,
-            (mw, mh),
-            rgb,
-            stride,
-            model_size,
-            look.smoothing as f32,
-            look.smoothing_threshold,
-        );
+        let discont = inframe.buffer().flags().contains(gst::BufferFlags::DISCONT);
+        let this_frame = *frame_no;
+        *frame_no += 1;
+        let (mw, mh) = match worker {
+            None => {
+                // Sync: this frame's own mask.
+                let (inference, converted) = rayon::join(
+                    || {
+                        let t0 = Instant::now();
+                        let mut segs = lock(segmenters);
+                        let segmenter = segs
+                            .get_mut(*active)
+                            .ok_or_else(|| "no model for these caps".to_string())?;
+                        let (mask, mw, mh) = segmenter.run(rgb, stride)?;
+                        if discont {
+                            smoother.reset();
+                        }
+                        let mask = smoother.apply(
+                            mask,
+                            (mw, mh),
+                            rgb,
+                            stride,
+                            model_size,
+                            look.smoothing as f32,
+                            look.smoothing_threshold,
+                        );
+                        mask_buf.clear();
+                        mask_buf.extend_from_slice(mask);
+                        Ok::<_, String>(((mw, mh), t0.elapsed()))
+                    },
+                    convert,
+                );
+                converted.map_err(|e| fail("cannot map the foreground", e))?;
+                let (size, took) = inference.map_err(|e| fail("inference failed", e))?;
+                stats.inference_ms.push(took.as_secs_f64() * 1000.0);
+                *mask_age = 0;
+                size
+            }
+            Some(worker) => {
+                // Async: hand this frame to the worker, apply the newest mask.
+                worker.submit(worker::Input {
+                    rgb: rgb[..stride * (model_size.1 as usize - 1) + model_size.0 as usize * 3]
+                        .to_vec(),
+                    stride,
+                    active: *active,
+                    frame: this_frame,
+                    model_size,
+                    smoothing: look.smoothing as f32,
+                    smoothing_threshold: look.smoothing_threshold,
+                    reset: std::mem::take(worker_reset) || discont,
+                });
+                convert().map_err(|e| fail("cannot map the foreground", e))?;
+                let latest = worker
+                    .with_latest(|latest| match latest {
+                        Some(out) if out.active == *active => {
+                            mask_buf.clear();
+                            mask_buf.extend_from_slice(&out.mask);
+                            let fresh = std::mem::take(&mut out.fresh);
+                            Some((out.size, out.frame, out.took, fresh))
+                        }
+                        _ => None,
+                    })
+                    .map_err(|e| fail("inference failed", e))?;
+                match latest {
+                    Some((size, frame, took, fresh)) => {
+                        if fresh {
+                            stats.inference_ms.push(took.as_secs_f64() * 1000.0);
+                        }
+                        *mask_age = (this_frame - frame).min(u64::from(u32::MAX)) as u32;
+                        size
+                    }
+                    None => {
+                        // No mask yet: nothing is kept until the first.
+                        mask_buf.clear();
+                        mask_buf.resize((model_size.0 * model_size.1) as usize, 0.0);
+                        *mask_age = 0;
+                        model_size
+                    }
+                }
+            }
+        };
+        let mask = mask_buf.as_slice();
 
         // 3. The foreground (input pixels with the upscaled matte as alpha),
         // then the background under it on the canvas.
