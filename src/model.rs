@@ -3,7 +3,9 @@
 //!
 //! No GStreamer here: callers hand over packed RGB at the model's input size.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
@@ -146,9 +148,57 @@ pub struct RunnerOptions {
     pub threads: usize,
 }
 
+/// Sessions in use, by model file and thread count: every element instance
+/// (and the async worker) running the same model shares one session, so its
+/// weights are in memory once (`cargo bench --bench fps` prints the RSS of
+/// one against four instances). A session runs one frame at a time: sharers
+/// take turns.
+type SessionKey = (PathBuf, usize);
+static SESSIONS: LazyLock<Mutex<HashMap<SessionKey, Weak<Mutex<Session>>>>> =
+    LazyLock::new(Default::default);
+
+/// The session for `path` with `options`, loaded or shared; with the ONNX
+/// Runtime library it runs on.
+fn shared_session(
+    path: &Path,
+    options: &RunnerOptions,
+) -> Result<(Arc<Mutex<Session>>, PathBuf), String> {
+    let key = (
+        path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+        options.threads,
+    );
+    // Held while loading, so two instances starting together load once.
+    let mut sessions = SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
+    sessions.retain(|_, s| s.strong_count() > 0);
+    let (session, ort_library) =
+        runtime::with_environment(options.ort_library.as_deref(), |env, lib| {
+            if let Some(s) = sessions.get(&key).and_then(Weak::upgrade) {
+                return Ok::<_, String>((s, lib.to_path_buf()));
+            }
+            let builder = Session::builder(env).map_err(|e| e.to_string())?;
+            let builder = builder
+                .with_optimization_level(GraphOptimizationLevel::All)
+                .map_err(|e| e.to_string())?;
+            let mut builder = if options.threads > 0 {
+                builder
+                    .with_intra_threads(options.threads)
+                    .map_err(|e| e.to_string())?
+            } else {
+                builder
+            };
+            let session = builder.commit_from_file(path).map_err(|e| e.to_string())?;
+            Ok((Arc::new(Mutex::new(session)), lib.to_path_buf()))
+        })?
+        .map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
+    sessions.insert(key, Arc::downgrade(&session));
+    Ok((session, ort_library))
+}
+
 /// A loaded model, ready to run frame after frame without allocating.
 pub struct Segmenter {
-    session: Session,
+    /// Shared by every segmenter of the process that runs the same file
+    /// with the same thread count (see [`shared_session`]).
+    session: Arc<Mutex<Session>>,
     spec: ModelSpec,
     path: PathBuf,
     ort_library: PathBuf,
@@ -201,25 +251,9 @@ impl Segmenter {
         } else {
             spec
         };
-        let (session, ort_library) =
-            runtime::with_environment(options.ort_library.as_deref(), |env, lib| {
-                let builder = Session::builder(env).map_err(|e| e.to_string())?;
-                let builder = builder
-                    .with_optimization_level(GraphOptimizationLevel::All)
-                    .map_err(|e| e.to_string())?;
-                let mut builder = if options.threads > 0 {
-                    builder
-                        .with_intra_threads(options.threads)
-                        .map_err(|e| e.to_string())?
-                } else {
-                    builder
-                };
-                let session = builder.commit_from_file(&path).map_err(|e| e.to_string())?;
-                Ok::<_, String>((session, lib.to_path_buf()))
-            })?
-            .map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
-
-        let inputs = session.inputs();
+        let (session, ort_library) = shared_session(&path, options)?;
+        let guard = session.lock().unwrap_or_else(|e| e.into_inner());
+        let inputs = guard.inputs();
         if inputs.len() != 1 {
             return Err(format!(
                 "model {} has {} inputs; a mask model takes one image",
@@ -262,7 +296,7 @@ impl Segmenter {
                 ));
             }
         };
-        let outputs = session.outputs();
+        let outputs = guard.outputs();
         match outputs.first().map(|o| o.dtype()) {
             Some(ValueType::Tensor {
                 ty: TensorElementType::Float32,
@@ -278,6 +312,7 @@ impl Segmenter {
             None => return Err(format!("model {} has no outputs", path.display())),
         }
 
+        drop(guard);
         let pixels = width as usize * height as usize;
         Ok(Segmenter {
             session,
@@ -295,6 +330,11 @@ impl Segmenter {
 
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+
+    /// Whether `other` runs on the same ONNX Runtime session.
+    pub fn shares_session_with(&self, other: &Segmenter) -> bool {
+        Arc::ptr_eq(&self.session, &other.session)
     }
 
     pub fn path(&self) -> &Path {
@@ -339,8 +379,8 @@ impl Segmenter {
         };
         let tensor =
             TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| e.to_string())?;
-        let outputs = self
-            .session
+        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs = session
             .run(ort::inputs![self.input_name.as_str() => tensor])
             .map_err(|e| format!("model {} failed: {e}", self.path.display()))?;
         let (out_shape, data) = outputs[0]

@@ -538,3 +538,51 @@ fn async_mode_keeps_a_live_source_flowing_with_a_slow_model() {
         "latency sync {sync_latency} async {async_latency}"
     );
 }
+
+#[test]
+fn instances_of_one_model_share_a_session_and_both_work() {
+    init();
+    use gstrbv::model::{self, RunnerOptions, Segmenter};
+    let options = RunnerOptions {
+        threads: 1,
+        ..RunnerOptions::default()
+    };
+    let a = Segmenter::new(model::LIGHT, None, &options).unwrap();
+    let b = Segmenter::new(model::LIGHT, None, &options).unwrap();
+    let c = Segmenter::new(model::HUMAN_SQUARE, None, &options).unwrap();
+    let d = Segmenter::new(
+        model::LIGHT,
+        None,
+        &RunnerOptions {
+            threads: 2,
+            ..RunnerOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(a.shares_session_with(&b));
+    assert!(!a.shares_session_with(&c), "another model");
+    assert!(!a.shares_session_with(&d), "another thread count");
+    drop((a, b));
+    // Two elements with the same model in one pipeline, side by side: both cut.
+    let pipeline = launch(&format!(
+        "filesrc location={} ! jpegdec ! videoconvert ! tee name=t \
+         t. ! queue ! rbvremove model=human ! video/x-raw,format=RGBA ! appsink name=a \
+         t. ! queue ! rbvremove model=human ! video/x-raw,format=RGBA ! appsink name=b",
+        data("grace_hopper.jpg").display()
+    ));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let pull = |n: &str| {
+        let sink = pipeline
+            .by_name(n)
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        let s = sink.pull_sample().unwrap();
+        let map = s.buffer().unwrap().map_readable().unwrap();
+        map.chunks_exact(4).map(|p| p[3]).collect::<Vec<u8>>()
+    };
+    let (x, y) = (pull("a"), pull("b"));
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(x, y, "the same frame cut twice on one session");
+    assert!(x.iter().any(|&v| v > 200) && x.iter().any(|&v| v < 50));
+}

@@ -330,6 +330,26 @@ struct Frames {
     canvas: Option<(gst_video::VideoInfo, gst::Buffer)>,
 }
 
+/// Fills `buffer` (the model's RGB input, `info`) from `inframe`: sampled
+/// in two stages where that applies, else by the converter.
+fn model_input(
+    staged: &mut Option<Staged>,
+    to_model: &gst_video::VideoConverter,
+    buffer: &mut gst::Buffer,
+    info: &gst_video::VideoInfo,
+    inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
+) -> Result<(), String> {
+    let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), info)
+        .map_err(|e| format!("cannot map the model input: {e}"))?;
+    match staged {
+        Some(staged) => staged.run(inframe, &mut frame),
+        None => {
+            to_model.frame_ref(inframe, &mut frame);
+            Ok(())
+        }
+    }
+}
+
 /// The two-stage model input (see `Frames::staged`).
 struct Staged {
     sampler: crate::sample::Sampler,
@@ -1969,25 +1989,10 @@ impl RbvRemove {
             gst::FlowError::Error
         };
 
-        // 1. The model's input, sampled straight from the incoming format.
-        let model_buffer = frames.model_buffer.make_mut();
-        let mut model_frame =
-            gst_video::VideoFrameRef::from_buffer_ref_writable(model_buffer, &frames.model_info)
-                .map_err(|e| fail("cannot map the model input", e.to_string()))?;
-        let stride = model_frame.plane_stride()[0] as usize;
-        match &mut frames.staged {
-            Some(staged) => staged
-                .run(inframe, &mut model_frame)
-                .map_err(|e| fail("cannot sample the model input", e))?,
-            None => frames.to_model.frame_ref(inframe, &mut model_frame),
-        }
-        let rgb = model_frame
-            .plane_data(0)
-            .map_err(|e| fail("cannot read the model input", e.to_string()))?;
-
-        // 2. Inference on a second thread while this one converts the
-        // input to the foreground's pixels (the two largest costs, side by
-        // side on two cores; benches/profile.rs).
+        // 1. The model's input (sampled straight from the incoming format)
+        // and inference, on a second thread while this one converts the input
+        // to the foreground's pixels: the largest costs, side by side on two
+        // cores (benches/profile.rs).
         let (w, h) = (frames.fg_info.width(), frames.fg_info.height());
         let canvas = (outframe.width(), outframe.height());
         let out_format = outframe.format();
@@ -2022,6 +2027,20 @@ impl RbvRemove {
                 // Sync: this frame's own mask.
                 let (inference, converted) = rayon::join(
                     || {
+                        model_input(
+                            &mut frames.staged,
+                            &frames.to_model,
+                            &mut frames.model_buffer,
+                            &frames.model_info,
+                            inframe,
+                        )?;
+                        let model = gst_video::VideoFrameRef::from_buffer_ref_readable(
+                            frames.model_buffer.as_ref(),
+                            &frames.model_info,
+                        )
+                        .map_err(|e| e.to_string())?;
+                        let stride = model.plane_stride()[0] as usize;
+                        let rgb = model.plane_data(0).map_err(|e| e.to_string())?;
                         let t0 = Instant::now();
                         let mut segs = lock(segmenters);
                         let segmenter = segs
@@ -2054,6 +2073,23 @@ impl RbvRemove {
             }
             Some(worker) => {
                 // Async: hand this frame to the worker, apply the newest mask.
+                model_input(
+                    &mut frames.staged,
+                    &frames.to_model,
+                    &mut frames.model_buffer,
+                    &frames.model_info,
+                    inframe,
+                )
+                .map_err(|e| fail("cannot make the model input", e))?;
+                let model = gst_video::VideoFrameRef::from_buffer_ref_readable(
+                    frames.model_buffer.as_ref(),
+                    &frames.model_info,
+                )
+                .map_err(|e| fail("cannot read the model input", e.to_string()))?;
+                let stride = model.plane_stride()[0] as usize;
+                let rgb = model
+                    .plane_data(0)
+                    .map_err(|e| fail("cannot read the model input", e.to_string()))?;
                 worker.submit(worker::Input {
                     rgb: rgb[..stride * (model_size.1 as usize - 1) + model_size.0 as usize * 3]
                         .to_vec(),
