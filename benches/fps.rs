@@ -65,6 +65,11 @@ fn decode(
 
 /// Pushes `FRAMES` frames through `appsrc ! <chain> ! fakesink`; returns (wall ms, cpu ms) per frame.
 fn run(chain: &str, caps: &gst::Caps, frames: &[gst::Buffer]) -> (f64, f64) {
+    run_n(chain, caps, frames, FRAMES)
+}
+
+/// [`run`] with `count` frames.
+fn run_n(chain: &str, caps: &gst::Caps, frames: &[gst::Buffer], count: usize) -> (f64, f64) {
     let pipeline = common::launch(&format!(
         "appsrc name=src format=time ! {chain} ! fakesink sync=false"
     ));
@@ -90,7 +95,7 @@ fn run(chain: &str, caps: &gst::Caps, frames: &[gst::Buffer]) -> (f64, f64) {
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     let (t0, c0) = (Instant::now(), cpu_seconds());
-    for i in 10..10 + FRAMES {
+    for i in 10..10 + count {
         push(i);
     }
     src.end_of_stream().unwrap();
@@ -104,7 +109,7 @@ fn run(chain: &str, caps: &gst::Caps, frames: &[gst::Buffer]) -> (f64, f64) {
         panic!("{chain}: {}", e.error());
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    (wall * 1000.0 / FRAMES as f64, cpu * 1000.0 / FRAMES as f64)
+    (wall * 1000.0 / count as f64, cpu * 1000.0 / count as f64)
 }
 
 fn bare_inference(spec: model::ModelSpec) -> f64 {
@@ -239,9 +244,45 @@ fn memory_probe(spec: &str) {
     }
 }
 
+/// `RBV_BENCH_PROVIDERS=cpu,cuda,tensorrt` (benches/gpu.sh): `pro` and
+/// `original` at 1080p I420 on each execution provider, strict, so a provider
+/// that cannot run is reported and never replaced by the CPU.
+fn providers(list: &str) {
+    common::init();
+    let (caps, frames) = decode("vtest.avi", 1920, 1080, "I420", 50);
+    println!("1080p I420 vtest.avi, {FRAMES} frames per row, full job (transparent output)");
+    for model in ["pro", "original"] {
+        for provider in list.split(',') {
+            let chain = format!(
+                "rbvremove model={model} execution-provider={provider} execution-provider-strict=true"
+            );
+            // One frame first: a provider that cannot run fails here, named.
+            let probe = common::launch(&format!(
+                "videotestsrc num-buffers=1 ! video/x-raw,width=64,height=64 ! {chain} ! fakesink"
+            ));
+            let _ = probe.set_state(gst::State::Playing);
+            let failed = common::wait_for_error(&probe);
+            probe.set_state(gst::State::Null).unwrap();
+            if let Some(why) = failed {
+                println!("{model:<9} {provider:<9} cannot run: {why}");
+                continue;
+            }
+            let n = if provider == "cpu" { 10 } else { FRAMES };
+            let (ms, cpu) = run_n(&chain, &caps, &frames, n);
+            println!(
+                "{model:<9} {provider:<9} {:>8.1} fps {ms:>9.2} ms/frame {cpu:>9.2} CPU ms/frame",
+                1000.0 / ms
+            );
+        }
+    }
+}
+
 fn main() {
     if let Ok(spec) = std::env::var("RBV_BENCH_MEMORY") {
         return memory_probe(&spec);
+    }
+    if let Ok(list) = std::env::var("RBV_BENCH_PROVIDERS") {
+        return providers(&list);
     }
     common::init();
     let mut rows = Vec::new();

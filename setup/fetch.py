@@ -67,6 +67,29 @@ ARCHIVES = {
                "b82f9831daab90b725c7c1ee1b36cb5732c367096ac76d119e64e14eb70d5f3c"),
 }
 
+# On request only (setup/gpu.sh): the GPU build of the same ONNX Runtime, with
+# its CUDA and TensorRT providers (CUDA 12, cuDNN 9 come from the machine or
+# from setup/gpu.sh).
+GPU_ARCHIVES = {
+    "onnxruntime-gpu": ("pip", "onnxruntime-gpu==1.31.1", PY311_WHEEL,
+                        "onnxruntime_gpu-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl",
+                        "e26c475fe361b2015f45b4b824bd13f0bb20204e59b62814e6f0acd5f3d491a6"),
+}
+GPU_FILES = {
+    "onnxruntime-gpu/libonnxruntime.so.1.31.1": (
+        "onnxruntime-gpu", "onnxruntime/capi/libonnxruntime.so.1.31.1",
+        "5104254339ecadae808da771bd0b63b240f0dbd466514234905e54372435c303"),
+    "onnxruntime-gpu/libonnxruntime_providers_shared.so": (
+        "onnxruntime-gpu", "onnxruntime/capi/libonnxruntime_providers_shared.so",
+        "086ec1d5388f64153d9c63470d126693db9a182c8ce236d3a1119068471b8a0d"),
+    "onnxruntime-gpu/libonnxruntime_providers_cuda.so": (
+        "onnxruntime-gpu", "onnxruntime/capi/libonnxruntime_providers_cuda.so",
+        "d5290158115fa5569a3fe8f1f4037ee9b0e86658a96e52f852bbb7039aa88137"),
+    "onnxruntime-gpu/libonnxruntime_providers_tensorrt.so": (
+        "onnxruntime-gpu", "onnxruntime/capi/libonnxruntime_providers_tensorrt.so",
+        "1882ee49fdb0e6fc2d272b00cfaf9a3310bf8580a34385c0eec4d82014ea172e"),
+}
+
 # destination (relative to the cache dir) -> (archive, member, sha256)
 FILES = {
     "onnxruntime/libonnxruntime.so.1.31.1": ("onnxruntime", "onnxruntime/capi/libonnxruntime.so.1.31.1",
@@ -226,6 +249,8 @@ def assemble(archive, key, dest):
 
 
 def main():
+    if sys.argv[1:] == ["--gpu"]:
+        return fetch_gpu()
     cache = cache_dir()
     for sub in ("downloads", "onnxruntime", "models", "data"):
         (cache / sub).mkdir(parents=True, exist_ok=True)
@@ -276,6 +301,24 @@ def main():
         os.replace(part, clip)
 
     log(f"ready in {cache}")
+
+
+def fetch_gpu():
+    """The GPU build of ONNX Runtime, into <cache>/onnxruntime-gpu/."""
+    cache = cache_dir()
+    for sub in ("downloads", "onnxruntime-gpu"):
+        (cache / sub).mkdir(parents=True, exist_ok=True)
+    py = tools_venv(cache)
+    ARCHIVES.update(GPU_ARCHIVES)
+    for rel, (name, member, digest) in GPU_FILES.items():
+        dest = cache / rel
+        if ok(dest, digest):
+            continue
+        archive = download(cache, py, name)
+        log(f"extracting {rel}")
+        extract(archive, member, dest)
+        check(dest, digest)
+    log(f"GPU build of ONNX Runtime ready in {cache / 'onnxruntime-gpu'}")
 
 
 if __name__ == "__main__":

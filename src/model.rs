@@ -146,6 +146,78 @@ pub struct RunnerOptions {
     pub ort_library: Option<PathBuf>,
     /// Intra-op threads; 0 lets ONNX Runtime choose.
     pub threads: usize,
+    /// Where the model runs.
+    pub provider: Provider,
+    /// Fail instead of falling back to the CPU when `provider` cannot be had.
+    pub strict: bool,
+}
+
+/// ONNX Runtime execution providers rbv asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Provider {
+    /// CUDA where the loaded ONNX Runtime has it and a GPU answers, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+    TensorRt,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Auto => "auto",
+            Provider::Cpu => "cpu",
+            Provider::Cuda => "cuda",
+            Provider::TensorRt => "tensorrt",
+        }
+    }
+}
+
+/// Registers `wanted` on `builder`; returns the provider the session will
+/// run on, or why the wanted one cannot be had when `strict`.
+fn register_provider(
+    builder: &mut ort::session::builder::SessionBuilder,
+    wanted: Provider,
+    strict: bool,
+) -> Result<Provider, String> {
+    use ort::ep::{CUDA, ExecutionProvider, TensorRT};
+    let attempt =
+        |p: Provider, builder: &mut ort::session::builder::SessionBuilder| -> Result<(), String> {
+            let available = match p {
+                Provider::Cuda => CUDA::is_available(),
+                Provider::TensorRt => TensorRT::is_available(),
+                _ => return Ok(()),
+            }
+            .unwrap_or(false);
+            if !available {
+                return Err(format!(
+                    "the loaded ONNX Runtime has no {} execution provider (a GPU build is needed: \
+                 setup/gpu.sh fetches one)",
+                    p.name()
+                ));
+            }
+            let result = match p {
+                // TensorRT first, CUDA for what TensorRT does not take.
+                Provider::TensorRt => TensorRT::default()
+                    .register(builder)
+                    .and_then(|()| CUDA::default().register(builder)),
+                _ => CUDA::default().register(builder),
+            };
+            result.map_err(|e| format!("{} execution provider: {e}", p.name()))
+        };
+    match wanted {
+        Provider::Cpu => Ok(Provider::Cpu),
+        Provider::Auto => Ok(match attempt(Provider::Cuda, builder) {
+            Ok(()) => Provider::Cuda,
+            Err(_) => Provider::Cpu,
+        }),
+        p => match attempt(p, builder) {
+            Ok(()) => Ok(p),
+            Err(e) if strict => Err(e),
+            Err(_) => Ok(Provider::Cpu),
+        },
+    }
 }
 
 /// Sessions in use, by model file and thread count: every element instance
@@ -153,8 +225,9 @@ pub struct RunnerOptions {
 /// weights are in memory once (`cargo bench --bench fps` prints the RSS of
 /// one against four instances). A session runs one frame at a time: sharers
 /// take turns.
-type SessionKey = (PathBuf, usize);
-static SESSIONS: LazyLock<Mutex<HashMap<SessionKey, Weak<Mutex<Session>>>>> =
+type SessionKey = (PathBuf, usize, Provider, bool);
+type SharedSession = (Weak<Mutex<Session>>, Provider);
+static SESSIONS: LazyLock<Mutex<HashMap<SessionKey, SharedSession>>> =
     LazyLock::new(Default::default);
 
 /// The session for `path` with `options`, loaded or shared; with the ONNX
@@ -162,18 +235,23 @@ static SESSIONS: LazyLock<Mutex<HashMap<SessionKey, Weak<Mutex<Session>>>>> =
 fn shared_session(
     path: &Path,
     options: &RunnerOptions,
-) -> Result<(Arc<Mutex<Session>>, PathBuf), String> {
+) -> Result<(Arc<Mutex<Session>>, PathBuf, Provider), String> {
     let key = (
         path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
         options.threads,
+        options.provider,
+        options.strict,
     );
     // Held while loading, so two instances starting together load once.
     let mut sessions = SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
-    sessions.retain(|_, s| s.strong_count() > 0);
-    let (session, ort_library) =
+    sessions.retain(|_, (s, _)| s.strong_count() > 0);
+    let (session, ort_library, provider) =
         runtime::with_environment(options.ort_library.as_deref(), |env, lib| {
-            if let Some(s) = sessions.get(&key).and_then(Weak::upgrade) {
-                return Ok::<_, String>((s, lib.to_path_buf()));
+            if let Some((s, p)) = sessions
+                .get(&key)
+                .and_then(|(s, p)| s.upgrade().map(|s| (s, *p)))
+            {
+                return Ok::<_, String>((s, lib.to_path_buf(), p));
             }
             let builder = Session::builder(env).map_err(|e| e.to_string())?;
             let builder = builder
@@ -186,12 +264,13 @@ fn shared_session(
             } else {
                 builder
             };
+            let provider = register_provider(&mut builder, options.provider, options.strict)?;
             let session = builder.commit_from_file(path).map_err(|e| e.to_string())?;
-            Ok((Arc::new(Mutex::new(session)), lib.to_path_buf()))
+            Ok((Arc::new(Mutex::new(session)), lib.to_path_buf(), provider))
         })?
         .map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
-    sessions.insert(key, Arc::downgrade(&session));
-    Ok((session, ort_library))
+    sessions.insert(key, (Arc::downgrade(&session), provider));
+    Ok((session, ort_library, provider))
 }
 
 /// A loaded model, ready to run frame after frame without allocating.
@@ -199,6 +278,8 @@ pub struct Segmenter {
     /// Shared by every segmenter of the process that runs the same file
     /// with the same thread count (see [`shared_session`]).
     session: Arc<Mutex<Session>>,
+    /// The execution provider the session runs on.
+    provider: Provider,
     spec: ModelSpec,
     path: PathBuf,
     ort_library: PathBuf,
@@ -251,7 +332,7 @@ impl Segmenter {
         } else {
             spec
         };
-        let (session, ort_library) = shared_session(&path, options)?;
+        let (session, ort_library, provider) = shared_session(&path, options)?;
         let guard = session.lock().unwrap_or_else(|e| e.into_inner());
         let inputs = guard.inputs();
         if inputs.len() != 1 {
@@ -316,6 +397,7 @@ impl Segmenter {
         let pixels = width as usize * height as usize;
         Ok(Segmenter {
             session,
+            provider,
             spec,
             path,
             ort_library,
@@ -330,6 +412,11 @@ impl Segmenter {
 
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+
+    /// The execution provider the model runs on (never `Auto`).
+    pub fn provider(&self) -> Provider {
+        self.provider
     }
 
     /// Whether `other` runs on the same ONNX Runtime session.

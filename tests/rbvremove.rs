@@ -586,3 +586,54 @@ fn instances_of_one_model_share_a_session_and_both_work() {
     assert_eq!(x, y, "the same frame cut twice on one session");
     assert!(x.iter().any(|&v| v > 200) && x.iter().any(|&v| v < 50));
 }
+
+#[test]
+fn execution_providers_fall_back_or_fail_as_asked() {
+    init();
+    // The CPU build of ONNX Runtime that set-up installs has no CUDA.
+    let run = |props: &str| {
+        let pipeline = launch(&format!(
+            "videotestsrc num-buffers=3 ! video/x-raw,width=320,height=240 ! \
+             rbvremove name=r {props} ! fakesink"
+        ));
+        let _ = pipeline.set_state(gst::State::Playing);
+        let bus = pipeline.bus().unwrap();
+        let mut warnings = Vec::new();
+        let mut error = None;
+        while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(30)) {
+            match msg.view() {
+                gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+                gst::MessageView::Error(e) => {
+                    error = Some(format!("{} {:?}", e.error(), e.debug()));
+                    break;
+                }
+                gst::MessageView::Eos(_) => break,
+                _ => {}
+            }
+        }
+        let active: Option<String> = pipeline
+            .by_name("r")
+            .unwrap()
+            .property("active-execution-provider");
+        pipeline.set_state(gst::State::Null).unwrap();
+        (active, warnings, error)
+    };
+    let (active, _, error) = run("");
+    assert_eq!(
+        (active.as_deref(), error),
+        (Some("cpu"), None),
+        "auto on a CPU build"
+    );
+    let (active, warnings, error) = run("execution-provider=cuda");
+    assert_eq!(active.as_deref(), Some("cpu"));
+    assert!(error.is_none(), "{error:?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("execution-provider=cuda is not available: running on cpu")),
+        "{warnings:?}"
+    );
+    let (_, _, error) = run("execution-provider=tensorrt execution-provider-strict=true");
+    let error = error.expect("strict fails");
+    assert!(error.contains("no tensorrt execution provider"), "{error}");
+}

@@ -49,6 +49,38 @@ pub enum Backend {
     Remote = 1,
 }
 
+/// Where inference runs (ONNX Runtime execution providers).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvExecutionProvider")]
+pub enum ExecutionProvider {
+    #[enum_value(
+        name = "Auto: CUDA where the loaded ONNX Runtime has it and a GPU answers, else CPU",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(name = "CPU", nick = "cpu")]
+    Cpu = 1,
+    #[enum_value(name = "CUDA (NVIDIA GPU)", nick = "cuda")]
+    Cuda = 2,
+    #[enum_value(
+        name = "TensorRT, with CUDA for the rest (NVIDIA GPU)",
+        nick = "tensorrt"
+    )]
+    TensorRt = 3,
+}
+
+impl From<ExecutionProvider> for model::Provider {
+    fn from(p: ExecutionProvider) -> Self {
+        match p {
+            ExecutionProvider::Auto => model::Provider::Auto,
+            ExecutionProvider::Cpu => model::Provider::Cpu,
+            ExecutionProvider::Cuda => model::Provider::Cuda,
+            ExecutionProvider::TensorRt => model::Provider::TensorRt,
+        }
+    }
+}
+
 /// When inference runs.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]
@@ -215,6 +247,10 @@ const WIDE_ASPECT: f64 = 1.6;
 struct Settings {
     backend: Backend,
     mode: Mode,
+    provider: ExecutionProvider,
+    provider_strict: bool,
+    /// The provider the running model uses, once started.
+    active_provider: Option<&'static str>,
     api_url: String,
     /// Never readable back: the property shows its fingerprint.
     api_key: Option<ApiKey>,
@@ -254,6 +290,9 @@ impl Default for Settings {
         Settings {
             backend: DEFAULT_BACKEND,
             mode: DEFAULT_MODE,
+            provider: ExecutionProvider::Auto,
+            provider_strict: false,
+            active_provider: None,
             api_url: remote::client::DEFAULT_API_URL.into(),
             api_key: None,
             video_url: None,
@@ -765,6 +804,8 @@ impl RbvRemove {
         let options = RunnerOptions {
             ort_library: settings.ort_library.as_ref().map(PathBuf::from),
             threads,
+            provider: settings.provider.into(),
+            strict: settings.provider_strict,
         };
         let path = settings.model_path.as_ref().map(PathBuf::from);
         settings
@@ -776,12 +817,25 @@ impl RbvRemove {
                 gst::info!(
                     CAT,
                     imp = self,
-                    "loaded {} from {} (input {:?}, CPU execution provider, ONNX Runtime {})",
+                    "loaded {} from {} (input {:?}, {} execution provider (asked: {}), ONNX Runtime {})",
                     spec.name,
                     seg.path().display(),
                     seg.input_size(),
+                    seg.provider().name(),
+                    options.provider.name(),
                     seg.ort_library().display()
                 );
+                if options.provider != model::Provider::Auto && seg.provider() != options.provider {
+                    let msg = format!(
+                        "execution-provider={} is not available: running on {} (set \
+                         execution-provider-strict=true to fail instead)",
+                        options.provider.name(),
+                        seg.provider().name()
+                    );
+                    gst::warning!(CAT, imp = self, "{msg}");
+                    gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", msg));
+                }
+                lock(&self.settings).active_provider = Some(seg.provider().name());
                 if let Some(asked) = options.ort_library.as_deref()
                     && asked != seg.ort_library()
                 {
@@ -939,7 +993,10 @@ impl RbvRemove {
                 .field("process-p95-ms", process_p95)
                 .field("mask-age", state.mask_age)
                 .field("model", state.models[state.active].0.name)
-                .field("execution-provider", "cpu")
+                .field(
+                    "execution-provider",
+                    lock(&self.settings).active_provider.unwrap_or("cpu"),
+                )
                 .build();
             stats.inference_ms.clear();
             stats.process_ms.clear();
@@ -1134,6 +1191,8 @@ impl RbvRemove {
                 match name {
                     "poll-interval" => s.poll_interval = value.get().expect(CHECKED),
                     "mode" => s.mode = value.get().expect(CHECKED),
+                    "execution-provider" => s.provider = value.get().expect(CHECKED),
+                    "execution-provider-strict" => s.provider_strict = value.get().expect(CHECKED),
                     "timeout" => s.timeout = value.get().expect(CHECKED),
                     "model" => s.model = value.get().expect(CHECKED),
                     "model-path" => s.model_path = value.get().expect(CHECKED),
@@ -1395,6 +1454,25 @@ impl ObjectImpl for RbvRemove {
                     )
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("execution-provider", ExecutionProvider::Auto)
+                    .nick("Execution provider")
+                    .blurb(
+                        "Where ONNX Runtime runs the model: auto (CUDA where the loaded library \
+                         has it and a GPU answers, else CPU), cpu, cuda, tensorrt. A provider \
+                         that cannot be had falls back to the CPU with a warning, unless \
+                         execution-provider-strict. Needs READY",
+                    )
+                    .build(),
+                glib::ParamSpecBoolean::builder("execution-provider-strict")
+                    .nick("Strict execution provider")
+                    .blurb("Fail the start instead of falling back to the CPU")
+                    .default_value(false)
+                    .build(),
+                glib::ParamSpecString::builder("active-execution-provider")
+                    .nick("Active execution provider")
+                    .blurb("The execution provider the model runs on (cpu, cuda, tensorrt); unset before the start")
+                    .read_only()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("mode", DEFAULT_MODE)
                     .nick("Mode")
                     .blurb(
@@ -1486,6 +1564,9 @@ impl ObjectImpl for RbvRemove {
         match pspec.name() {
             "backend" => s.backend.to_value(),
             "mode" => s.mode.to_value(),
+            "execution-provider" => s.provider.to_value(),
+            "execution-provider-strict" => s.provider_strict.to_value(),
+            "active-execution-provider" => s.active_provider.to_value(),
             "api-url" => s.api_url.to_value(),
             "api-key" => s.api_key.as_ref().map(ApiKey::fingerprint).to_value(),
             "video-url" => s.video_url.to_value(),

@@ -37,7 +37,9 @@ mod imp;
 mod remote;
 mod worker;
 
-pub use imp::{AnchorPosition, Backend, BackgroundMode, HumanVariant, Mode, Model};
+pub use imp::{
+    AnchorPosition, Backend, BackgroundMode, ExecutionProvider, HumanVariant, Mode, Model,
+};
 pub use remote::{ERROR_DETAILS, JOB_MESSAGE};
 
 glib::wrapper! {
@@ -47,6 +49,7 @@ glib::wrapper! {
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Backend::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    ExecutionProvider::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     Model::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     HumanVariant::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     BackgroundMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
