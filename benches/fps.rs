@@ -317,7 +317,13 @@ fn main() {
                         "rbvremove model=human background=color",
                     ]
                 };
+                // RBV_BENCH_ONLY=text: only the chains containing it (and no
+                // live or memory rows), for quick comparisons while working.
+                let only = std::env::var("RBV_BENCH_ONLY").ok();
                 for chain in chains {
+                    if only.as_deref().is_some_and(|o| !chain.contains(o)) {
+                        continue;
+                    }
                     let (ms, cpu) = run(chain, &caps, &frames);
                     println!(
                         "{label:<6} {format:<5} {clip:<10.10} {chain:<44} {:>8.1} {ms:>9.2} {cpu:>9.2}",
@@ -332,6 +338,9 @@ fn main() {
         }
     }
 
+    if std::env::var_os("RBV_BENCH_ONLY").is_some() {
+        return;
+    }
     println!("\nlive 30 fps source, 1280x720, mode=async (output rate and mask age)");
     let mut live = Vec::new();
     for (model, secs) in [("human", 6), ("light", 6), ("original", 8), ("pro", 12)] {
