@@ -37,32 +37,6 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// The first `n` frames of vtest.avi at `width`x`height` in `format`.
-fn decode(
-    clip: &str,
-    width: u32,
-    height: u32,
-    format: &str,
-    n: usize,
-) -> (gst::Caps, Vec<gst::Buffer>) {
-    let mut caps = None;
-    let mut buffers = Vec::new();
-    common::for_each_sample(
-        &format!(
-            "filesrc location={} ! decodebin ! videoconvert ! videoscale ! \
-             video/x-raw,format={format},width={width},height={height},pixel-aspect-ratio=1/1 ! \
-             appsink name=sink sync=false",
-            common::data(clip).display()
-        ),
-        |s| {
-            caps.get_or_insert_with(|| s.caps().unwrap().to_owned());
-            buffers.push(s.buffer().unwrap().copy_deep().unwrap());
-            buffers.len() < n
-        },
-    );
-    (caps.expect("frames decoded"), buffers)
-}
-
 /// Pushes `FRAMES` frames through `appsrc ! <chain> ! fakesink`; returns (wall ms, cpu ms) per frame.
 fn run(chain: &str, caps: &gst::Caps, frames: &[gst::Buffer]) -> (f64, f64) {
     run_n(chain, caps, frames, FRAMES)
@@ -249,7 +223,7 @@ fn memory_probe(spec: &str) {
 /// that cannot run is reported and never replaced by the CPU.
 fn providers(list: &str) {
     common::init();
-    let (caps, frames) = decode("vtest.avi", 1920, 1080, "I420", 50);
+    let (caps, frames) = common::decoded_frames("vtest.avi", 1920, 1080, "I420", 50);
     println!("1080p I420 vtest.avi, {FRAMES} frames per row, full job (transparent output)");
     for model in ["pro", "original"] {
         for provider in list.split(',') {
@@ -300,7 +274,7 @@ fn main() {
     for (w, h, label) in [(1280, 720, "720p"), (1920, 1080, "1080p")] {
         for format in ["I420", "RGBA"] {
             for clip in ["vtest.avi", "demo_input.webm"] {
-                let (caps, frames) = decode(clip, w, h, format, 50);
+                let (caps, frames) = common::decoded_frames(clip, w, h, format, 50);
                 let chains: &[&str] = if clip == "vtest.avi" {
                     &[
                         "videoconvert ! video/x-raw,format=RGBA",

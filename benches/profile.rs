@@ -29,22 +29,8 @@ fn time(label: &str, mut f: impl FnMut(usize)) -> f64 {
 
 fn main() {
     common::init();
-    let mut frames = Vec::new();
-    let mut caps = None;
-    common::for_each_sample(
-        &format!(
-            "filesrc location={} ! decodebin ! videoconvert ! videoscale ! \
-             video/x-raw,format=I420,width=1920,height=1080,pixel-aspect-ratio=1/1 ! \
-             appsink name=sink sync=false",
-            common::data("vtest.avi").display()
-        ),
-        |s| {
-            caps.get_or_insert_with(|| s.caps().unwrap().to_owned());
-            frames.push(s.buffer().unwrap().copy_deep().unwrap());
-            frames.len() < 20
-        },
-    );
-    let in_info = gst_video::VideoInfo::from_caps(caps.as_ref().unwrap()).unwrap();
+    let (caps, frames) = common::decoded_frames("vtest.avi", 1920, 1080, "I420", 20);
+    let in_info = gst_video::VideoInfo::from_caps(&caps).unwrap();
     let spec = model::HUMAN_LANDSCAPE;
     let mut seg = Segmenter::new(
         spec,

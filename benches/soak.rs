@@ -30,21 +30,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let mut caps = None;
-    let mut frames = Vec::new();
-    common::for_each_sample(
-        &format!(
-            "filesrc location={} ! decodebin ! videoconvert ! videoscale ! \
-             video/x-raw,format=I420,width=320,height=240,pixel-aspect-ratio=1/1 ! \
-             appsink name=sink sync=false",
-            common::data("vtest.avi").display()
-        ),
-        |s| {
-            caps.get_or_insert_with(|| s.caps().unwrap().to_owned());
-            frames.push(s.buffer().unwrap().copy_deep().unwrap());
-            frames.len() < 50
-        },
-    );
+    let (caps, frames) = common::decoded_frames("vtest.avi", 320, 240, "I420", 50);
     let pipeline = common::launch(
         "appsrc name=src format=time ! rbvremove name=rbv model=human stats-interval=0 ! \
          fakesink sync=false",
@@ -59,7 +45,7 @@ fn main() {
         "background-image",
         common::data("coffee.png").to_str().unwrap(),
     );
-    src.set_caps(caps.as_ref());
+    src.set_caps(Some(&caps));
     src.set_block(true);
     src.set_property("max-buffers", 4u64);
     pipeline.set_state(gst::State::Playing).unwrap();

@@ -230,6 +230,19 @@ def extract(archive, member, dest):
     os.replace(tmp, dest)
 
 
+def extract_all(cache, py, files):
+    """Each file of `files` (destination -> archive, member, sha256) taken out of
+    its archive, downloading the archive when needed; files already right are kept."""
+    for rel, (name, member, digest) in files.items():
+        dest = cache / rel
+        if ok(dest, digest):
+            continue
+        archive = download(cache, py, name)
+        log(f"extracting {rel}")
+        extract(archive, member, dest)
+        check(dest, digest)
+
+
 def assemble(archive, key, dest):
     """Concatenates the chunks `resources.json` lists for `key`, in offset order,
     checking each chunk (its sha256 is its name) and the total size."""
@@ -256,14 +269,7 @@ def main():
         (cache / sub).mkdir(parents=True, exist_ok=True)
     py = tools_venv(cache)
 
-    for rel, (name, member, digest) in FILES.items():
-        dest = cache / rel
-        if ok(dest, digest):
-            continue
-        archive = download(cache, py, name)
-        log(f"extracting {rel}")
-        extract(archive, member, dest)
-        check(dest, digest)
+    extract_all(cache, py, FILES)
 
     for rel, (name, key, digest) in ASSEMBLED.items():
         dest = cache / rel
@@ -310,14 +316,7 @@ def fetch_gpu():
         (cache / sub).mkdir(parents=True, exist_ok=True)
     py = tools_venv(cache)
     ARCHIVES.update(GPU_ARCHIVES)
-    for rel, (name, member, digest) in GPU_FILES.items():
-        dest = cache / rel
-        if ok(dest, digest):
-            continue
-        archive = download(cache, py, name)
-        log(f"extracting {rel}")
-        extract(archive, member, dest)
-        check(dest, digest)
+    extract_all(cache, py, GPU_FILES)
     log(f"GPU build of ONNX Runtime ready in {cache / 'onnxruntime-gpu'}")
 
 

@@ -48,6 +48,33 @@ impl Image {
     }
 }
 
+/// The first `n` frames of the test clip `clip` at `width`x`height` in
+/// `format`, decoded into memory (deep copies), with their caps.
+pub fn decoded_frames(
+    clip: &str,
+    width: u32,
+    height: u32,
+    format: &str,
+    n: usize,
+) -> (gst::Caps, Vec<gst::Buffer>) {
+    let mut caps = None;
+    let mut buffers = Vec::new();
+    for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! videoscale ! \
+             video/x-raw,format={format},width={width},height={height},pixel-aspect-ratio=1/1 ! \
+             appsink name=sink sync=false",
+            data(clip).display()
+        ),
+        |s| {
+            caps.get_or_insert_with(|| s.caps().unwrap().to_owned());
+            buffers.push(s.buffer().unwrap().copy_deep().unwrap());
+            buffers.len() < n
+        },
+    );
+    (caps.expect("frames decoded"), buffers)
+}
+
 /// Parses a pipeline description.
 pub fn launch(description: &str) -> gst::Pipeline {
     gst::parse::launch(description)
