@@ -165,11 +165,7 @@ fn remote_shows_progress_and_writes_the_services_file() {
         std::fs::read(&served).unwrap()
     );
     assert_eq!(decode(&out).0, 12, "a playable file");
-    let start = api
-        .seen()
-        .into_iter()
-        .find(|s| s.path.ends_with("/start"))
-        .unwrap();
+    let start = &api.starts()[0];
     assert_eq!(start.body["model"], "light");
     assert_eq!(
         start.body["background"]["color"],

@@ -170,8 +170,7 @@ fn plays_the_jobs_output_in_place_of_the_input() {
             "video/webm".to_string()
         )]
     );
-    let seen = api.seen();
-    let start = seen.iter().find(|s| s.path.ends_with("/start")).unwrap();
+    let start = &api.starts()[0];
     assert_eq!(start.body["model"], "pro");
     assert_eq!(start.body["text_prompt"], "person, guitar");
     assert_eq!(start.body["background"]["type"], "color");
@@ -213,11 +212,7 @@ fn a_url_source_is_passed_not_uploaded() {
     assert!(played.error.is_none(), "{:?}", played.error);
     assert_eq!(played.frames.len(), 30);
     assert!(api.uploads().is_empty());
-    let create = api
-        .seen()
-        .into_iter()
-        .find(|s| s.path == "/v1/jobs")
-        .unwrap();
+    let create = &api.creates()[0];
     assert_eq!(create.body["video_url"], "https://cdn.example/talk.mp4");
 }
 
@@ -438,11 +433,7 @@ fn the_remote_example_pipeline_runs_against_a_v1_server() {
     );
     assert!(eos);
     assert_eq!(frames, 30);
-    let start = api
-        .seen()
-        .into_iter()
-        .find(|s| s.path.ends_with("/start"))
-        .unwrap();
+    let start = &api.starts()[0];
     assert_eq!(start.body["model"], "light");
 }
 
@@ -493,7 +484,10 @@ fn a_flushing_seek_ends_the_wait_and_the_job_carries_on() {
     }
     assert!(sink.is_eos());
     assert_eq!(frames, 30);
-    let creates = api.seen().iter().filter(|s| s.path == "/v1/jobs").count();
-    assert_eq!(creates, 1, "a seek does not start another (billed) job");
+    assert_eq!(
+        api.creates().len(),
+        1,
+        "a seek does not start another (billed) job"
+    );
     p.set_state(gst::State::Null).unwrap();
 }

@@ -153,6 +153,22 @@ impl FakeApi {
         self.ctx.inner.lock().unwrap().seen.clone()
     }
 
+    /// The `POST /v1/jobs` (create) requests so far, in order.
+    pub fn creates(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.method == "POST" && s.path == "/v1/jobs")
+            .collect()
+    }
+
+    /// The `POST /v1/jobs/{id}/start` requests so far, in order.
+    pub fn starts(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.method == "POST" && s.path.ends_with("/start"))
+            .collect()
+    }
+
     pub fn requests(&self) -> u32 {
         self.ctx.inner.lock().unwrap().requests
     }
