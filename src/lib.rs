@@ -24,6 +24,8 @@ pub mod rbvremove;
 pub mod remote;
 pub mod runtime;
 pub mod sample;
+#[cfg(feature = "server")]
+pub mod server;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rbvremove::register(plugin)

@@ -691,7 +691,7 @@ async fn read_small(mut resp: Response) -> Vec<u8> {
 
 /// A reqwest error in words, without its URL (which may carry a signed
 /// link's token); `host` says where instead.
-fn describe(err: &reqwest::Error, host: &str) -> String {
+pub fn describe(err: &reqwest::Error, host: &str) -> String {
     use std::error::Error as _;
     let mut cause = String::new();
     let mut source = err.source();

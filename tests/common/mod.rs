@@ -220,6 +220,17 @@ pub fn short_clip(name: &str, n: usize, path: &Path) {
             frames.len() < n
         },
     );
+    encode_webm(caps.as_ref().expect("frames decoded"), frames, path);
+}
+
+/// The first `n` frames of a test video scaled to `width`x`height`, as WebM.
+pub fn scaled_clip(name: &str, n: usize, width: u32, height: u32, path: &Path) {
+    let (caps, frames) = decoded_frames(name, width, height, "I420", n);
+    encode_webm(&caps, frames, path);
+}
+
+/// Raw frames to a VP8 WebM file.
+pub fn encode_webm(caps: &gst::Caps, frames: Vec<gst::Buffer>, path: &Path) {
     let pipeline = launch(&format!(
         "appsrc name=src format=time ! videoconvert ! vp8enc deadline=1 ! webmmux ! \
          filesink location={}",
@@ -230,7 +241,7 @@ pub fn short_clip(name: &str, n: usize, path: &Path) {
         .unwrap()
         .downcast::<gst_app::AppSrc>()
         .unwrap();
-    src.set_caps(caps.as_ref());
+    src.set_caps(Some(caps));
     pipeline.set_state(gst::State::Playing).unwrap();
     for f in frames {
         src.push_buffer(f).unwrap();
