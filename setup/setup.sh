@@ -17,6 +17,10 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad
   gstreamer1.0-libav
+  # The remote backend's HTTPS (reqwest on the system OpenSSL).
+  libssl-dev
+  # rbv serve's store (feature server): the system SQLite.
+  libsqlite3-dev
   # For the Python app example and its test (PyGObject + GStreamer introspection).
   python3-gi
   gir1.2-gstreamer-1.0

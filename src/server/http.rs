@@ -477,11 +477,16 @@ async fn create_job(State(app): State<Arc<App>>, req: Request) -> Answer {
     let key = auth(&app, &ctx, req.headers())?;
     let body = json_body(&ctx, req.into_body(), false).await?;
     let create = request::parse_create(&body).map_err(|r| ApiError::refused(&ctx, r))?;
-    let format = create
-        .settings
-        .resolved_format()
-        .map_err(|r| ApiError::refused(&ctx, r))?
-        .to_owned();
+    // A draft gets its background at start: the pair is checked then.
+    let format = match create.settings.resolved_format() {
+        Ok(f) => f.to_owned(),
+        Err(_) if !create.auto_start => create
+            .settings
+            .output_format
+            .clone()
+            .unwrap_or_else(|| "webm".into()),
+        Err(r) => return Err(ApiError::refused(&ctx, r)),
+    };
     let upload_id =
         own_upload(&app, &key, &create.video_url).map_err(|e| ApiError::internal(&ctx, e))?;
     if upload_id.is_none()
