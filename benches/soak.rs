@@ -13,17 +13,6 @@ use gst::prelude::*;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 fn main() {
     common::init();
     let total: usize = std::env::var("RBV_SOAK_FRAMES")
@@ -98,7 +87,7 @@ fn main() {
             println!("bus: {msg:?}");
         }
         if (i + 1) % 5000 == 0 {
-            let rss = rss_mib();
+            let rss = common::rss_mib(None);
             println!(
                 "{:>8} {rss:>9.1} {:>9.0}",
                 i + 1,

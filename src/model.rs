@@ -230,6 +230,18 @@ type SharedSession = (Weak<Mutex<Session>>, Provider);
 static SESSIONS: LazyLock<Mutex<HashMap<SessionKey, SharedSession>>> =
     LazyLock::new(Default::default);
 
+/// Sessions kept loaded after their last user goes (see [`keep_sessions_loaded`]).
+static PINNED: Mutex<Vec<Arc<Mutex<Session>>>> = Mutex::new(Vec::new());
+static PIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, keep every session loaded for the life of the process
+/// instead of dropping it with its last element. For servers that run one
+/// short pipeline after another (`rbv serve`): without it, each job loads
+/// its model again (u2netp: about 2.5 s of a 3 s job on 2 cores).
+pub fn keep_sessions_loaded() {
+    PIN.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The session for `path` with `options`, loaded or shared; with the ONNX
 /// Runtime library it runs on.
 fn shared_session(
@@ -269,6 +281,12 @@ fn shared_session(
             Ok((Arc::new(Mutex::new(session)), lib.to_path_buf(), provider))
         })?
         .map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
+    if PIN.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
+        if !pinned.iter().any(|p| Arc::ptr_eq(p, &session)) {
+            pinned.push(session.clone());
+        }
+    }
     sessions.insert(key, (Arc::downgrade(&session), provider));
     Ok((session, ort_library, provider))
 }

@@ -60,6 +60,10 @@ impl ApiError {
         }
     }
 
+    fn invalid(ctx: &Ctx, message: impl Into<String>) -> ApiError {
+        ApiError::new(ctx, 400, "invalid_request", message)
+    }
+
     fn refused(ctx: &Ctx, r: Refusal) -> ApiError {
         ApiError::new(ctx, r.status, r.code, r.message)
     }
@@ -237,28 +241,38 @@ fn auth(app: &App, ctx: &Ctx, headers: &HeaderMap) -> Result<Key, ApiError> {
     Ok(key)
 }
 
+/// What is read and thrown away of a body that is over its limit, so the
+/// client gets the error answer instead of a broken connection.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
 async fn json_body(ctx: &Ctx, body: Body, empty_ok: bool) -> Result<Value, ApiError> {
-    let bytes = axum::body::to_bytes(body, MAX_JSON_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                ctx,
-                413,
-                "request_too_large",
-                format!("the JSON body is over {MAX_JSON_BYTES} bytes"),
-            )
-        })?;
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::invalid(ctx, format!("the body broke off: {e}")))?;
+        seen += chunk.len();
+        if seen <= MAX_JSON_BYTES {
+            bytes.extend_from_slice(&chunk);
+        } else if seen > DRAIN_BYTES {
+            break;
+        }
+    }
+    if seen > MAX_JSON_BYTES {
+        return Err(ApiError::new(
+            ctx,
+            413,
+            "request_too_large",
+            format!("the JSON body is over {MAX_JSON_BYTES} bytes"),
+        ));
+    }
     if empty_ok && bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            ctx,
-            400,
-            "invalid_request",
-            format!("the body is not valid JSON: {e}"),
-        )
-    })
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid(ctx, format!("the body is not valid JSON: {e}")))
 }
 
 async fn no_route(req: Request) -> Response {
@@ -280,10 +294,8 @@ async fn upload(State(app): State<Arc<App>>, req: Request) -> Answer {
     let mut multipart = axum::extract::Multipart::from_request(req, &())
         .await
         .map_err(|e| {
-            ApiError::new(
+            ApiError::invalid(
                 &ctx,
-                400,
-                "invalid_request",
                 format!("expected a multipart/form-data body with a `file` field: {e}"),
             )
         })?;
@@ -292,22 +304,8 @@ async fn upload(State(app): State<Arc<App>>, req: Request) -> Answer {
         let field = multipart
             .next_field()
             .await
-            .map_err(|e| {
-                ApiError::new(
-                    &ctx,
-                    400,
-                    "invalid_request",
-                    format!("broken multipart body: {e}"),
-                )
-            })?
-            .ok_or_else(|| {
-                ApiError::new(
-                    &ctx,
-                    400,
-                    "invalid_request",
-                    "no `file` field in the upload",
-                )
-            })?;
+            .map_err(|e| ApiError::invalid(&ctx, format!("broken multipart body: {e}")))?
+            .ok_or_else(|| ApiError::invalid(&ctx, "no `file` field in the upload"))?;
         if field.name() != Some("file") {
             continue;
         }
@@ -391,17 +389,20 @@ async fn receive(
             if e.to_string().contains("limit") {
                 too_large()
             } else {
-                ApiError::new(
-                    ctx,
-                    400,
-                    "invalid_request",
-                    format!("the upload broke off: {e}"),
-                )
+                ApiError::invalid(ctx, format!("the upload broke off: {e}"))
             }
         })?;
         let Some(chunk) = chunk else { break };
         size += chunk.len() as u64;
         if size > limit {
+            // Read on a little, so the client hears why.
+            let mut drained = 0;
+            while let Ok(Some(c)) = field.chunk().await {
+                drained += c.len();
+                if drained > DRAIN_BYTES {
+                    break;
+                }
+            }
             return Err(too_large());
         }
         if head.len() < 64 * 1024 {
@@ -493,10 +494,8 @@ async fn create_job(State(app): State<Arc<App>>, req: Request) -> Answer {
         && create.video_url.contains("/uploads/")
         && create.video_url.starts_with(&app.public_url)
     {
-        return Err(ApiError::new(
+        return Err(ApiError::invalid(
             &ctx,
-            400,
-            "invalid_request",
             "video_url names no upload of this key",
         ));
     }
@@ -631,10 +630,8 @@ fn int_param(
             .ok()
             .filter(|n| (min..=max).contains(n))
             .ok_or_else(|| {
-                ApiError::new(
+                ApiError::invalid(
                     ctx,
-                    400,
-                    "invalid_request",
                     format!("{name} must be a whole number within {min}..{max}, found `{v}`"),
                 )
             }),
@@ -652,10 +649,8 @@ async fn list_jobs(State(app): State<Arc<App>>, Query(q): Params, req: Request) 
     if let Some(s) = status
         && !["created", "pending", "processing", "completed", "failed"].contains(&s)
     {
-        return Err(ApiError::new(
+        return Err(ApiError::invalid(
             &ctx,
-            400,
-            "invalid_request",
             format!("status `{s}` is not one of created, pending, processing, completed, failed"),
         ));
     }

@@ -241,6 +241,8 @@ fn init_gstreamer() -> Result<(), String> {
 /// listens. Returns once the socket is bound.
 pub async fn start(config: Config) -> Result<Server, String> {
     init_gstreamer()?;
+    // One job after another: models stay loaded between them.
+    crate::model::keep_sessions_loaded();
     for d in ["uploads", "outputs", "work"] {
         let dir = config.data_dir.join(d);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -35,13 +35,8 @@ fn unprocessable(message: impl Into<String>) -> Refusal {
 /// encoder, and no VP8/VP9 encoder that keeps alpha).
 pub const SERVER_FORMATS: [&str; 4] = ["webm", "mov", "mp4", "png_sequence"];
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Background {
-    Transparent,
-    Color([u8; 3]),
-    /// An http(s) URL fetched when the job runs.
-    Image(String),
-}
+/// The service's backgrounds (an image URL is fetched when the job runs).
+pub use crate::remote::api::Background;
 
 /// What a job runs with; stored as JSON beside the job.
 #[derive(Debug, Clone, PartialEq)]

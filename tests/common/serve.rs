@@ -85,6 +85,11 @@ impl Srv {
         answer(r.send().await.unwrap()).await
     }
 
+    /// `POST /v1/jobs` with `body`.
+    pub async fn create(&self, key: &str, body: Value) -> Answer {
+        self.post(Some(key), "/v1/jobs", &body.to_string()).await
+    }
+
     pub async fn upload(&self, key: &str, file: &Path, name: &str) -> Answer {
         let bytes = std::fs::read(file).unwrap();
         let part = reqwest::multipart::Part::bytes(bytes)
