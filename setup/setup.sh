@@ -21,6 +21,9 @@ APT_PACKAGES=(
   libssl-dev
   # rbv serve's store (feature server): the system SQLite.
   libsqlite3-dev
+  # rbv serve writes WebM with alpha (VP9), GIF and animated WebP with ffmpeg
+  # (GStreamer 1.22 has no encoder for them).
+  ffmpeg
   # For the Python app example and its test (PyGObject + GStreamer introspection).
   python3-gi
   gir1.2-gstreamer-1.0

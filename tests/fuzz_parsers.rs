@@ -196,7 +196,8 @@ fn v1_request_parsers() {
     fuzz("v1 requests", seeds, |b| {
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(b) {
             if let Ok(c) = parse_create(&v) {
-                let _ = c.settings.resolved_format();
+                let _ = c.settings.resolved_format(true);
+                let _ = c.settings.resolved_format(false);
                 let back = Settings::from_json(&c.settings.to_json());
                 assert_eq!(
                     back.as_ref().ok(),
@@ -206,7 +207,7 @@ fn v1_request_parsers() {
             }
             let mut s = Settings::default();
             if parse_start(&v, &mut s).is_ok() {
-                let _ = s.resolved_format();
+                let _ = s.resolved_format(false);
             }
         }
     });

@@ -479,7 +479,7 @@ async fn create_job(State(app): State<Arc<App>>, req: Request) -> Answer {
     let body = json_body(&ctx, req.into_body(), false).await?;
     let create = request::parse_create(&body).map_err(|r| ApiError::refused(&ctx, r))?;
     // A draft gets its background at start: the pair is checked then.
-    let format = match create.settings.resolved_format() {
+    let format = match create.settings.resolved_format(app.ffmpeg) {
         Ok(f) => f.to_owned(),
         Err(_) if !create.auto_start => create
             .settings
@@ -566,7 +566,7 @@ async fn start_job(State(app): State<Arc<App>>, Path(id): Path<String>, req: Req
         request::Settings::from_json(&stored).map_err(|r| ApiError::refused(&ctx, r))?;
     request::parse_start(&body, &mut settings).map_err(|r| ApiError::refused(&ctx, r))?;
     let format = settings
-        .resolved_format()
+        .resolved_format(app.ffmpeg)
         .map_err(|r| ApiError::refused(&ctx, r))?
         .to_owned();
     check_credits(&app, &ctx, &key)?;
@@ -776,6 +776,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         "checks": {
             "database": if db { "ok" } else { "failing" },
             "storage": if storage { "ok" } else { "missing" },
+            "ffmpeg": if app.ffmpeg { "ok" } else { "missing: no webm with alpha, gif or webp" },
             "queues": {"heavy": pool(Pool::Heavy), "light": pool(Pool::Light)},
         }
     });

@@ -112,6 +112,8 @@ pub struct App {
     pub metrics: metrics::Metrics,
     pub webhooks: Arc<webhook::Webhooks>,
     pub link_secret: Vec<u8>,
+    /// ffmpeg is there: WebM with alpha, GIF and animated WebP can be written.
+    pub ffmpeg: bool,
     pub rate: std::sync::Mutex<std::collections::HashMap<String, (f64, Instant)>>,
     fetcher: reqwest::Client,
 }
@@ -276,6 +278,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
             config.webhook_retries,
         )),
         link_secret: secret.into_bytes(),
+        ffmpeg: process::ffmpeg_available(),
         rate: Default::default(),
         fetcher: reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -326,6 +329,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
         ("heavy_workers", &app.config.heavy_workers.to_string()),
         ("light_workers", &app.config.light_workers.to_string()),
         ("requeued", &requeued.len().to_string()),
+        ("ffmpeg", if app.ffmpeg { "yes" } else { "no" }),
     ]);
     Ok(Server {
         addr,

@@ -44,11 +44,73 @@ pub fn output_kind(format: &str) -> (&'static str, &'static str) {
         "mov" => ("mov", "video/quicktime"),
         "mp4" => ("mp4", "video/mp4"),
         "png_sequence" => ("zip", "application/zip"),
+        "gif" => ("gif", "image/gif"),
+        "webp" => ("webp", "image/webp"),
         _ => ("webm", "video/webm"),
     }
 }
 
+/// Whether `format` goes through ffmpeg (GStreamer 1.22 cannot encode it).
+pub fn needs_ffmpeg(format: &str, transparent: bool) -> bool {
+    matches!(format, "gif" | "webp") || (format == "webm" && transparent)
+}
+
+/// Whether ffmpeg runs on this machine.
+pub fn ffmpeg_available() -> bool {
+    std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// ffmpeg's arguments from the lossless intermediate to `format`.
+fn ffmpeg_args(format: &str) -> &'static [&'static str] {
+    match format {
+        // VP9 with an alpha plane: GStreamer decodes it back with alpha
+        // (vp9alphadecodebin).
+        "webm" => &[
+            "-c:v",
+            "libvpx-vp9",
+            "-pix_fmt",
+            "yuva420p",
+            "-b:v",
+            "0",
+            "-crf",
+            "32",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-row-mt",
+            "1",
+        ],
+        // One palette for the clip, one colour kept for transparency.
+        "gif" => &[
+            "-vf",
+            "split[a][b];[a]palettegen=reserve_transparent=1[p];[b][p]paletteuse=alpha_threshold=128",
+            "-loop",
+            "0",
+        ],
+        _ => &[
+            "-c:v",
+            "libwebp_anim",
+            "-pix_fmt",
+            "yuva420p",
+            "-q:v",
+            "80",
+            "-loop",
+            "0",
+        ],
+    }
+}
+
 fn tail(format: &str, transparent: bool) -> &'static str {
+    if needs_ffmpeg(format, transparent) {
+        // Lossless with alpha, for ffmpeg to encode.
+        return "videoconvert ! avenc_ffv1 ! matroskamux ! filesink name=sink";
+    }
     match format {
         // ProRes 4444 keeps alpha; 422 HQ when the background is opaque.
         "mov" if transparent => {
@@ -76,6 +138,8 @@ fn gst_error(e: impl std::fmt::Display) -> String {
 pub fn run(spec: &Spec, mut progress: impl FnMut(f64)) -> Result<Outcome, String> {
     let transparent = *spec.background == Background::Transparent;
     let frames_dir = (spec.format == "png_sequence").then(|| spec.output.with_extension("frames"));
+    let via_ffmpeg = needs_ffmpeg(spec.format, transparent);
+    let intermediate = spec.output.with_extension("ffv1.mkv");
     let pipeline = gst::parse::launch(&format!(
         "filesrc name=src ! decodebin name=dec ! videoconvert ! queue ! rbvremove name=rbv ! {}",
         tail(spec.format, transparent)
@@ -90,6 +154,7 @@ pub fn run(spec: &Spec, mut progress: impl FnMut(f64)) -> Result<Outcome, String
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             by("sink").set_property("location", dir.join("frame_%05d.png"));
         }
+        None if via_ffmpeg => by("sink").set_property("location", &intermediate),
         None => by("sink").set_property("location", spec.output),
     }
     let rbv = by("rbv");
@@ -205,7 +270,29 @@ pub fn run(spec: &Spec, mut progress: impl FnMut(f64)) -> Result<Outcome, String
         let _ = std::fs::remove_dir_all(&dir);
         zipped?;
     }
+    if via_ffmpeg {
+        let encoded = ffmpeg(&intermediate, spec.output, spec.format);
+        let _ = std::fs::remove_file(&intermediate);
+        encoded?;
+    }
     Ok(outcome)
+}
+
+fn ffmpeg(input: &Path, output: &Path, format: &str) -> Result<(), String> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
+        .arg(input)
+        .arg("-an")
+        .args(ffmpeg_args(format))
+        .arg(output)
+        .output()
+        .map_err(|e| format!("cannot run ffmpeg for {format}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or("no message");
+        return Err(format!("ffmpeg could not write {format}: {last}"));
+    }
+    Ok(())
 }
 
 /// The frames' PNGs in one .zip (stored: PNG is already compressed).
@@ -294,7 +381,7 @@ mod tests {
 
     #[test]
     fn every_offered_format_has_an_encoder_tail() {
-        for f in super::super::request::SERVER_FORMATS {
+        for f in crate::remote::api::OUTPUT_FORMATS {
             for transparent in [false, true] {
                 assert!(tail(f, transparent).contains("name=sink"));
             }

@@ -31,9 +31,10 @@ fn unprocessable(message: impl Into<String>) -> Refusal {
     }
 }
 
-/// Formats this server encodes (GStreamer 1.22 has no GIF or animated WebP
-/// encoder, and no VP8/VP9 encoder that keeps alpha).
-pub const SERVER_FORMATS: [&str; 4] = ["webm", "mov", "mp4", "png_sequence"];
+/// Formats this server encodes with GStreamer alone (1.22 has no GIF or
+/// animated WebP encoder, and no VP8/VP9 encoder that keeps alpha: those
+/// go through ffmpeg when the server has it).
+pub const GSTREAMER_FORMATS: [&str; 4] = ["webm", "mov", "mp4", "png_sequence"];
 
 /// The service's backgrounds (an image URL is fetched when the job runs).
 pub use crate::remote::api::Background;
@@ -253,24 +254,29 @@ fn flat_background(o: &Map<String, Value>) -> Result<Background, Refusal> {
 
 impl Settings {
     /// The format the job will be written in, or why this server cannot.
-    pub fn resolved_format(&self) -> Result<&str, Refusal> {
+    /// `ffmpeg`: whether the server has ffmpeg, which writes the formats
+    /// GStreamer 1.22 cannot: WebM with alpha (VP9), GIF and animated WebP.
+    pub fn resolved_format(&self, ffmpeg: bool) -> Result<&str, Refusal> {
         let transparent = self.background == Background::Transparent;
         let f = match &self.output_format {
             Some(f) => f.as_str(),
-            None if transparent => "mov",
+            // The service's default, where it can keep alpha here.
+            None if transparent && !ffmpeg => "mov",
             None => "webm",
         };
+        let needs_ffmpeg = matches!(f, "gif" | "webp") || (f == "webm" && transparent);
         match f {
             "mp4" if transparent => Err(unprocessable(
-                "mp4 has no alpha: choose a colour or image background, or mov / png_sequence for transparency",
+                "mp4 has no alpha: choose a colour or image background, or webm / mov / png_sequence for transparency",
             )),
-            "webm" if transparent => Err(unprocessable(
-                "this server cannot write WebM with alpha (GStreamer 1.22 has no VP8/VP9 alpha encoder): \
-                 choose mov (ProRes 4444) or png_sequence for transparency, or a background",
-            )),
-            f if !SERVER_FORMATS.contains(&f) => Err(unprocessable(format!(
+            _ if needs_ffmpeg && !ffmpeg => Err(unprocessable(format!(
+                "this server cannot write {f}{} without ffmpeg (GStreamer 1.22 has no encoder for it): \
+                 choose mov (ProRes 4444) or png_sequence, or install ffmpeg on the server",
+                if f == "webm" { " with alpha" } else { "" }
+            ))),
+            f if !OUTPUT_FORMATS.contains(&f) => Err(unprocessable(format!(
                 "output_format {f} is not offered by this server (it writes {})",
-                SERVER_FORMATS.join(", ")
+                OUTPUT_FORMATS.join(", ")
             ))),
             f => Ok(f),
         }
@@ -335,13 +341,14 @@ mod tests {
         let c = create(json!({"video_url": "http://127.0.0.1:1/uploads/a.webm"})).unwrap();
         assert!(c.auto_start);
         assert_eq!(c.settings.model, "original");
-        assert_eq!(c.settings.resolved_format().unwrap(), "mov");
+        assert_eq!(c.settings.resolved_format(true).unwrap(), "webm");
+        assert_eq!(c.settings.resolved_format(false).unwrap(), "mov");
         let d = create(
             json!({"video_url": "http://h/a.webm", "auto_start": false, "bg_type": "green"}),
         )
         .unwrap();
         assert!(!d.auto_start);
-        assert_eq!(d.settings.resolved_format().unwrap(), "webm");
+        assert_eq!(d.settings.resolved_format(false).unwrap(), "webm");
     }
 
     #[test]
@@ -410,39 +417,32 @@ mod tests {
 
     #[test]
     fn formats_this_server_cannot_write_are_422() {
-        let fmt = |v: Value| {
+        let fmt = |v: Value, ffmpeg: bool| {
             create(v)
                 .unwrap()
                 .settings
-                .resolved_format()
+                .resolved_format(ffmpeg)
                 .map(str::to_owned)
+                .map_err(|r| (r.status, r.message))
         };
-        assert_eq!(
-            fmt(json!({"video_url": "http://h/a", "output_format": "mp4"}))
-                .unwrap_err()
-                .status,
-            422
-        );
-        assert_eq!(
-            fmt(json!({"video_url": "http://h/a", "output_format": "webm"}))
-                .unwrap_err()
-                .status,
-            422
-        );
-        assert_eq!(
-            fmt(json!({"video_url": "http://h/a", "output_format": "gif", "bg_type": "white"}))
-                .unwrap_err()
-                .status,
-            422
-        );
-        assert_eq!(
-            fmt(json!({"video_url": "http://h/a", "output_format": "mp4", "bg_type": "white"}))
-                .unwrap(),
-            "mp4"
-        );
-        assert_eq!(
-            fmt(json!({"video_url": "http://h/a", "output_format": "png_sequence"})).unwrap(),
-            "png_sequence"
-        );
+        let mp4 = fmt(
+            json!({"video_url": "http://h/a", "output_format": "mp4"}),
+            true,
+        )
+        .unwrap_err();
+        assert!(mp4.0 == 422 && mp4.1.contains("mp4 has no alpha"));
+        for f in ["webm", "gif", "webp"] {
+            let body = json!({"video_url": "http://h/a", "output_format": f});
+            assert_eq!(fmt(body.clone(), true).unwrap(), f);
+            let e = fmt(body, false).unwrap_err();
+            assert!(e.0 == 422 && e.1.contains("without ffmpeg"), "{e:?}");
+        }
+        let opaque =
+            json!({"video_url": "http://h/a", "output_format": "webm", "bg_type": "white"});
+        assert_eq!(fmt(opaque, false).unwrap(), "webm");
+        let mp4 = json!({"video_url": "http://h/a", "output_format": "mp4", "bg_type": "white"});
+        assert_eq!(fmt(mp4, false).unwrap(), "mp4");
+        let png = json!({"video_url": "http://h/a", "output_format": "png_sequence"});
+        assert_eq!(fmt(png, false).unwrap(), "png_sequence");
     }
 }
