@@ -9,7 +9,6 @@ mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
@@ -20,14 +19,8 @@ fn clip(dir: &Path) -> PathBuf {
     p
 }
 
-struct Played {
-    frames: Vec<gst::Sample>,
-    jobs: Vec<gst::Structure>,
-    error: Option<String>,
-}
-
 /// rbvremove backend=remote on `clip` to EOS or error (blocking).
-fn play(clip: &Path, url: &str, key: &str, props: &str) -> Played {
+fn play(clip: &Path, url: &str, key: &str, props: &str) -> common::Played {
     let p = common::launch(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! rbvremove name=rbv backend=remote \
          api-url={url} model=human poll-interval=50 {props} ! video/x-raw,format=RGBA ! \
@@ -36,47 +29,7 @@ fn play(clip: &Path, url: &str, key: &str, props: &str) -> Played {
     ));
     // The key from code, never in a launch line (GStreamer logs those).
     p.by_name("rbv").unwrap().set_property("api-key", key);
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let bus = p.bus().unwrap();
-    let mut frames = Vec::new();
-    let mut jobs = Vec::new();
-    let mut error = None;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        while let Some(s) = sink.try_pull_sample(gst::ClockTime::ZERO) {
-            frames.push(s);
-        }
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) else {
-            continue;
-        };
-        match msg.view() {
-            gst::MessageView::Element(e)
-                if e.structure().is_some_and(|s| s.name() == "rbv-job") =>
-            {
-                jobs.push(e.structure().unwrap().to_owned())
-            }
-            gst::MessageView::Error(e) => {
-                error = Some(e.error().to_string());
-                break;
-            }
-            gst::MessageView::Eos(_) => break,
-            _ => {}
-        }
-    }
-    while let Some(s) = sink.try_pull_sample(gst::ClockTime::ZERO) {
-        frames.push(s);
-    }
-    p.set_state(gst::State::Null).unwrap();
-    Played {
-        frames,
-        jobs,
-        error,
-    }
+    common::play(&p)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

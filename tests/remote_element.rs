@@ -10,6 +10,7 @@ mod fake_api;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::{Played, play};
 use fake_api::{Behaviour, FakeApi, Fault};
 use gst::prelude::*;
 
@@ -62,61 +63,6 @@ fn pipeline(input: &Path, api: &str, extra: &str) -> gst::Pipeline {
          api-url={api} api-key={KEY} poll-interval=20 {extra} ! appsink name=sink sync=false",
         input.display()
     ))
-}
-
-struct Played {
-    frames: Vec<gst::Sample>,
-    jobs: Vec<gst::Structure>,
-    error: Option<(String, Option<gst::Structure>)>,
-}
-
-/// Plays to EOS or error, keeping frames and `rbv-job` messages.
-fn play(p: &gst::Pipeline) -> Played {
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = frames.clone();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |s| {
-                kept.lock().unwrap().push(s.pull_sample().unwrap());
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
-    p.set_state(gst::State::Playing).unwrap();
-    let bus = p.bus().unwrap();
-    let mut jobs = Vec::new();
-    let mut error = None;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
-            continue;
-        };
-        match msg.view() {
-            gst::MessageView::Element(e)
-                if e.structure().is_some_and(|s| s.name() == "rbv-job") =>
-            {
-                jobs.push(e.structure().unwrap().to_owned());
-            }
-            gst::MessageView::Error(e) => {
-                error = Some((e.error().to_string(), e.details().map(|d| d.to_owned())));
-                break;
-            }
-            gst::MessageView::Eos(_) => break,
-            _ => {}
-        }
-    }
-    p.set_state(gst::State::Null).unwrap();
-    let frames = frames.lock().unwrap().clone();
-    Played {
-        frames,
-        jobs,
-        error,
-    }
 }
 
 #[test]

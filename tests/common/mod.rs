@@ -286,3 +286,60 @@ pub fn rss_mib(pid: Option<u32>) -> f64 {
         .unwrap_or(0.0)
         / 1024.0
 }
+
+/// What a pipeline ending in `appsink name=sink` gave: its frames, the
+/// `rbv-job` messages and the error (with its details), if any.
+pub struct Played {
+    pub frames: Vec<gst::Sample>,
+    pub jobs: Vec<gst::Structure>,
+    pub error: Option<(String, Option<gst::Structure>)>,
+}
+
+/// Plays to EOS or error, keeping frames and `rbv-job` messages.
+pub fn play(p: &gst::Pipeline) -> Played {
+    let sink = p
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = frames.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                kept.lock().unwrap().push(s.pull_sample().unwrap());
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    p.set_state(gst::State::Playing).unwrap();
+    let bus = p.bus().unwrap();
+    let mut jobs = Vec::new();
+    let mut error = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Element(e)
+                if e.structure().is_some_and(|s| s.name() == "rbv-job") =>
+            {
+                jobs.push(e.structure().unwrap().to_owned());
+            }
+            gst::MessageView::Error(e) => {
+                error = Some((e.error().to_string(), e.details().map(|d| d.to_owned())));
+                break;
+            }
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    let frames = frames.lock().unwrap().clone();
+    Played {
+        frames,
+        jobs,
+        error,
+    }
+}
