@@ -11,7 +11,6 @@
 //! lost or stuck. RSS is compared with its value once a fifth of the jobs
 //! are done (warm-up: every model loaded).
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -56,47 +55,24 @@ fn main() {
     let clip = dir.join("clip.webm");
     common::scaled_clip("demo_input.webm", 6, 160, 90, &clip);
     let data = dir.join("data");
-    let key = Command::new(RBV)
-        .args(["keys", "create", "--name", "load", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
-    let mut child = Command::new(RBV)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
+    let key = common::create_key(RBV, &data, "load");
+    let serve = common::spawn_serve(
+        RBV,
+        &data,
+        &[
             "--rate-limit",
             "0",
             "--queue-size",
             "32",
-        ])
-        .args(["--light-workers", "2", "--heavy-workers", "1", "--data-dir"])
-        .arg(&data)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+            "--light-workers",
+            "2",
+            "--heavy-workers",
+            "1",
+        ],
+    );
+    let mut child = serve.child;
+    let url = serve.url;
     let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut lines = 0usize;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(url) = line.split(" url=").nth(1) {
-                let _ = tx.send(url.split(' ').next().unwrap().to_owned());
-            }
-            lines += 1;
-        }
-        let _ = lines;
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server listens");
     println!(
         "rbv serve (pid {pid}) at {url}: {jobs} jobs from {clients} clients, 2 light + 1 heavy workers"
     );

@@ -7,57 +7,11 @@ mod common;
 #[path = "common/serve.rs"]
 mod serve;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 const RBV: &str = env!("CARGO_BIN_EXE_rbv");
-
-struct Running {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-/// Starts `rbv serve` on a free port; its stderr lines are kept.
-fn spawn(data: &Path) -> Running {
-    let mut child = Command::new(RBV)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--heavy-workers",
-            "1",
-            "--light-workers",
-            "1",
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let kept = log.clone();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.split(" url=").nth(1) {
-                let _ = tx.send(url.split(' ').next().unwrap().to_owned());
-            }
-            kept.lock().unwrap().push(line);
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("no listening line: {:?}", log.lock().unwrap()));
-    Running { child, url, log }
-}
 
 async fn call(
     http: &reqwest::Client,
@@ -91,21 +45,14 @@ async fn sigkill_mid_job_loses_nothing() {
     // The pro model (ISNet) takes long enough per frame to be caught mid-job.
     common::scaled_clip("demo_input.webm", 12, 320, 180, &clip);
     let data = dir.join("data");
-    let out = Command::new(RBV)
-        .args(["keys", "create", "--name", "crash-test", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert!(key.starts_with("rbv_"));
+    let key = common::create_key(RBV, &data, "crash-test");
 
     let http = reqwest::Client::new();
-    let mut first = spawn(&data);
+    let mut first = common::spawn_serve(
+        RBV,
+        &data,
+        &["--heavy-workers", "1", "--light-workers", "1"],
+    );
     let part =
         reqwest::multipart::Part::bytes(std::fs::read(&clip).unwrap()).file_name("clip.webm");
     let up: Value = serde_json::from_slice(
@@ -162,7 +109,11 @@ async fn sigkill_mid_job_loses_nothing() {
     first.child.kill().unwrap(); // SIGKILL
     first.child.wait().unwrap();
 
-    let mut second = spawn(&data);
+    let mut second = common::spawn_serve(
+        RBV,
+        &data,
+        &["--heavy-workers", "1", "--light-workers", "1"],
+    );
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut jobs = Vec::new();
     for id in &ids {

@@ -343,3 +343,60 @@ pub fn play(p: &gst::Pipeline) -> Played {
         error,
     }
 }
+
+/// `rbv serve` started from its binary (`rbv`, the path cargo gives tests and
+/// benches) on a free port of 127.0.0.1; every stderr line is kept.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub url: String,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+pub fn spawn_serve(rbv: &str, data: &Path, args: &[&str]) -> ServeProcess {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(rbv)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let kept = log.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(url) = line.split(" url=").nth(1) {
+                let _ = tx.send(url.split(' ').next().unwrap().to_owned());
+            }
+            kept.lock().unwrap().push(line);
+        }
+    });
+    let url = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("no listening line: {:?}", log.lock().unwrap()));
+    ServeProcess { child, url, log }
+}
+
+/// A new API key from `rbv keys create` on `data`.
+pub fn create_key(rbv: &str, data: &Path, name: &str) -> String {
+    let out = std::process::Command::new(rbv)
+        .args(["keys", "create", "--name", name, "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("rbv_"), "a key: {key}");
+    key
+}
