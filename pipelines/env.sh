@@ -4,7 +4,7 @@ if ! gst-inspect-1.0 rbvremove >/dev/null 2>&1; then
   repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
   export GST_PLUGIN_PATH="${GST_PLUGIN_PATH:+$GST_PLUGIN_PATH:}$repo/target/release"
   if ! gst-inspect-1.0 rbvremove >/dev/null 2>&1; then
-    echo "rbvremove not found: build it first (cargo build --release) or set GST_PLUGIN_PATH" >&2
+    echo "rbvremove not found: build it first (cargo build --release -p gst-plugin-rbv) or set GST_PLUGIN_PATH" >&2
     exit 1
   fi
 fi

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 setup/setup.sh
-cargo build --release
+cargo build --release -p gst-plugin-rbv
 cache=${RBV_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rbv}
 mkdir -p out
 pipelines/file-to-alpha-mkv.sh "$cache/data/demo_input.webm" out/demo.mkv model=human

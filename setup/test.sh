@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 setup/setup.sh
 cargo fmt --check
-cargo clippy --release --all-targets --features server -- -D warnings
-cargo test --release --features server
+cargo clippy --release --workspace --all-targets -- -D warnings
+cargo test --release --workspace

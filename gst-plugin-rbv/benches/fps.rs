@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Throughput of `rbvremove model=human` on real decoded frames (vtest.avi
+//! and the demo clip scaled to 720p and 1080p, held in memory), printed as a
+//! table; then a live 30 fps source through every model in `mode=async`
+//! (output rate, mask age), and memory for one and four `pro` instances.
+//! Everything also goes to target/bench/fps.json (benches/plot.py draws it).
+//! Beside the throughput:
+//! a pass-through baseline (the same frames converted to RGBA, which any
+//! element that outputs RGBA must do) and the bare model inference, so the
+//! element's own overhead shows. Run: `cargo bench --bench fps`.
+//! A benchmark, not a test: it prints figures and asserts nothing about speed.
+
+use std::time::Instant;
+
+use gst::prelude::*;
+use rbv_core::model::{self, RunnerOptions, Segmenter};
+
+use rbv_testkit as common;
+
+const FRAMES: usize = 300;
+
+fn cpu_seconds() -> f64 {
+    // utime + stime of this process, in clock ticks (100 Hz on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Pushes `FRAMES` frames through `appsrc ! <chain> ! fakesink`; returns (wall ms, cpu ms) per frame.
+fn run(chain: &str, caps: &gst::Caps, frames: &[gst::Buffer]) -> (f64, f64) {
+    run_n(chain, caps, frames, FRAMES)
+}
+
+/// [`run`] with `count` frames.
+fn run_n(chain: &str, caps: &gst::Caps, frames: &[gst::Buffer], count: usize) -> (f64, f64) {
+    let pipeline = common::launch(&format!(
+        "appsrc name=src format=time ! {chain} ! fakesink sync=false"
+    ));
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(caps));
+    src.set_max_bytes(0);
+    src.set_block(true);
+    src.set_property("max-buffers", 4u64);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    // Warm up on a few frames first (session, converters, caches).
+    let push = |i: usize| {
+        let mut b = frames[i % frames.len()].clone();
+        let b = b.make_mut();
+        b.set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
+        src.push_buffer(b.to_owned()).unwrap();
+    };
+    for i in 0..10 {
+        push(i);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (t0, c0) = (Instant::now(), cpu_seconds());
+    for i in 10..10 + count {
+        push(i);
+    }
+    src.end_of_stream().unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(600),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
+    if let Some(gst::MessageView::Error(e)) = msg.as_ref().map(|m| m.view()) {
+        panic!("{chain}: {}", e.error());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    (wall * 1000.0 / count as f64, cpu * 1000.0 / count as f64)
+}
+
+fn bare_inference(spec: model::ModelSpec) -> f64 {
+    // One thread, as the element runs the selfie models by default.
+    let options = RunnerOptions {
+        threads: 1,
+        ..RunnerOptions::default()
+    };
+    let mut seg = Segmenter::new(spec, None, &options).expect("model loads");
+    let (w, h) = seg.input_size();
+    let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect();
+    for _ in 0..10 {
+        seg.run(&rgb, w as usize * 3).unwrap();
+    }
+    let t0 = Instant::now();
+    for _ in 0..FRAMES {
+        seg.run(&rgb, w as usize * 3).unwrap();
+    }
+    t0.elapsed().as_secs_f64() * 1000.0 / FRAMES as f64
+}
+
+/// Resident and peak memory of this process, in MiB (VmRSS, VmHWM).
+fn memory_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A live 30 fps source (1280x720, moving) through `rbvremove model=M
+/// mode=async` to a clock-synced sink for `secs`: output fps and mean mask age.
+fn live_async(model: &str, secs: u64) -> (f64, f64) {
+    let frames = secs * 30;
+    let pipeline = common::launch(&format!(
+        "videotestsrc is-live=true pattern=ball num-buffers={frames} ! \
+         video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! \
+         rbvremove model={model} mode=async stats-interval=500 ! fakesink name=sink sync=true"
+    ));
+    let sink = pipeline.by_name("sink").unwrap();
+    sink.set_property("signal-handoffs", true);
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let c = count.clone();
+    sink.connect("handoff", false, move |_| {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        None
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let t0 = Instant::now();
+    let bus = pipeline.bus().unwrap();
+    let mut ages = Vec::new();
+    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(secs + 30)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "rbv-stats") {
+                    let age = s.get::<u32>("mask-age").unwrap_or(0);
+                    if age > 0 {
+                        ages.push(f64::from(age));
+                    }
+                }
+            }
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{model}: {}", e.error()),
+            _ => {}
+        }
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let out = count.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    let age = if ages.is_empty() {
+        0.0
+    } else {
+        ages.iter().sum::<f64>() / ages.len() as f64
+    };
+    (out / wall, age)
+}
+
+/// In a fresh process (this bench run again): RSS before any instance and
+/// with `n` started instances of `model` (each prerolled on one frame),
+/// each with its own thread count when `distinct` (so no session can be
+/// shared), in MiB.
+fn instances_rss(model: &str, n: usize, distinct: bool) -> (f64, f64) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("RBV_BENCH_MEMORY", format!("{model}:{n}:{distinct}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    assert_eq!(
+        v.len(),
+        2,
+        "memory probe said: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (v[0], v[1])
+}
+
+/// The child side of [`instances_rss`].
+fn memory_probe(spec: &str) {
+    let mut parts = spec.split(':');
+    let (model, n, distinct) = (
+        parts.next().unwrap(),
+        parts.next().unwrap().parse::<usize>().unwrap(),
+        parts.next() == Some("true"),
+    );
+    common::init();
+    let before = memory_mib().0;
+    let pipelines: Vec<gst::Pipeline> = (0..n)
+        .map(|i| {
+            let threads = if distinct { i + 1 } else { 0 };
+            let p = common::launch(&format!(
+                "videotestsrc num-buffers=2 ! video/x-raw,width=640,height=360 ! \
+                 rbvremove model={model} threads={threads} ! fakesink"
+            ));
+            p.set_state(gst::State::Paused).unwrap();
+            let _ = p.state(gst::ClockTime::from_seconds(120));
+            p
+        })
+        .collect();
+    println!("{before} {}", memory_mib().0);
+    for p in pipelines {
+        p.set_state(gst::State::Null).unwrap();
+    }
+}
+
+/// `RBV_BENCH_PROVIDERS=cpu,cuda,tensorrt` (benches/gpu.sh): `pro` and
+/// `original` at 1080p I420 on each execution provider, strict, so a provider
+/// that cannot run is reported and never replaced by the CPU.
+fn providers(list: &str) {
+    common::init();
+    let (caps, frames) = common::decoded_frames("vtest.avi", 1920, 1080, "I420", 50);
+    println!("1080p I420 vtest.avi, {FRAMES} frames per row, full job (transparent output)");
+    for model in ["pro", "original"] {
+        for provider in list.split(',') {
+            let chain = format!(
+                "rbvremove model={model} execution-provider={provider} execution-provider-strict=true"
+            );
+            // One frame first: a provider that cannot run fails here, named.
+            let probe = common::launch(&format!(
+                "videotestsrc num-buffers=1 ! video/x-raw,width=64,height=64 ! {chain} ! fakesink"
+            ));
+            let _ = probe.set_state(gst::State::Playing);
+            let failed = common::wait_for_error(&probe);
+            probe.set_state(gst::State::Null).unwrap();
+            if let Some(why) = failed {
+                println!("{model:<9} {provider:<9} cannot run: {why}");
+                continue;
+            }
+            let n = if provider == "cpu" { 10 } else { FRAMES };
+            let (ms, cpu) = run_n(&chain, &caps, &frames, n);
+            println!(
+                "{model:<9} {provider:<9} {:>8.1} fps {ms:>9.2} ms/frame {cpu:>9.2} CPU ms/frame",
+                1000.0 / ms
+            );
+        }
+    }
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("RBV_BENCH_MEMORY") {
+        return memory_probe(&spec);
+    }
+    if let Ok(list) = std::env::var("RBV_BENCH_PROVIDERS") {
+        return providers(&list);
+    }
+    common::init();
+    let mut rows = Vec::new();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("rbvremove throughput, {FRAMES} frames per row held in memory, {cores} CPU cores");
+    let (square, landscape) = (
+        bare_inference(model::HUMAN_SQUARE),
+        bare_inference(model::HUMAN_LANDSCAPE),
+    );
+    println!("bare inference: selfie square {square:.2} ms, selfie landscape {landscape:.2} ms");
+    println!(
+        "{:<6} {:<5} {:<10} {:<44} {:>8} {:>9} {:>9}",
+        "size", "input", "clip", "chain", "fps", "ms/frame", "CPU ms/f"
+    );
+    for (w, h, label) in [(1280, 720, "720p"), (1920, 1080, "1080p")] {
+        for format in ["I420", "RGBA"] {
+            for clip in ["vtest.avi", "demo_input.webm"] {
+                let (caps, frames) = common::decoded_frames(clip, w, h, format, 50);
+                let chains: &[&str] = if clip == "vtest.avi" {
+                    &[
+                        "videoconvert ! video/x-raw,format=RGBA",
+                        "rbvremove model=human",
+                        "rbvremove model=human human-variant=square",
+                        "rbvremove model=human threads=2",
+                        "rbvremove model=human background=color",
+                        "rbvremove model=human background=blur",
+                    ]
+                } else {
+                    &[
+                        "videoconvert ! video/x-raw,format=RGBA",
+                        "rbvremove model=human",
+                        "rbvremove model=human background=color",
+                    ]
+                };
+                // RBV_BENCH_ONLY=text: only the chains containing it (and no
+                // live or memory rows), for quick comparisons while working.
+                let only = std::env::var("RBV_BENCH_ONLY").ok();
+                for chain in chains {
+                    if only.as_deref().is_some_and(|o| !chain.contains(o)) {
+                        continue;
+                    }
+                    let (ms, cpu) = run(chain, &caps, &frames);
+                    println!(
+                        "{label:<6} {format:<5} {clip:<10.10} {chain:<44} {:>8.1} {ms:>9.2} {cpu:>9.2}",
+                        1000.0 / ms
+                    );
+                    rows.push(serde_json::json!({
+                        "size": label, "input": format, "clip": clip, "chain": chain,
+                        "fps": 1000.0 / ms, "ms_per_frame": ms, "cpu_ms_per_frame": cpu,
+                    }));
+                }
+            }
+        }
+    }
+
+    if std::env::var_os("RBV_BENCH_ONLY").is_some() {
+        return;
+    }
+    println!("\nlive 30 fps source, 1280x720, mode=async (output rate and mask age)");
+    let mut live = Vec::new();
+    for (model, secs) in [("human", 6), ("light", 6), ("original", 8), ("pro", 12)] {
+        let (fps, age) = live_async(model, secs);
+        println!("{model:<9} output {fps:>5.1} fps, mask age {age:>5.1} frames");
+        live.push(serde_json::json!({"model": model, "output_fps": fps, "mask_age_frames": age}));
+    }
+
+    let (base, one) = instances_rss("pro", 1, false);
+    let (_, four) = instances_rss("pro", 4, false);
+    let (_, four_own) = instances_rss("pro", 4, true);
+    println!(
+        "\nmemory, model=pro, each in a fresh process: {base:.0} MiB before any instance; \
+         one instance {one:.0} MiB; four instances {four:.0} MiB (one shared session); \
+         four with distinct thread counts, so four sessions {four_own:.0} MiB"
+    );
+    let peak = memory_mib().1;
+    println!("peak RSS of the whole run: {peak:.0} MiB");
+
+    let out = common::repo().join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    let json = serde_json::json!({
+        "cores": cores,
+        "frames_per_row": FRAMES,
+        "bare_inference_ms": {"selfie_square": square, "selfie_landscape": landscape},
+        "throughput": rows,
+        "live_async": live,
+        "memory_mib": {"before": base, "pro_one_instance": one, "pro_four_instances_shared": four, "pro_four_instances_unshared": four_own, "peak_of_the_run": peak},
+    });
+    std::fs::write(
+        out.join("fps.json"),
+        serde_json::to_string_pretty(&json).unwrap(),
+    )
+    .unwrap();
+    println!("wrote {}", out.join("fps.json").display());
+}

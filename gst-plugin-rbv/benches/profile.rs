@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Where a 1080p frame's time goes in `rbvremove model=human`: each stage of
+//! the element's frame path timed alone on real frames (vtest.avi scaled to
+//! 1920x1080, I420), one thread unless said. Run: `cargo bench --bench profile`.
+//! A benchmark: it prints figures and asserts nothing.
+
+use std::time::Instant;
+
+use gst_video::prelude::*;
+use rbv_core::matte::{AlphaMode, Matte};
+use rbv_core::model::{self, RunnerOptions, Segmenter};
+
+use rbv_testkit as common;
+
+const N: usize = 200;
+
+fn time(label: &str, mut f: impl FnMut(usize)) -> f64 {
+    for i in 0..10 {
+        f(i);
+    }
+    let t0 = Instant::now();
+    for i in 0..N {
+        f(i);
+    }
+    let ms = t0.elapsed().as_secs_f64() * 1000.0 / N as f64;
+    println!("{label:<58} {ms:>7.3} ms");
+    ms
+}
+
+fn main() {
+    common::init();
+    let (caps, frames) = common::decoded_frames("vtest.avi", 1920, 1080, "I420", 20);
+    let in_info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+    let spec = model::HUMAN_LANDSCAPE;
+    let mut seg = Segmenter::new(
+        spec,
+        None,
+        &RunnerOptions {
+            threads: 1,
+            ..RunnerOptions::default()
+        },
+    )
+    .unwrap();
+    let (mw, mh) = seg.input_size();
+    let model_info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, mw, mh)
+        .fps(in_info.fps())
+        .build()
+        .unwrap();
+    let rgba_info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgba, 1920, 1080)
+        .fps(in_info.fps())
+        .build()
+        .unwrap();
+    println!("1080p I420 frame path, stage by stage, {N} frames each");
+
+    let mut cfg = gst_video::VideoConverterConfig::new();
+    cfg.set_resampler_method(gst_video::VideoResamplerMethod::Linear);
+    let to_model = gst_video::VideoConverter::new(&in_info, &model_info, Some(cfg)).unwrap();
+    let mut model_buf = gst::Buffer::with_size(model_info.size()).unwrap();
+    time(
+        "1 model input: GStreamer converter, I420 1080p -> RGB 256x144",
+        |i| {
+            let inf = gst_video::VideoFrameRef::from_buffer_ref_readable(&frames[i % 20], &in_info)
+                .unwrap();
+            let mut out = gst_video::VideoFrameRef::from_buffer_ref_writable(
+                model_buf.make_mut(),
+                &model_info,
+            )
+            .unwrap();
+            to_model.frame_ref(&inf, &mut out);
+        },
+    );
+    let (sw, sh) = rbv_core::sample::Sampler::stage(&in_info, mw, mh).unwrap();
+    let mut sampler = rbv_core::sample::Sampler::new(&in_info, sw, sh).unwrap();
+    let stage_info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, sw, sh)
+        .fps(in_info.fps())
+        .build()
+        .unwrap();
+    let mut stage_buf = gst::Buffer::with_size(stage_info.size()).unwrap();
+    let mut cfg = gst_video::VideoConverterConfig::new();
+    cfg.set_resampler_method(gst_video::VideoResamplerMethod::Linear);
+    let halve = gst_video::VideoConverter::new(&stage_info, &model_info, Some(cfg)).unwrap();
+    time(
+        &format!(
+            "1 model input: the element's: 2x2 samples per pixel of {sw}x{sh}, then converter"
+        ),
+        |i| {
+            let inf = gst_video::VideoFrameRef::from_buffer_ref_readable(&frames[i % 20], &in_info)
+                .unwrap();
+            {
+                let mut st = gst_video::VideoFrameRef::from_buffer_ref_writable(
+                    stage_buf.make_mut(),
+                    &stage_info,
+                )
+                .unwrap();
+                let stride = st.plane_stride()[0] as usize;
+                sampler
+                    .run(&inf, st.plane_data_mut(0).unwrap(), stride)
+                    .unwrap();
+            }
+            let st =
+                gst_video::VideoFrameRef::from_buffer_ref_readable(stage_buf.as_ref(), &stage_info)
+                    .unwrap();
+            let mut out = gst_video::VideoFrameRef::from_buffer_ref_writable(
+                model_buf.make_mut(),
+                &model_info,
+            )
+            .unwrap();
+            halve.frame_ref(&st, &mut out);
+        },
+    );
+    time("   of which the sampling alone", |i| {
+        let inf =
+            gst_video::VideoFrameRef::from_buffer_ref_readable(&frames[i % 20], &in_info).unwrap();
+        let mut st =
+            gst_video::VideoFrameRef::from_buffer_ref_writable(stage_buf.make_mut(), &stage_info)
+                .unwrap();
+        let stride = st.plane_stride()[0] as usize;
+        sampler
+            .run(&inf, st.plane_data_mut(0).unwrap(), stride)
+            .unwrap();
+    });
+    let rgb: Vec<u8> = {
+        let f = gst_video::VideoFrameRef::from_buffer_ref_readable(model_buf.as_ref(), &model_info)
+            .unwrap();
+        f.plane_data(0).unwrap().to_vec()
+    };
+    let stride = (mw as usize * 3).next_multiple_of(4);
+    let mut mask = Vec::new();
+    time("2 inference: selfie landscape, 1 thread", |_| {
+        let (m, _, _) = seg.run(&rgb, stride).unwrap();
+        mask = m.to_vec();
+    });
+    let mut out_buf = gst::Buffer::with_size(rgba_info.size()).unwrap();
+    for threads in [1u32, 2] {
+        let mut cfg = gst_video::VideoConverterConfig::new();
+        cfg.set_threads(threads);
+        let to_fg = gst_video::VideoConverter::new(&in_info, &rgba_info, Some(cfg)).unwrap();
+        time(
+            &format!("3 foreground: I420 -> RGBA 1080p, {threads} thread(s)"),
+            |i| {
+                let inf =
+                    gst_video::VideoFrameRef::from_buffer_ref_readable(&frames[i % 20], &in_info)
+                        .unwrap();
+                let mut out = gst_video::VideoFrameRef::from_buffer_ref_writable(
+                    out_buf.make_mut(),
+                    &rgba_info,
+                )
+                .unwrap();
+                to_fg.frame_ref(&inf, &mut out);
+            },
+        );
+    }
+    let mut matte = Matte::new();
+    time(
+        "4 matte: mask 256x144 -> 1080p alpha, written into RGBA",
+        |_| {
+            let mut out =
+                gst_video::VideoFrameRef::from_buffer_ref_writable(out_buf.make_mut(), &rgba_info)
+                    .unwrap();
+            let st = out.plane_stride()[0] as usize;
+            let data = out.plane_data_mut(0).unwrap();
+            matte
+                .apply(
+                    &mask,
+                    (mw, mh),
+                    (1920, 1080),
+                    data,
+                    st,
+                    3,
+                    AlphaMode::Replace,
+                )
+                .unwrap();
+        },
+    );
+}

@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Cut quality per model, printed as a table: `cargo bench --bench quality`
+//! (`RBV_QUALITY_MODELS=human,light` to run fewer). A benchmark, not a test:
+//! it prints figures and asserts nothing.
+//!
+//! - VOC: IoU and boundary F-score against the VOC person ground truth.
+//! - Composite set: people cut out of real photos by `pro` (ISNet) and pasted
+//!   onto real photos with nobody in them; the pasted alpha is the truth by
+//!   construction. IoU, mean absolute alpha error over the frame and in a
+//!   10-pixel band around the true edge, and gradient error in that band.
+//! - Moving clip: one cut-out walking across a background (24 frames): the
+//!   same metrics, plus flicker: mean absolute frame-to-frame alpha change
+//!   over pixels that are background in both frames and do not change.
+//! - vtest.avi: flicker over pixels whose input does not change between
+//!   frames (luma within 2).
+
+use std::time::Instant;
+
+use gst::prelude::*;
+use rbv_core::compositor::{Background, Compositor, Cover, Pixels, PixelsMut, Placement};
+
+use rbv_testkit as common;
+
+const W: u32 = 960;
+const H: u32 = 540;
+const MOVING_FRAMES: usize = 24;
+const VTEST_FRAMES: usize = 30;
+
+/// A packed RGBA image.
+#[derive(Clone)]
+struct Rgba {
+    w: u32,
+    h: u32,
+    data: Vec<u8>,
+}
+
+impl Rgba {
+    fn pixels(&self) -> Pixels<'_> {
+        Pixels::new(&self.data, self.w, self.h, self.w as usize * 4).unwrap()
+    }
+
+    fn alpha(&self) -> Vec<u8> {
+        self.data.chunks_exact(4).map(|p| p[3]).collect()
+    }
+}
+
+/// A file decoded to RGBA at its own size, or covering `size`.
+fn load(name: &str, size: Option<(u32, u32)>) -> Rgba {
+    let img = rbv_core::image::load(&common::data(name)).unwrap();
+    let (w, h) = size.unwrap_or((img.info.width(), img.info.height()));
+    let cover = Cover::new(&img.buffer, &img.info, (w, h), gst_video::VideoFormat::Rgba).unwrap();
+    let data = cover
+        .with_pixels(|p| {
+            (0..h as usize)
+                .flat_map(|y| p.data[y * p.stride..][..w as usize * 4].to_vec())
+                .collect()
+        })
+        .unwrap();
+    Rgba { w, h, data }
+}
+
+/// The element's RGBA output for each frame with `props`. `independent`:
+/// the frames are separate pictures, not a clip (each is marked DISCONT, so
+/// nothing carries over between them).
+fn cut(props: &str, frames: &[Rgba], independent: bool) -> Vec<Rgba> {
+    let (w, h) = (frames[0].w, frames[0].h);
+    let pipeline = common::launch(&format!(
+        "appsrc name=src format=time ! rbvremove {props} stats-interval=0 ! \
+         video/x-raw,format=RGBA ! appsink name=sink sync=false"
+    ));
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    src.set_caps(Some(
+        &gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgba, w, h)
+            .fps(gst::Fraction::new(25, 1))
+            .build()
+            .unwrap()
+            .to_caps()
+            .unwrap(),
+    ));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut out = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        let mut b = gst::Buffer::from_slice(f.data.clone());
+        let bm = b.get_mut().unwrap();
+        bm.set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
+        if independent {
+            bm.set_flags(gst::BufferFlags::DISCONT);
+        }
+        src.push_buffer(b).unwrap();
+        let s = sink
+            .try_pull_sample(gst::ClockTime::from_seconds(120))
+            .expect("a cut frame");
+        let map = s.buffer().unwrap().map_readable().unwrap();
+        out.push(Rgba {
+            w,
+            h,
+            data: map.to_vec(),
+        });
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    out
+}
+
+/// `fg` (with its alpha) scaled to `height_share` of the canvas height,
+/// bottom-centre, `dx` pixels off centre: (composite over `bg`, true alpha).
+fn paste(fg: &Rgba, bg: &Rgba, height_share: f64, dx: i32) -> (Rgba, Vec<u8>) {
+    let scale =
+        (f64::from(bg.h) * height_share / f64::from(fg.h)).min(f64::from(bg.w) / f64::from(fg.w));
+    let placement = Placement {
+        anchor: rbv_core::compositor::Anchor::BottomCenter,
+        scale,
+        offset_x: dx,
+        ..Placement::default()
+    };
+    let rect = placement.rect((fg.w, fg.h), (bg.w, bg.h));
+    let mut comp = Compositor::new();
+    let mut over = bg.clone();
+    let mut truth = bg.clone();
+    let bg_px = bg.pixels();
+    comp.compose(
+        fg.pixels(),
+        3,
+        rect,
+        &Background::Pixels {
+            pixels: bg_px,
+            opaque: true,
+        },
+        &mut PixelsMut::new(&mut over.data, bg.w, bg.h, bg.w as usize * 4).unwrap(),
+    )
+    .unwrap();
+    comp.compose(
+        fg.pixels(),
+        3,
+        rect,
+        &Background::Transparent,
+        &mut PixelsMut::new(&mut truth.data, bg.w, bg.h, bg.w as usize * 4).unwrap(),
+    )
+    .unwrap();
+    (over, truth.alpha())
+}
+
+/// Pixels on the edge of the thresholded mask (a 4-neighbour differs).
+fn boundary(m: &[u8], w: usize, h: usize) -> Vec<bool> {
+    let on = |x: usize, y: usize| m[y * w + x] >= 128;
+    let mut b = vec![false; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let v = on(x, y);
+            b[y * w + x] = (x > 0 && on(x - 1, y) != v)
+                || (x + 1 < w && on(x + 1, y) != v)
+                || (y > 0 && on(x, y - 1) != v)
+                || (y + 1 < h && on(x, y + 1) != v);
+        }
+    }
+    b
+}
+
+/// Each pixel's distance (Chebyshev, capped at `cap`) to the nearest set pixel.
+fn distance(set: &[bool], w: usize, h: usize, cap: usize) -> Vec<usize> {
+    let mut d = vec![cap; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            if !set[y * w + x] {
+                continue;
+            }
+            for yy in y.saturating_sub(cap)..(y + cap + 1).min(h) {
+                for xx in x.saturating_sub(cap)..(x + cap + 1).min(w) {
+                    let k = (xx.abs_diff(x)).max(yy.abs_diff(y));
+                    let i = yy * w + xx;
+                    d[i] = d[i].min(k);
+                }
+            }
+        }
+    }
+    d
+}
+
+/// Boundary F-score with a tolerance of 0.75 % of the diagonal.
+fn boundary_f(a: &[u8], t: &[u8], w: usize, h: usize) -> f64 {
+    let tol = ((0.0075 * ((w * w + h * h) as f64).sqrt()).round() as usize).max(1);
+    let (ba, bt) = (boundary(a, w, h), boundary(t, w, h));
+    let (da, dt) = (distance(&ba, w, h, tol + 1), distance(&bt, w, h, tol + 1));
+    let hits = |b: &[bool], d: &[usize]| {
+        let n = b.iter().filter(|&&x| x).count();
+        let ok = b.iter().zip(d).filter(|&(&x, &d)| x && d <= tol).count();
+        ok as f64 / n.max(1) as f64
+    };
+    let (p, r) = (hits(&ba, &dt), hits(&bt, &da));
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    }
+}
+
+/// (mean |a - t| over the frame, the same in the band within 10 px of the
+/// true edge, mean |grad a - grad t| in that band), all in 0..1 units.
+fn alpha_errors(a: &[u8], t: &[u8], w: usize, h: usize) -> (f64, f64, f64) {
+    let mae = a
+        .iter()
+        .zip(t)
+        .map(|(&x, &y)| f64::from(x.abs_diff(y)))
+        .sum::<f64>()
+        / (a.len() as f64 * 255.0);
+    let band = distance(&boundary(t, w, h), w, h, 11);
+    let grad = |m: &[u8], x: usize, y: usize| {
+        let v = |x: usize, y: usize| f64::from(m[y * w + x]);
+        let gx = v((x + 1).min(w - 1), y) - v(x.saturating_sub(1), y);
+        let gy = v(x, (y + 1).min(h - 1)) - v(x, y.saturating_sub(1));
+        (gx * gx + gy * gy).sqrt() / 2.0
+    };
+    let (mut e, mut g, mut n) = (0.0, 0.0, 0usize);
+    for y in 0..h {
+        for x in 0..w {
+            if band[y * w + x] > 10 {
+                continue;
+            }
+            let i = y * w + x;
+            e += f64::from(a[i].abs_diff(t[i]));
+            g += (grad(a, x, y) - grad(t, x, y)).abs();
+            n += 1;
+        }
+    }
+    let n = n.max(1) as f64 * 255.0;
+    (mae, e / n, g / n)
+}
+
+/// Mean |a_t - a_{t-1}| (0..1) over the pixels `still(t, i)` says are still.
+fn flicker(alphas: &[Vec<u8>], still: impl Fn(usize, usize) -> bool) -> f64 {
+    let (mut sum, mut n) = (0.0, 0u64);
+    for (t, pair) in alphas.windows(2).enumerate() {
+        for (i, (&now, &before)) in pair[1].iter().zip(&pair[0]).enumerate() {
+            if still(t + 1, i) {
+                sum += f64::from(now.abs_diff(before));
+                n += 1;
+            }
+        }
+    }
+    sum / (n.max(1) as f64 * 255.0)
+}
+
+/// Pixels within `r` of a set pixel of a `w`-wide map (a square reach).
+fn near(map: &[u8], w: usize, r: usize) -> Vec<bool> {
+    let h = map.len() / w;
+    let mut rows = vec![false; map.len()];
+    for y in 0..h {
+        for x in 0..w {
+            if map[y * w + x] > 0 {
+                let (a, b) = (x.saturating_sub(r), (x + r + 1).min(w));
+                rows[y * w + a..y * w + b]
+                    .iter_mut()
+                    .for_each(|v| *v = true);
+            }
+        }
+    }
+    let mut out = vec![false; map.len()];
+    for y in 0..h {
+        for x in 0..w {
+            if rows[y * w + x] {
+                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                    out[yy * w + x] = true;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn main() {
+    common::init();
+    let t0 = Instant::now();
+    let models: Vec<String> = std::env::var("RBV_QUALITY_MODELS")
+        .unwrap_or_else(|_| "human,light,original,pro".into())
+        .split(',')
+        .map(str::to_string)
+        .collect();
+
+    // Ground truth: VOC, and people cut out by pro from two photos.
+    let voc = load("voc_rgb.jpg", None);
+    let voc_truth = common::gray("voc_person_mask.png").channel(0);
+    let foregrounds: Vec<Rgba> = ["grace_hopper.jpg", "zidane.jpg"]
+        .iter()
+        .map(|f| {
+            let img = load(f, None);
+            cut("model=pro", &[img], true).remove(0)
+        })
+        .collect();
+    let backgrounds: Vec<Rgba> = [
+        "rocket.jpg",
+        "coffee.png",
+        "motorcycle_left.png",
+        "brick.png",
+    ]
+    .iter()
+    .map(|f| load(f, Some((W, H))))
+    .collect();
+    let mut stills = Vec::new();
+    for fg in &foregrounds {
+        for bg in &backgrounds {
+            stills.push(paste(fg, bg, 0.85, 0));
+        }
+    }
+    let moving: Vec<(Rgba, Vec<u8>)> = (0..MOVING_FRAMES)
+        .map(|i| {
+            let dx = -(W as i32) / 3 + (i as i32 * 2 * W as i32 / 3) / MOVING_FRAMES as i32;
+            paste(&foregrounds[0], &backgrounds[0], 0.8, dx)
+        })
+        .collect();
+    let mut vtest = Vec::new();
+    common::for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! videoscale ! \
+             video/x-raw,format=RGBA,width={W},height={H},pixel-aspect-ratio=1/1 ! \
+             appsink name=sink sync=false",
+            common::data("vtest.avi").display()
+        ),
+        |s| {
+            let map = s.buffer().unwrap().map_readable().unwrap();
+            vtest.push(Rgba {
+                w: W,
+                h: H,
+                data: map.to_vec(),
+            });
+            vtest.len() < VTEST_FRAMES
+        },
+    );
+    println!(
+        "quality set ready in {:.0} s: VOC 500x375; {} composites and a {MOVING_FRAMES}-frame \
+         moving clip at {W}x{H} (truth: ISNet cut-outs); {VTEST_FRAMES} vtest.avi frames",
+        t0.elapsed().as_secs_f64(),
+        stills.len()
+    );
+    println!(
+        "{:<36} {:>7} {:>7} | {:>7} {:>7} {:>8} {:>7} | {:>7} {:>7} {:>8} | {:>8} {:>6}",
+        "model",
+        "VOC IoU",
+        "VOC BF",
+        "IoU",
+        "MAE",
+        "edge MAE",
+        "grad",
+        "mv IoU",
+        "mv MAE",
+        "mv flick",
+        "vt flick",
+        "s"
+    );
+    // Extra property sets to compare, run for every model after its defaults:
+    // RBV_QUALITY_VARIANTS="smoothing=0.5;smoothing=0.8".
+    let variants: Vec<String> = std::env::var("RBV_QUALITY_VARIANTS")
+        .map(|v| v.split(';').map(str::to_string).collect())
+        .unwrap_or_default();
+    for model in &models {
+        let base = format!("model={model}");
+        let runs =
+            std::iter::once(base.clone()).chain(variants.iter().map(|v| format!("{base} {v}")));
+        for props in runs {
+            let t = Instant::now();
+            let voc_a = cut(&props, std::slice::from_ref(&voc), true)[0].alpha();
+            let voc_iou = common::iou(&voc_a, &voc_truth);
+            let voc_bf = boundary_f(&voc_a, &voc_truth, 500, 375);
+            let frames: Vec<Rgba> = stills.iter().map(|(f, _)| f.clone()).collect();
+            let (mut ious, mut maes, mut edges, mut grads) = (vec![], vec![], vec![], vec![]);
+            for (out, (_, truth)) in cut(&props, &frames, true).iter().zip(&stills) {
+                let a = out.alpha();
+                ious.push(common::iou(&a, truth));
+                let (m, e, g) = alpha_errors(&a, truth, W as usize, H as usize);
+                maes.push(m);
+                edges.push(e);
+                grads.push(g);
+            }
+            let frames: Vec<Rgba> = moving.iter().map(|(f, _)| f.clone()).collect();
+            let mv: Vec<Vec<u8>> = cut(&props, &frames, false)
+                .iter()
+                .map(Rgba::alpha)
+                .collect();
+            let mv_iou = mean(
+                &mv.iter()
+                    .zip(&moving)
+                    .map(|(a, (_, t))| common::iou(a, t))
+                    .collect::<Vec<_>>(),
+            );
+            let mv_mae = mean(
+                &mv.iter()
+                    .zip(&moving)
+                    .map(|(a, (_, t))| alpha_errors(a, t, W as usize, H as usize).0)
+                    .collect::<Vec<_>>(),
+            );
+            let mv_flicker = flicker(&mv, |t, i| moving[t].1[i] == 0 && moving[t - 1].1[i] == 0);
+            // The same split by distance from the person (16 px, either frame):
+            // where the model's halo moves with them, and the still background.
+            let reach: Vec<Vec<bool>> = moving
+                .iter()
+                .map(|(_, t)| near(t, W as usize, 16))
+                .collect();
+            let bg = |t: usize, i: usize| moving[t].1[i] == 0 && moving[t - 1].1[i] == 0;
+            let mv_near = flicker(&mv, |t, i| bg(t, i) && (reach[t][i] || reach[t - 1][i]));
+            let mv_far = flicker(&mv, |t, i| bg(t, i) && !reach[t][i] && !reach[t - 1][i]);
+            let vt: Vec<Vec<u8>> = cut(&props, &vtest, false).iter().map(Rgba::alpha).collect();
+            let luma = |f: &Rgba, i: usize| {
+                let p = &f.data[i * 4..i * 4 + 3];
+                (u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8
+            };
+            let vt_flicker = flicker(&vt, |t, i| {
+                luma(&vtest[t], i).abs_diff(luma(&vtest[t - 1], i)) <= 2
+            });
+            println!(
+                "{:<36} {:>7.3} {:>7.3} | {:>7.3} {:>7.4} {:>8.4} {:>7.4} | {:>7.3} {:>7.4} {:>8.5} | {:>8.5} {:>6.0}",
+                props,
+                voc_iou,
+                voc_bf,
+                mean(&ious),
+                mean(&maes),
+                mean(&edges),
+                mean(&grads),
+                mv_iou,
+                mv_mae,
+                mv_flicker,
+                vt_flicker,
+                t.elapsed().as_secs_f64()
+            );
+            println!(
+                "{:<36} moving-clip flicker within 16 px of the person {mv_near:.5}, farther {mv_far:.5}",
+                ""
+            );
+        }
+    }
+}

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `mode=async`: inference on a thread of its own. The streaming thread
+//! hands over the newest model input (an older one still waiting is
+//! replaced: the worker always takes the latest frame) and takes the newest
+//! mask, never waiting for the model. No motion compensation: the newest
+//! mask is applied as it is, and its age in frames is reported.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rbv_core::matte::Smoother;
+use rbv_core::model::Segmenter;
+
+/// One frame's model input.
+pub struct Input {
+    pub rgb: Vec<u8>,
+    pub stride: usize,
+    /// Which of the segmenters runs it.
+    pub active: usize,
+    /// The frame's number, to age the mask by.
+    pub frame: u64,
+    pub model_size: (u32, u32),
+    pub smoothing: f32,
+    pub smoothing_threshold: u8,
+    /// Drop the smoother's history first (flush, discontinuity, caps).
+    pub reset: bool,
+}
+
+/// The newest mask.
+pub struct Output {
+    pub mask: Vec<f32>,
+    pub size: (u32, u32),
+    /// The frame it was computed on, and by which segmenter.
+    pub frame: u64,
+    pub active: usize,
+    pub took: Duration,
+    /// Set until the streaming thread has read it once.
+    pub fresh: bool,
+}
+
+#[derive(Default)]
+struct Slots {
+    pending: Option<Input>,
+    latest: Option<Output>,
+    error: Option<String>,
+    stop: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    slots: Mutex<Slots>,
+    cond: Condvar,
+}
+
+fn lock(m: &Mutex<Slots>) -> MutexGuard<'_, Slots> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The worker thread and its hand-over slots.
+pub struct Worker {
+    shared: Arc<Shared>,
+}
+
+impl Worker {
+    /// Starts the worker thread; it runs `segmenters` (shared with the
+    /// element, locked only while a frame is inferred).
+    pub fn start(segmenters: Arc<Mutex<Vec<Segmenter>>>) -> std::io::Result<Worker> {
+        let shared = Arc::new(Shared::default());
+        let theirs = shared.clone();
+        std::thread::Builder::new()
+            .name("rbv-inference".into())
+            .spawn(move || run(&theirs, &segmenters))?;
+        Ok(Worker { shared })
+    }
+
+    /// Hands over a frame's model input, replacing one still waiting.
+    pub fn submit(&self, input: Input) {
+        lock(&self.shared.slots).pending = Some(input);
+        self.shared.cond.notify_all();
+    }
+
+    /// Calls `f` with the newest mask (none before the first), and marks it
+    /// read. Errors from the model come out here.
+    pub fn with_latest<R>(&self, f: impl FnOnce(Option<&mut Output>) -> R) -> Result<R, String> {
+        let mut slots = lock(&self.shared.slots);
+        if let Some(e) = slots.error.take() {
+            return Err(e);
+        }
+        Ok(f(slots.latest.as_mut()))
+    }
+
+    /// Forgets the mask and any waiting input (after a flush: the old mask
+    /// belongs to another place in the stream).
+    pub fn clear(&self) {
+        let mut slots = lock(&self.shared.slots);
+        slots.latest = None;
+        slots.pending = None;
+    }
+}
+
+impl Drop for Worker {
+    /// Stops the thread without waiting for it: a frame in the model
+    /// finishes (up to 2 s with `pro`) on its own, then the thread ends.
+    fn drop(&mut self) {
+        lock(&self.shared.slots).stop = true;
+        self.shared.cond.notify_all();
+    }
+}
+
+fn run(shared: &Shared, segmenters: &Mutex<Vec<Segmenter>>) {
+    let mut smoother = Smoother::new();
+    loop {
+        let input = {
+            let mut slots = lock(&shared.slots);
+            loop {
+                if slots.stop {
+                    return;
+                }
+                if let Some(input) = slots.pending.take() {
+                    break input;
+                }
+                slots = shared.cond.wait(slots).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        if input.reset {
+            smoother.reset();
+        }
+        let started = Instant::now();
+        let mut segs = segmenters.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(segmenter) = segs.get_mut(input.active) else {
+            continue;
+        };
+        let result = segmenter.run(&input.rgb, input.stride).map(|(mask, w, h)| {
+            let mask = smoother.apply(
+                mask,
+                (w, h),
+                &input.rgb,
+                input.stride,
+                input.model_size,
+                input.smoothing,
+                input.smoothing_threshold,
+            );
+            (mask.to_vec(), (w, h))
+        });
+        drop(segs);
+        let mut slots = lock(&shared.slots);
+        match result {
+            Ok((mask, size)) => {
+                slots.latest = Some(Output {
+                    mask,
+                    size,
+                    frame: input.frame,
+                    active: input.active,
+                    took: started.elapsed(),
+                    fresh: true,
+                })
+            }
+            Err(e) => slots.error = Some(e),
+        }
+    }
+}

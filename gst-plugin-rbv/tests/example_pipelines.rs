@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MPL-2.0
+// The runnable examples in pipelines/ (those that need no camera), run as a
+// user would run them, with their outputs decoded back and checked.
+
+use rbv_testkit as common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn run_script(script: &str, args: &[&str]) {
+    let status = Command::new("bash")
+        .arg(common::repo().join("pipelines").join(script))
+        .args(args)
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{script} {args:?} failed: {status}");
+}
+
+/// Decodes every frame of `file`; returns (frame count, caps format, share of
+/// clear (alpha < 16) and opaque (alpha > 240) pixels in the middle frame).
+fn decode_alpha(file: &Path) -> (usize, String, f64, f64) {
+    let mut samples = Vec::new();
+    let eos = for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! appsink name=sink sync=false",
+            file.display()
+        ),
+        |s| {
+            samples.push(s.clone());
+            true
+        },
+    );
+    assert!(eos, "{} did not decode to EOS", file.display());
+    let mid = &samples[samples.len() / 2];
+    let info = gst_video::VideoInfo::from_caps(mid.caps().unwrap()).unwrap();
+    assert!(
+        info.has_alpha(),
+        "{} decodes without alpha ({:?})",
+        file.display(),
+        info.format()
+    );
+    let alpha_byte = match info.format() {
+        gst_video::VideoFormat::Argb | gst_video::VideoFormat::Abgr => 0,
+        _ => 3,
+    };
+    let map = mid.buffer().unwrap().map_readable().unwrap();
+    let px: Vec<u8> = map.chunks_exact(4).map(|p| p[alpha_byte]).collect();
+    let n = px.len() as f64;
+    let clear = px.iter().filter(|&&a| a < 16).count() as f64 / n;
+    let opaque = px.iter().filter(|&&a| a > 240).count() as f64 / n;
+    (
+        samples.len(),
+        info.format().to_str().to_string(),
+        clear,
+        opaque,
+    )
+}
+
+#[test]
+fn file_to_alpha_mkv_keeps_alpha_through_a_file_round_trip() {
+    init();
+    let dir = scratch("mkv");
+    let out = dir.join("vtest.mkv");
+    run_script(
+        "file-to-alpha-mkv.sh",
+        &[data("vtest.avi").to_str().unwrap(), out.to_str().unwrap()],
+    );
+    let (frames, format, clear, opaque) = decode_alpha(&out);
+    println!("vtest.mkv: {frames} frames {format}, clear {clear:.2}, opaque {opaque:.3}");
+    assert_eq!(frames, 795);
+    // Distant pedestrians: the street is most of the frame, the people a small part.
+    assert!(clear > 0.8, "clear share {clear:.2}");
+    assert!(opaque > 0.002, "opaque share {opaque:.4}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn file_to_png_frames_writes_rgba_pngs_and_preview_renders() {
+    init();
+    let dir = scratch("png");
+    run_script(
+        "file-to-png-frames.sh",
+        &[
+            data("demo_input.webm").to_str().unwrap(),
+            dir.to_str().unwrap(),
+            "model=human",
+        ],
+    );
+    let mut pngs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    pngs.sort();
+    assert_eq!(pngs.len(), 200, "8 s at 25 fps");
+    let (frames, format, clear, opaque) = decode_alpha(&pngs[60]);
+    println!("frame 60: {format}, clear {clear:.2}, opaque {opaque:.2}");
+    assert_eq!((frames, format.as_str()), (1, "RGBA"));
+    // A 16:9 close-up of two men: both people and background are large.
+    assert!(
+        clear > 0.25 && opaque > 0.2,
+        "clear {clear:.2} opaque {opaque:.2}"
+    );
+
+    // The preview script on a file with alpha.
+    let mkv = dir.join("demo.mkv");
+    run_script(
+        "file-to-alpha-mkv.sh",
+        &[
+            data("demo_input.webm").to_str().unwrap(),
+            mkv.to_str().unwrap(),
+        ],
+    );
+    let preview = dir.join("preview.png");
+    run_script(
+        "preview.sh",
+        &[mkv.to_str().unwrap(), preview.to_str().unwrap()],
+    );
+    let img = first_frame(&format!(
+        "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink",
+        preview.display()
+    ));
+    assert_eq!((img.width, img.height), (1280, 720));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Share of pixels within `tol` of `rgb` on every channel.
+fn share_near(img: &Image, rgb: [u8; 3], tol: u8) -> f64 {
+    let mut near = 0;
+    for y in 0..img.height {
+        for x in 0..img.width {
+            near += usize::from((0..3).all(|c| img.at(x, y, c).abs_diff(rgb[c]) <= tol));
+        }
+    }
+    near as f64 / (img.width * img.height) as f64
+}
+
+#[test]
+fn background_and_composition_examples_make_the_pictures_they_promise() {
+    init();
+    let dir = scratch("compose");
+    let clip = dir.join("clip.webm");
+    short_clip("demo_input.webm", 12, &clip);
+    assert_eq!(decode_rgb(&clip).0, 12);
+    let clip = clip.to_str().unwrap();
+    let out = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let run = run_script;
+
+    run(
+        "presenter-on-color.sh",
+        &[clip, &out("color.webm"), "#0000FF"],
+    );
+    let (n, w, h, img) = decode_rgb(&dir.join("color.webm"));
+    assert_eq!((n, w, h), (12, 1280, 720));
+    // Two men in a 16:9 close-up: a large part of the frame is background.
+    let blue = share_near(&img, [0, 0, 255], 40);
+    assert!((0.25..0.8).contains(&blue), "blue share {blue:.2}");
+
+    let image = data("astronaut.png");
+    run(
+        "presenter-on-image.sh",
+        &[clip, image.to_str().unwrap(), &out("image.webm")],
+    );
+    let (n, w, h, img) = decode_rgb(&dir.join("image.webm"));
+    assert_eq!((n, w, h), (12, 1280, 720));
+    // The astronaut's orange suit shows where the background was.
+    let orange = share_near(&img, [230, 110, 60], 50);
+    assert!(orange > 0.02, "orange share {orange:.3}");
+
+    run("blurred-background.sh", &[clip, &out("blur.webm"), "30"]);
+    let (n, w, h, _) = decode_rgb(&dir.join("blur.webm"));
+    assert_eq!((n, w, h), (12, 1280, 720));
+
+    run("picture-in-picture.sh", &[clip, &out("pip.webm")]);
+    let (n, w, h, img) = decode_rgb(&dir.join("pip.webm"));
+    assert_eq!((n, w, h), (12, 1920, 1080));
+    // Slate everywhere but the 512x288 corner at (1360, 744).
+    assert!(share_near(&img, [0x20, 0x28, 0x30], 12) > 0.9);
+    let corner = (744..1032)
+        .flat_map(|y| (1360..1872).map(move |x| (x, y)))
+        .filter(|&(x, y)| (0..3).any(|c| img.at(x, y, c).abs_diff([0x20, 0x28, 0x30][c]) > 40))
+        .count();
+    assert!(
+        corner > 512 * 288 / 5,
+        "{corner} presenter pixels in the corner"
+    );
+
+    let other = dir.join("other.webm");
+    short_clip("vtest.avi", 12, &other);
+    run(
+        "over-video.sh",
+        &[clip, other.to_str().unwrap(), &out("over.webm")],
+    );
+    let (n, w, h, img) = decode_rgb(&dir.join("over.webm"));
+    // As long as the longer input: 12 frames of 10 fps vtest.avi at 25 fps.
+    assert_eq!((n, w, h), (30, 1280, 720));
+    // No checkerboard or black: the other video fills what the presenter does not.
+    assert!(share_near(&img, [0, 0, 0], 8) < 0.05);
+    std::fs::remove_dir_all(&dir).ok();
+}

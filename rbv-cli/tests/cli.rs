@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MPL-2.0
+// The `rbv` command: a real clip through the local backend, and the remote
+// job flow against the fake `/v1` service on 127.0.0.1, with progress lines
+// and exit codes that tell bad input, API errors and network failures apart.
+
+use rbv_testkit as common;
+use rbv_testkit::fake_api;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use fake_api::{Behaviour, FakeApi, Fault};
+
+const KEY: &str = "rbv_cli_key_0123456789abcdefSECRET";
+
+fn rbv(args: &[&str], key: Option<&str>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rbv"));
+    c.args(args).env_remove("RBV_API_KEY");
+    if let Some(k) = key {
+        c.env("RBV_API_KEY", k);
+    }
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !text.contains("abcdefSECRET"),
+        "the key was printed: {text}"
+    );
+    out
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Frames and whether any pixel is translucent, decoded by GStreamer.
+fn decode(path: &Path) -> (usize, bool) {
+    let mut frames = 0;
+    let mut translucent = false;
+    common::for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! appsink name=sink sync=false",
+            path.display()
+        ),
+        |s| {
+            frames += 1;
+            let map = s.buffer().unwrap().map_readable().unwrap();
+            translucent |= map.chunks_exact(4).any(|p| p[3] < 255);
+            true
+        },
+    );
+    (frames, translucent)
+}
+
+fn encode(description: &str) {
+    let p = common::launch(description);
+    use gst::prelude::*;
+    p.set_state(gst::State::Playing).unwrap();
+    assert!(common::wait_for_error(&p).is_none(), "{description}");
+    p.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn local_writes_a_playable_file_with_alpha() {
+    common::init();
+    let dir = common::scratch("cli-local");
+    let clip = dir.join("clip.webm");
+    common::short_clip("vtest.avi", 20, &clip);
+    let out = dir.join("out.mkv");
+    let o = rbv(
+        &[
+            "local",
+            clip.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--model",
+            "human",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("wrote"), "{}", stderr(&o));
+    let (frames, translucent) = decode(&out);
+    assert_eq!(frames, 20);
+    assert!(translucent, "the background was not removed");
+
+    // Bad options are bad input (exit 2), named.
+    for (args, want) in [
+        (
+            vec!["--background-color", "chartreuse-ish"],
+            "background-color",
+        ),
+        (vec!["--scale", "99"], "--scale 99: out of range"),
+        (vec!["--api-key", "x"], "--api-key is for rbv remote"),
+        (vec!["--frobnicate", "1"], "--frobnicate: no such option"),
+    ] {
+        let mut a = vec!["local", clip.to_str().unwrap(), "-o", out.to_str().unwrap()];
+        a.extend(args);
+        let o = rbv(&a, None);
+        assert_eq!(o.status.code(), Some(2), "{a:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{a:?}: {}", stderr(&o));
+    }
+    let o = rbv(
+        &["local", "/nonexistent.mp4", "-o", out.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn remote_shows_progress_and_writes_the_services_file() {
+    common::init();
+    let dir = common::scratch("cli-remote");
+    let served = dir.join("served.webm");
+    encode(&format!(
+        "videotestsrc pattern=red num-buffers=12 ! video/x-raw,width=96,height=64,framerate=12/1 ! \
+         vp8enc deadline=1 ! webmmux ! filesink location={}",
+        served.display()
+    ));
+    let input = dir.join("talk.mp4");
+    std::fs::write(&input, vec![1u8; 10_000]).unwrap();
+    let api = FakeApi::start(Behaviour {
+        key: KEY.into(),
+        output: std::fs::read(&served).unwrap(),
+        polls: 3,
+        fail_with: None,
+        alt_forms: false,
+    });
+    let out = dir.join("out.webm");
+    let o = rbv(
+        &[
+            "remote",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--api-url",
+            &api.url,
+            "--poll-interval",
+            "20",
+            "--model",
+            "light",
+            "--background",
+            "color",
+            "--background-color",
+            "#0000ff",
+            "--canvas-width",
+            "1280",
+            "--canvas-height",
+            "720",
+            "--anchor",
+            "bottom-right",
+            "--scale",
+            "0.5",
+        ],
+        Some(KEY),
+    );
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("job job_") && err.contains("processing: ") && err.contains("completed: 100%"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("wrote {}", out.display())), "{err}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&served).unwrap()
+    );
+    assert_eq!(decode(&out).0, 12, "a playable file");
+    let start = &api.starts()[0];
+    assert_eq!(start.body["model"], "light");
+    assert_eq!(
+        start.body["background"]["color"],
+        serde_json::json!([0.0, 0.0, 1.0])
+    );
+    assert_eq!(start.body["composition"]["canvas"]["width"], 1280);
+    assert_eq!(
+        start.body["composition"]["foreground"]["anchor"],
+        "bottom-right"
+    );
+    assert_eq!(start.body["composition"]["foreground"]["scale"], 0.5);
+}
+
+#[test]
+fn remote_exit_codes_tell_failures_apart() {
+    common::init();
+    let dir = common::scratch("cli-codes");
+    let input = dir.join("a.webm");
+    std::fs::write(&input, vec![1u8; 1000]).unwrap();
+    let out = dir.join("o.webm");
+    let (i, o) = (input.to_str().unwrap(), out.to_str().unwrap());
+    let behaviour = || Behaviour {
+        key: KEY.into(),
+        output: vec![1; 100],
+        polls: 0,
+        fail_with: None,
+        alt_forms: false,
+    };
+
+    // No key: bad input.
+    let r = rbv(
+        &["remote", i, "-o", o, "--api-url", "http://127.0.0.1:9"],
+        None,
+    );
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("no API key"));
+    // Wrong key: the service refuses (3).
+    let api = FakeApi::start(behaviour());
+    let r = rbv(
+        &["remote", i, "-o", o, "--api-url", &api.url],
+        Some("not-the-key-000000000"),
+    );
+    assert_eq!(r.status.code(), Some(3), "{}", stderr(&r));
+    assert!(stderr(&r).contains("401 invalid_api_key"), "{}", stderr(&r));
+    // A failed job (3).
+    let api = FakeApi::start(Behaviour {
+        fail_with: Some("bad input video".into()),
+        ..behaviour()
+    });
+    let r = rbv(
+        &[
+            "remote",
+            i,
+            "-o",
+            o,
+            "--api-url",
+            &api.url,
+            "--poll-interval",
+            "20",
+        ],
+        Some(KEY),
+    );
+    assert_eq!(r.status.code(), Some(3));
+    assert!(stderr(&r).contains("bad input video"));
+    // Nobody listening, or a server that stops answering: network (4).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = rbv(
+        &[
+            "remote",
+            i,
+            "-o",
+            o,
+            "--api-url",
+            &format!("http://127.0.0.1:{port}"),
+            "--timeout",
+            "2",
+        ],
+        Some(KEY),
+    );
+    assert_eq!(r.status.code(), Some(4), "{}", stderr(&r));
+    let api = FakeApi::start(behaviour());
+    api.fault(
+        "upload",
+        &vec![Fault::Stall(std::time::Duration::from_secs(5)); 3],
+    );
+    let r = rbv(
+        &[
+            "remote",
+            i,
+            "-o",
+            o,
+            "--api-url",
+            &api.url,
+            "--timeout",
+            "2",
+        ],
+        Some(KEY),
+    );
+    assert_eq!(r.status.code(), Some(4), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("did not finish within 2 s"),
+        "{}",
+        stderr(&r)
+    );
+    // Options the service cannot take: bad input.
+    let r = rbv(&["remote", i, "-o", o, "--background", "blur"], Some(KEY));
+    assert_eq!(r.status.code(), Some(2));
+    let r = rbv(&["remote", i, "-o", "/tmp/x.mp4"], Some(KEY));
+    assert_eq!(r.status.code(), Some(2));
+    assert!(stderr(&r).contains("mp4 has no alpha"), "{}", stderr(&r));
+}

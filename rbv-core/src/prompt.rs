@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Text prompts with local models. The hosted service's `pro` model takes a
+//! prompt ("person, clothing accessories, glowing ring") that says what to
+//! keep. The local models take none: the selfie models keep people, the
+//! salient-object models keep the main subject. So a prompt is honoured
+//! locally only as far as its terms name what the model keeps anyway; the
+//! other terms are reported, never silently dropped.
+
+/// What a local model keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keeps {
+    /// People (MediaPipe selfie segmentation).
+    People,
+    /// The salient foreground, people or things (u2net, u2netp, ISNet).
+    SalientSubject,
+}
+
+const PEOPLE: &[&str] = &[
+    "person",
+    "people",
+    "human",
+    "man",
+    "woman",
+    "boy",
+    "girl",
+    "child",
+    "kid",
+    "face",
+    "head",
+    "hair",
+    "body",
+    "portrait",
+    "presenter",
+    "speaker",
+    "selfie",
+    "user",
+    "foreground",
+    "subject",
+    "me",
+];
+
+const SUBJECT: &[&str] = &[
+    "object",
+    "main object",
+    "salient object",
+    "product",
+    "thing",
+    "item",
+    "animal",
+    "pet",
+    "foreground object",
+    "main subject",
+];
+
+/// A term in a canonical form: lower case, single spaces, simple plurals
+/// made singular (people stays people).
+fn canonical(term: &str) -> String {
+    let t = term
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    match t.as_str() {
+        "men" => "man".into(),
+        "women" => "woman".into(),
+        "children" => "child".into(),
+        "persons" => "person".into(),
+        _ => t
+            .strip_suffix('s')
+            .filter(|s| s.len() > 2 && !s.ends_with('s'))
+            .map(str::to_string)
+            .unwrap_or(t),
+    }
+}
+
+/// The comma-separated terms of `prompt`, trimmed, empty ones dropped.
+pub fn terms(prompt: &str) -> Vec<String> {
+    prompt
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The terms of `prompt` a model that `keeps` this cannot honour, as written.
+pub fn unmatched(prompt: &str, keeps: Keeps) -> Vec<String> {
+    terms(prompt)
+        .into_iter()
+        .filter(|t| {
+            let c = canonical(t);
+            let people = PEOPLE.contains(&c.as_str());
+            let subject = SUBJECT.contains(&c.as_str());
+            match keeps {
+                Keeps::People => !people,
+                Keeps::SalientSubject => !(people || subject),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people_terms_match_the_selfie_model() {
+        assert!(unmatched("person", Keeps::People).is_empty());
+        assert!(unmatched(" People ,  WOMEN, man,hair, faces ", Keeps::People).is_empty());
+        assert!(unmatched("", Keeps::People).is_empty());
+        assert_eq!(
+            unmatched("person, clothing accessories, glowing ring", Keeps::People),
+            ["clothing accessories", "glowing ring"]
+        );
+        assert_eq!(unmatched("person, product", Keeps::People), ["product"]);
+    }
+
+    #[test]
+    fn salient_models_also_keep_objects() {
+        assert!(unmatched("person, product, main object", Keeps::SalientSubject).is_empty());
+        assert_eq!(
+            unmatched("person, glowing ring, sky", Keeps::SalientSubject),
+            ["glowing ring", "sky"]
+        );
+    }
+
+    #[test]
+    fn canonical_forms() {
+        assert_eq!(canonical("  Glowing   Rings "), "glowing ring");
+        assert_eq!(canonical("glass"), "glass");
+        assert_eq!(canonical("Persons"), "person");
+        assert_eq!(terms("a,, b ,"), ["a", "b"]);
+    }
+}

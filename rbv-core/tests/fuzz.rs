@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Every parser of outside input in the core, fuzzed (see `rbv_testkit::fuzz`):
+//! colours, compositions, prompts, model sidecars and damaged model files.
+//! Inputs that once crashed stay below as regression cases.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use rbv_core::compositor::{parse_color, parse_composition};
+use rbv_core::prompt::{Keeps, unmatched};
+use rbv_testkit as common;
+use rbv_testkit::fuzz::{budget, fuzz, text};
+
+#[test]
+fn colour_composition_and_prompt_parsers() {
+    fuzz(
+        "parse_color",
+        &[
+            b"#00FF00",
+            b"#00ff0080",
+            b"green",
+            b"[0.035,0.635,0.274]",
+            b"0.1, 0.2, 0.3, 0.4",
+            b"transparent",
+        ],
+        |b| {
+            let _ = parse_color(&text(b));
+        },
+    );
+    fuzz(
+        "parse_composition",
+        &[
+            br#"{"canvas":{"width":1920,"height":1080},"foreground":{"anchor":"bottom-right","scale":0.4,"offset":{"x":-48,"y":-48}}}"#,
+            br#"{"foreground":{"anchor":"center"}}"#,
+            b"{}",
+        ],
+        |b| {
+            let _ = parse_composition(&text(b));
+        },
+    );
+    fuzz(
+        "prompt",
+        &[
+            b"person, glowing ring",
+            b"people,hair ,  face",
+            b"product; the dog",
+        ],
+        |b| {
+            let _ = unmatched(&text(b), Keeps::People);
+            let _ = unmatched(&text(b), Keeps::SalientSubject);
+        },
+    );
+}
+
+#[test]
+fn model_sidecar_parser() {
+    let dir = common::scratch("fuzz-sidecar");
+    let model = dir.join("m.onnx");
+    std::fs::write(&model, b"not read here").unwrap();
+    let sidecar = dir.join("m.json");
+    let seeds: &[&[u8]] = &[
+        br#"{"normalize":{"scale":255,"mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]},"output":"min-max","input_size":[320,320]}"#,
+        br#"{"normalize":{"scale":"max"},"output":"logits"}"#,
+        br#"{"output":"probability","input_size":[256,144]}"#,
+    ];
+    fuzz("model sidecar", seeds, |b| {
+        std::fs::write(&sidecar, b).unwrap();
+        let _ = rbv_core::model::with_sidecar(rbv_core::model::LIGHT, &model);
+    });
+}
+
+#[test]
+fn regressions() {
+    // Inputs kept from fuzzing runs (none has crashed so far); each must
+    // answer, not panic.
+    for c in [
+        "#",
+        "#\u{1F600}",
+        "[",
+        "[1,",
+        "[1e999,0,0]",
+        "[-0,0,0]",
+        "\u{0}",
+    ] {
+        let _ = parse_color(c);
+    }
+    for c in [
+        "{\"canvas\":{\"width\":1e999}}",
+        "{\"foreground\":{\"scale\":-0}}",
+        "[[[[",
+        "{\"canvas\":[]}",
+    ] {
+        let _ = parse_composition(c);
+    }
+}
+
+#[test]
+fn model_files_mutated() {
+    // ONNX Runtime reads the model; a damaged file must come back as an
+    // error naming it (rbv then reads the metadata it needs from the session).
+    common::init();
+    let dir = common::scratch("fuzz-model");
+    let whole = std::fs::read(rbv_core::paths::cache_dir().join("models/u2netp.onnx")).unwrap();
+    let mut rng = fastrand::Rng::with_seed(7);
+    let end = Instant::now() + budget();
+    let mut n = 0;
+    let options = rbv_core::model::RunnerOptions {
+        threads: 1,
+        ..Default::default()
+    };
+    while Instant::now() < end {
+        let mut bytes = whole.clone();
+        match rng.u8(0..3) {
+            0 => bytes.truncate(rng.usize(0..whole.len())),
+            1 => {
+                for _ in 0..rng.usize(1..64) {
+                    let i = rng.usize(0..bytes.len());
+                    bytes[i] = rng.u8(..);
+                }
+            }
+            _ => {
+                // Damage the graph's head, where names, types and shapes are.
+                for _ in 0..rng.usize(1..16) {
+                    let i = rng.usize(0..4096.min(bytes.len()));
+                    bytes[i] ^= 1 << rng.u8(0..8);
+                }
+            }
+        }
+        let path = dir.join(format!("m{n}.onnx"));
+        std::fs::write(&path, &bytes).unwrap();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            rbv_core::model::Segmenter::new(rbv_core::model::LIGHT, Some(&path), &options).and_then(
+                |mut s| {
+                    let (w, h) = s.input_size();
+                    let rgb = vec![128u8; (w * h * 3) as usize];
+                    s.run(&rgb, w as usize * 3).map(|_| ())
+                },
+            )
+        }));
+        match result {
+            Ok(Ok(())) | Ok(Err(_)) => {}
+            Err(_) => panic!("a damaged model panicked: kept at {}", path.display()),
+        }
+        std::fs::remove_file(&path).ok();
+        n += 1;
+    }
+    println!("model files: {n} damaged u2netp files, no panic");
+}

@@ -1,0 +1,755 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The server's durable state in SQLite: keys (hashed), uploads, jobs and
+//! their state machine, usage and webhook deliveries. Migrations live in
+//! `migrations/` and run at open; times are Unix seconds.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::{Value, json};
+
+use crate::crypto;
+
+pub type Error = rusqlite::Error;
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Schema versions, applied in order; `PRAGMA user_version` records the last.
+const MIGRATIONS: [&str; 1] = [include_str!("../migrations/0001_init.sql")];
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// RFC 3339 (UTC) for a stored time.
+pub fn iso(t: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub id: String,
+    pub name: String,
+    pub credits: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Job {
+    pub id: String,
+    pub key_id: String,
+    pub request_id: String,
+    pub video_url: String,
+    pub upload_id: Option<String>,
+    pub status: String,
+    pub progress: f64,
+    pub settings: String,
+    pub model: String,
+    pub output_format: String,
+    pub webhook_url: Option<String>,
+    pub metadata: Option<String>,
+    pub error: Option<String>,
+    pub output_file: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub credits_used: Option<f64>,
+    pub billing_status: Option<String>,
+    pub resolution: Option<String>,
+    pub processing_ms: Option<i64>,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub queued_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+}
+
+const JOB_COLUMNS: &str = "id, key_id, request_id, video_url, upload_id, status, progress, settings, \
+    model, output_format, webhook_url, metadata, error, output_file, duration_seconds, credits_used, \
+    billing_status, resolution, processing_ms, attempts, created_at, queued_at, started_at, completed_at";
+
+fn job_row(r: &Row) -> Result<Job> {
+    Ok(Job {
+        id: r.get(0)?,
+        key_id: r.get(1)?,
+        request_id: r.get(2)?,
+        video_url: r.get(3)?,
+        upload_id: r.get(4)?,
+        status: r.get(5)?,
+        progress: r.get(6)?,
+        settings: r.get(7)?,
+        model: r.get(8)?,
+        output_format: r.get(9)?,
+        webhook_url: r.get(10)?,
+        metadata: r.get(11)?,
+        error: r.get(12)?,
+        output_file: r.get(13)?,
+        duration_seconds: r.get(14)?,
+        credits_used: r.get(15)?,
+        billing_status: r.get(16)?,
+        resolution: r.get(17)?,
+        processing_ms: r.get(18)?,
+        attempts: r.get(19)?,
+        created_at: r.get(20)?,
+        queued_at: r.get(21)?,
+        started_at: r.get(22)?,
+        completed_at: r.get(23)?,
+    })
+}
+
+/// What a job that finished well records.
+pub struct Completion<'a> {
+    pub output_file: &'a str,
+    pub duration_seconds: f64,
+    pub credits: f64,
+    pub processing_ms: i64,
+    pub resolution: &'a str,
+}
+
+/// (id, name, credits, revoked, created_at).
+pub type KeyListing = (String, String, Option<f64>, bool, i64);
+/// (delivery id, url, event, body, attempts so far).
+pub type PendingWebhook = (String, String, String, String, i64);
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)?;
+        // WAL: readers do not wait for the writer; synchronous=NORMAL is
+        // durable across a process crash (the case that matters here).
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn)
+    }
+
+    pub fn ping(&self) -> Result<()> {
+        self.with(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+    }
+
+    /// A named setting, created with `init` the first time.
+    pub fn setting_or_init(&self, name: &str, init: impl FnOnce() -> String) -> Result<String> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)",
+                params![name, init()],
+            )?;
+            c.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+        })
+    }
+
+    // ---- keys ----
+
+    /// A new key: returns its id and the secret, which is shown once and
+    /// stored only as a hash.
+    pub fn create_key(&self, name: &str, credits: Option<f64>) -> Result<(String, String)> {
+        let id = crypto::new_id("key");
+        let secret = crypto::new_api_key();
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO api_keys (id, hash, name, credits, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, crypto::hash_key(&secret), name, credits, now()],
+            )
+        })?;
+        Ok((id, secret))
+    }
+
+    pub fn key_by_secret(&self, secret: &str) -> Result<Option<Key>> {
+        let hash = crypto::hash_key(secret);
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, name, credits FROM api_keys WHERE hash = ?1 AND revoked = 0",
+                [hash],
+                |r| {
+                    Ok(Key {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        credits: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    /// (id, name, credits, revoked, created_at) of every key.
+    pub fn list_keys(&self) -> Result<Vec<KeyListing>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, name, credits, revoked, created_at FROM api_keys ORDER BY created_at",
+            )?;
+            st.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, i64>(3)? != 0,
+                    r.get(4)?,
+                ))
+            })?
+            .collect()
+        })
+    }
+
+    pub fn revoke_key(&self, id: &str) -> Result<bool> {
+        self.with(|c| c.execute("UPDATE api_keys SET revoked = 1 WHERE id = ?1", [id]))
+            .map(|n| n > 0)
+    }
+
+    /// Credits a limited key has left; None for an unlimited key.
+    pub fn credits_left(&self, key: &Key) -> Result<Option<f64>> {
+        let Some(limit) = key.credits else {
+            return Ok(None);
+        };
+        let used: f64 = self.with(|c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(credits), 0) FROM usage_events WHERE key_id = ?1",
+                [&key.id],
+                |r| r.get(0),
+            )
+        })?;
+        Ok(Some(limit - used))
+    }
+
+    // ---- uploads ----
+
+    pub fn insert_upload(&self, key_id: &str, u: &Upload) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO uploads (id, key_id, filename, content_type, size, path, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    u.id,
+                    key_id,
+                    u.filename,
+                    u.content_type,
+                    u.size,
+                    u.path,
+                    now()
+                ],
+            )
+        })
+        .map(|_| ())
+    }
+
+    pub fn upload(&self, key_id: &str, id: &str) -> Result<Option<Upload>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, filename, content_type, size, path FROM uploads WHERE id = ?1 AND key_id = ?2",
+                [id, key_id],
+                |r| {
+                    Ok(Upload {
+                        id: r.get(0)?,
+                        filename: r.get(1)?,
+                        content_type: r.get(2)?,
+                        size: r.get(3)?,
+                        path: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    // ---- jobs ----
+
+    pub fn insert_job(&self, j: &Job) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO jobs (id, key_id, request_id, video_url, upload_id, status, settings, model, \
+                 output_format, webhook_url, metadata, created_at, queued_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    j.id, j.key_id, j.request_id, j.video_url, j.upload_id, j.status, j.settings,
+                    j.model, j.output_format, j.webhook_url, j.metadata, j.created_at, j.queued_at
+                ],
+            )
+        })
+        .map(|_| ())
+    }
+
+    pub fn delete_job(&self, id: &str) -> Result<()> {
+        self.with(|c| c.execute("DELETE FROM jobs WHERE id = ?1", [id]))
+            .map(|_| ())
+    }
+
+    pub fn job(&self, id: &str) -> Result<Option<Job>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                [id],
+                job_row,
+            )
+            .optional()
+        })
+    }
+
+    /// A job as its key sees it: another key's job does not exist.
+    pub fn job_for_key(&self, key_id: &str, id: &str) -> Result<Option<Job>> {
+        Ok(self.job(id)?.filter(|j| j.key_id == key_id))
+    }
+
+    pub fn list_jobs(
+        &self,
+        key_id: &str,
+        status: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Job>, i64)> {
+        self.with(|c| {
+            let total = c.query_row(
+                "SELECT COUNT(*) FROM jobs WHERE key_id = ?1 AND (?2 IS NULL OR status = ?2)",
+                params![key_id, status],
+                |r| r.get(0),
+            )?;
+            let mut st = c.prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE key_id = ?1 AND (?2 IS NULL OR status = ?2) \
+                 ORDER BY created_at DESC, rowid DESC LIMIT ?3 OFFSET ?4"
+            ))?;
+            let jobs = st
+                .query_map(params![key_id, status, limit, offset], job_row)?
+                .collect::<Result<Vec<_>>>()?;
+            Ok((jobs, total))
+        })
+    }
+
+    /// created/failed -> pending with new settings. False when the job is in
+    /// another state (already queued, running or completed).
+    pub fn queue_job(&self, id: &str, settings: &str, model: &str, format: &str) -> Result<bool> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET status = 'pending', settings = ?2, model = ?3, output_format = ?4, \
+                 progress = 0, error = NULL, queued_at = ?5 \
+                 WHERE id = ?1 AND status IN ('created', 'failed')",
+                params![id, settings, model, format, now()],
+            )
+        })
+        .map(|n| n == 1)
+    }
+
+    /// Undoes `queue_job` when the queue turned out to be full.
+    pub fn unqueue_job(&self, id: &str, back_to: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET status = ?2 WHERE id = ?1 AND status = 'pending'",
+                params![id, back_to],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// pending -> processing for one worker; None when another took it or
+    /// it is no longer pending.
+    pub fn claim(&self, id: &str) -> Result<Option<Job>> {
+        let n = self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET status = 'processing', started_at = ?2, attempts = attempts + 1, \
+                 progress = 0 WHERE id = ?1 AND status = 'pending'",
+                params![id, now()],
+            )
+        })?;
+        if n == 1 { self.job(id) } else { Ok(None) }
+    }
+
+    pub fn set_progress(&self, id: &str, progress: f64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET progress = ?2 WHERE id = ?1 AND status = 'processing'",
+                params![id, progress],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// processing -> completed, and its one usage charge, in one transaction.
+    pub fn complete(&self, id: &str, done: &Completion) -> Result<()> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            let t = now();
+            tx.execute(
+                "UPDATE jobs SET status = 'completed', progress = 100, output_file = ?2, \
+                 duration_seconds = ?3, credits_used = ?4, billing_status = 'charged', \
+                 processing_ms = ?5, resolution = ?6, completed_at = ?7, error = NULL WHERE id = ?1",
+                params![
+                    id,
+                    done.output_file,
+                    done.duration_seconds,
+                    done.credits,
+                    done.processing_ms,
+                    done.resolution,
+                    t
+                ],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO usage_events (key_id, job_id, model, seconds, credits, created_at) \
+                 SELECT key_id, id, model, ?2, ?3, ?4 FROM jobs WHERE id = ?1",
+                params![id, done.duration_seconds, done.credits, t],
+            )?;
+            tx.commit()
+        })
+    }
+
+    /// -> failed with a message; failed jobs are not charged.
+    pub fn fail(&self, id: &str, error: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET status = 'failed', error = ?2, billing_status = 'not_charged', \
+                 completed_at = ?3 WHERE id = ?1",
+                params![id, error, now()],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// At start: jobs a stop caught mid-processing go back to the queue, or
+    /// fail after `max_attempts` tries. Returns (requeued, failed) ids.
+    pub fn recover(&self, max_attempts: i64) -> Result<(Vec<String>, Vec<String>)> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            let ids = |status_sql: &str| -> Result<Vec<String>> {
+                let mut st = tx.prepare(status_sql)?;
+                st.query_map([max_attempts], |r| r.get(0))?.collect()
+            };
+            let requeue = ids("SELECT id FROM jobs WHERE status = 'processing' AND attempts < ?1")?;
+            let fail = ids("SELECT id FROM jobs WHERE status = 'processing' AND attempts >= ?1")?;
+            tx.execute(
+                "UPDATE jobs SET status = 'pending', progress = 0 WHERE status = 'processing' AND attempts < ?1",
+                [max_attempts],
+            )?;
+            tx.execute(
+                "UPDATE jobs SET status = 'failed', billing_status = 'not_charged', completed_at = ?2, \
+                 error = 'the server stopped while processing this job ' || attempts || ' times; start it again to retry' \
+                 WHERE status = 'processing' AND attempts >= ?1",
+                params![max_attempts, now()],
+            )?;
+            tx.commit()?;
+            Ok((requeue, fail))
+        })
+    }
+
+    /// (id, model) of every queued job, oldest first.
+    pub fn pending_jobs(&self) -> Result<Vec<(String, String)>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, model FROM jobs WHERE status = 'pending' ORDER BY queued_at, rowid",
+            )?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })
+    }
+
+    pub fn count_by_status(&self) -> Result<Vec<(String, i64)>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })
+    }
+
+    // ---- usage ----
+
+    pub fn usage_summary(&self, key_id: &str, days: i64) -> Result<Value> {
+        let since = now() - days * 86_400;
+        self.with(|c| {
+            let (total, completed, failed): (i64, i64, i64) = c.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(status = 'completed'), 0), COALESCE(SUM(status = 'failed'), 0) \
+                 FROM jobs WHERE key_id = ?1 AND created_at >= ?2",
+                params![key_id, since],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let (credits, seconds): (f64, f64) = c.query_row(
+                "SELECT COALESCE(SUM(credits), 0), COALESCE(SUM(seconds), 0) FROM usage_events \
+                 WHERE key_id = ?1 AND created_at >= ?2",
+                params![key_id, since],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let mut st = c.prepare(
+                "SELECT date(created_at, 'unixepoch') AS day, COUNT(*), SUM(credits), SUM(seconds) \
+                 FROM usage_events WHERE key_id = ?1 AND created_at >= ?2 GROUP BY day ORDER BY day",
+            )?;
+            let daily = st
+                .query_map(params![key_id, since], |r| {
+                    Ok(json!({
+                        "date": r.get::<_, String>(0)?,
+                        "completed_jobs": r.get::<_, i64>(1)?,
+                        "credits_used": round2(r.get(2)?),
+                        "seconds_processed": round2(r.get(3)?),
+                    }))
+                })?
+                .collect::<Result<Vec<_>>>()?;
+            Ok(json!({
+                "days": days,
+                "total_jobs": total,
+                "completed_jobs": completed,
+                "failed_jobs": failed,
+                "credits_used": round2(credits),
+                "seconds_processed": round2(seconds),
+                "daily": daily,
+            }))
+        })
+    }
+
+    pub fn usage_events(&self, key_id: &str, limit: i64) -> Result<Vec<Value>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, job_id, model, seconds, credits, created_at FROM usage_events \
+                 WHERE key_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            st.query_map(params![key_id, limit], |r| {
+                Ok(json!({
+                    "id": r.get::<_, i64>(0)?,
+                    "type": "job.charged",
+                    "job_id": r.get::<_, String>(1)?,
+                    "model": r.get::<_, String>(2)?,
+                    "seconds": round2(r.get(3)?),
+                    "credits": round2(r.get(4)?),
+                    "created_at": iso(r.get(5)?),
+                }))
+            })?
+            .collect()
+        })
+    }
+
+    // ---- webhooks ----
+
+    pub fn insert_webhook(
+        &self,
+        id: &str,
+        job_id: &str,
+        event: &str,
+        url: &str,
+        body: &str,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO webhook_events (id, job_id, event, url, body, state, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+                params![id, job_id, event, url, body, now()],
+            )
+        })
+        .map(|_| ())
+    }
+
+    pub fn update_webhook(
+        &self,
+        id: &str,
+        state: &str,
+        attempts: i64,
+        status: Option<u16>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE webhook_events SET state = ?2, attempts = ?3, last_status = ?4, last_error = ?5, \
+                 updated_at = ?6 WHERE id = ?1",
+                params![id, state, attempts, status, error, now()],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// (id, url, event, body, attempts) of deliveries not yet done.
+    pub fn pending_webhooks(&self) -> Result<Vec<PendingWebhook>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, url, event, body, attempts FROM webhook_events WHERE state = 'pending' \
+                 ORDER BY created_at",
+            )?;
+            st.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect()
+        })
+    }
+
+    pub fn webhooks_for_job(&self, job_id: &str) -> Result<Vec<Value>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, event, state, attempts, last_status, last_error, created_at, updated_at \
+                 FROM webhook_events WHERE job_id = ?1 ORDER BY created_at, rowid",
+            )?;
+            st.query_map([job_id], |r| {
+                Ok(json!({
+                    "delivery_id": r.get::<_, String>(0)?,
+                    "event": r.get::<_, String>(1)?,
+                    "state": r.get::<_, String>(2)?,
+                    "attempts": r.get::<_, i64>(3)?,
+                    "last_status": r.get::<_, Option<i64>>(4)?,
+                    "last_error": r.get::<_, Option<String>>(5)?,
+                    "created_at": iso(r.get(6)?),
+                    "updated_at": iso(r.get(7)?),
+                }))
+            })?
+            .collect()
+        })
+    }
+}
+
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Store {
+        let dir = std::env::temp_dir().join(format!("rbv-store-{}", crypto::random_hex(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        Store::open(&dir.join("rbv.db")).unwrap()
+    }
+
+    fn job(store: &Store, key: &str, status: &str) -> String {
+        let id = crypto::new_id("job");
+        store
+            .insert_job(&Job {
+                id: id.clone(),
+                key_id: key.into(),
+                request_id: "req_1".into(),
+                video_url: "http://h/a.webm".into(),
+                status: status.into(),
+                settings: "{}".into(),
+                model: "human".into(),
+                output_format: "mov".into(),
+                created_at: now(),
+                ..Job::default()
+            })
+            .unwrap();
+        id
+    }
+
+    #[test]
+    fn keys_are_stored_hashed_and_revocable() {
+        let s = store();
+        let (id, secret) = s.create_key("ci", Some(100.0)).unwrap();
+        let k = s.key_by_secret(&secret).unwrap().unwrap();
+        assert_eq!(k.id, id);
+        assert!(s.key_by_secret("rbv_wrong").unwrap().is_none());
+        let stored: String = s
+            .with(|c| c.query_row("SELECT hash FROM api_keys", [], |r| r.get(0)))
+            .unwrap();
+        assert_ne!(stored, secret);
+        assert!(s.revoke_key(&id).unwrap());
+        assert!(s.key_by_secret(&secret).unwrap().is_none());
+    }
+
+    #[test]
+    fn state_machine_and_one_charge_per_job() {
+        let s = store();
+        let (key, _) = s.create_key("a", Some(10.0)).unwrap();
+        let id = job(&s, &key, "created");
+        assert!(s.claim(&id).unwrap().is_none(), "a draft is not claimable");
+        assert!(s.queue_job(&id, "{}", "human", "mov").unwrap());
+        assert!(
+            !s.queue_job(&id, "{}", "human", "mov").unwrap(),
+            "already queued"
+        );
+        let j = s.claim(&id).unwrap().unwrap();
+        assert_eq!((j.status.as_str(), j.attempts), ("processing", 1));
+        assert!(s.claim(&id).unwrap().is_none(), "one worker only");
+        s.fail(&id, "boom").unwrap();
+        assert!(
+            s.queue_job(&id, "{}", "human", "mov").unwrap(),
+            "a failed job restarts"
+        );
+        s.claim(&id).unwrap().unwrap();
+        let done = Completion {
+            output_file: "o.mov",
+            duration_seconds: 60.0,
+            credits: 45.0,
+            processing_ms: 10,
+            resolution: "320x240",
+        };
+        s.complete(&id, &done).unwrap();
+        s.complete(&id, &done).unwrap();
+        let key_row = Key {
+            id: key.clone(),
+            name: "a".into(),
+            credits: Some(10.0),
+        };
+        assert_eq!(s.credits_left(&key_row).unwrap(), Some(-35.0));
+        assert_eq!(s.usage_events(&key, 10).unwrap().len(), 1);
+        let sum = s.usage_summary(&key, 7).unwrap();
+        assert_eq!(sum["completed_jobs"], 1);
+        assert_eq!(sum["credits_used"], 45.0);
+        assert!(
+            !s.queue_job(&id, "{}", "human", "mov").unwrap(),
+            "completed is final"
+        );
+    }
+
+    #[test]
+    fn recovery_requeues_then_gives_up() {
+        let s = store();
+        let (key, _) = s.create_key("a", None).unwrap();
+        let id = job(&s, &key, "pending");
+        s.claim(&id).unwrap().unwrap();
+        let (requeued, failed) = s.recover(2).unwrap();
+        assert_eq!((requeued, failed.len()), (vec![id.clone()], 0));
+        assert_eq!(
+            s.pending_jobs().unwrap(),
+            vec![(id.clone(), "human".into())]
+        );
+        s.claim(&id).unwrap().unwrap();
+        let (requeued, failed) = s.recover(2).unwrap();
+        assert_eq!((requeued.len(), failed), (0, vec![id.clone()]));
+        let j = s.job(&id).unwrap().unwrap();
+        assert_eq!(j.status, "failed");
+        assert!(j.error.unwrap().contains("2 times"));
+    }
+
+    #[test]
+    fn another_keys_job_is_invisible() {
+        let s = store();
+        let (a, _) = s.create_key("a", None).unwrap();
+        let (b, _) = s.create_key("b", None).unwrap();
+        let id = job(&s, &a, "created");
+        assert!(s.job_for_key(&a, &id).unwrap().is_some());
+        assert!(s.job_for_key(&b, &id).unwrap().is_none());
+        assert_eq!(s.list_jobs(&b, None, 20, 0).unwrap().1, 0);
+        assert_eq!(s.list_jobs(&a, Some("created"), 20, 0).unwrap().1, 1);
+        assert_eq!(s.list_jobs(&a, Some("failed"), 20, 0).unwrap().1, 0);
+    }
+
+    #[test]
+    fn reopening_keeps_everything() {
+        let dir = std::env::temp_dir().join(format!("rbv-store-{}", crypto::random_hex(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let id = {
+            let s = Store::open(&dir.join("rbv.db")).unwrap();
+            let (key, _) = s.create_key("a", None).unwrap();
+            job(&s, &key, "pending")
+        };
+        let s = Store::open(&dir.join("rbv.db")).unwrap();
+        assert_eq!(s.job(&id).unwrap().unwrap().status, "pending");
+        assert_eq!(s.setting_or_init("x", || "1".into()).unwrap(), "1");
+        assert_eq!(s.setting_or_init("x", || "2".into()).unwrap(), "1");
+    }
+}

@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Helpers shared by the tests and benches of rbv's crates: plugin
+//! registration, test data, small real pipelines that decode files with
+//! GStreamer, the fake `/v1` service ([`fake_api`]), `rbv serve` in the test
+//! process ([`serve`], feature `server`) or from its binary, and bounded
+//! fuzzing on the stable toolchain ([`fuzz`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use gst::prelude::*;
+
+pub mod fake_api;
+pub mod fuzz;
+#[cfg(feature = "server")]
+pub mod serve;
+
+/// The repository's root (the workspace), for its scripts, docs and examples.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("rbv-testkit sits in the workspace")
+}
+
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstrbv::plugin_register_static().expect("rbv plugin registers");
+    });
+}
+
+/// A file from the set-up's test data (run setup/setup.sh first).
+pub fn data(name: &str) -> PathBuf {
+    let p = rbv_core::paths::cache_dir().join("data").join(name);
+    assert!(p.is_file(), "{} missing: run setup/setup.sh", p.display());
+    p
+}
+
+/// An 8-bit plane or packed image read back from a pipeline.
+pub struct Image {
+    pub width: usize,
+    pub height: usize,
+    pub stride: usize,
+    pub bytes_per_pixel: usize,
+    pub data: Vec<u8>,
+}
+
+impl Image {
+    pub fn at(&self, x: usize, y: usize, c: usize) -> u8 {
+        self.data[y * self.stride + x * self.bytes_per_pixel + c]
+    }
+
+    /// Channel `c` of every pixel, packed.
+    pub fn channel(&self, c: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.width * self.height);
+        for y in 0..self.height {
+            for x in 0..self.width {
+                out.push(self.at(x, y, c));
+            }
+        }
+        out
+    }
+}
+
+/// The first `n` frames of the test clip `clip` at `width`x`height` in
+/// `format`, decoded into memory (deep copies), with their caps.
+pub fn decoded_frames(
+    clip: &str,
+    width: u32,
+    height: u32,
+    format: &str,
+    n: usize,
+) -> (gst::Caps, Vec<gst::Buffer>) {
+    let mut caps = None;
+    let mut buffers = Vec::new();
+    for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! videoscale ! \
+             video/x-raw,format={format},width={width},height={height},pixel-aspect-ratio=1/1 ! \
+             appsink name=sink sync=false",
+            data(clip).display()
+        ),
+        |s| {
+            caps.get_or_insert_with(|| s.caps().unwrap().to_owned());
+            buffers.push(s.buffer().unwrap().copy_deep().unwrap());
+            buffers.len() < n
+        },
+    );
+    (caps.expect("frames decoded"), buffers)
+}
+
+/// Parses a pipeline description.
+pub fn launch(description: &str) -> gst::Pipeline {
+    gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap()
+}
+
+/// Plays `description` (which must end in `appsink name=sink`) and hands each
+/// sample to `f` until `f` returns false or the stream ends; then stops the
+/// pipeline. Returns whether the stream reached EOS.
+pub fn for_each_sample(description: &str, mut f: impl FnMut(&gst::Sample) -> bool) -> bool {
+    let pipeline = launch(description);
+    let sink = pipeline
+        .by_name("sink")
+        .expect("an appsink named sink")
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(60)) {
+        if !f(&sample) {
+            break;
+        }
+    }
+    let eos = sink.is_eos();
+    pipeline.set_state(gst::State::Null).unwrap();
+    eos
+}
+
+/// The first frame of `description` (see [`for_each_sample`]).
+pub fn first_frame(description: &str) -> Image {
+    let mut first = None;
+    for_each_sample(description, |s| {
+        first = Some(s.clone());
+        false
+    });
+    let sample = first.expect("a frame within 60 s");
+    let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+    let map = sample.buffer().unwrap().map_readable().unwrap();
+    Image {
+        width: info.width() as usize,
+        height: info.height() as usize,
+        stride: info.stride()[0] as usize,
+        bytes_per_pixel: info.format_info().pixel_stride()[0] as usize,
+        data: map.as_slice().to_vec(),
+    }
+}
+
+/// The RGBA output of `rbvremove <props>` on an image file, with the input
+/// converted to `format` first.
+pub fn remove_background(file: &str, format: &str, props: &str) -> Image {
+    let path = data(file);
+    first_frame(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format={format} ! \
+         rbvremove {props} ! video/x-raw,format=RGBA ! appsink name=sink",
+        path.display()
+    ))
+}
+
+/// A grey image file as a packed plane.
+pub fn gray(file: &str) -> Image {
+    let path = data(file);
+    first_frame(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=sink",
+        path.display()
+    ))
+}
+
+/// Intersection over union of two masks thresholded at 128.
+pub fn iou(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let (mut inter, mut union) = (0u64, 0u64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x >= 128, y >= 128);
+        inter += u64::from(x && y);
+        union += u64::from(x || y);
+    }
+    inter as f64 / union.max(1) as f64
+}
+
+/// Waits for an error (or EOS) on the bus; returns the error text.
+pub fn wait_for_error(pipeline: &gst::Pipeline) -> Option<String> {
+    let bus = pipeline.bus().unwrap();
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Error, gst::MessageType::Eos],
+    );
+    match msg.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Error(err)) => Some(format!(
+            "{} ({})",
+            err.error(),
+            err.debug().map(|d| d.to_string()).unwrap_or_default()
+        )),
+        _ => None,
+    }
+}
+
+/// Decodes `file` to RGB; returns (frame count, width, height, the middle frame).
+pub fn decode_rgb(file: &Path) -> (usize, usize, usize, Image) {
+    let mut n = 0;
+    let mut frames = Vec::new();
+    let eos = for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
+             appsink name=sink sync=false",
+            file.display()
+        ),
+        |s| {
+            n += 1;
+            frames.push(s.clone());
+            true
+        },
+    );
+    assert!(eos, "{} did not decode to EOS", file.display());
+    let mid = &frames[frames.len() / 2];
+    let info = gst_video::VideoInfo::from_caps(mid.caps().unwrap()).unwrap();
+    let map = mid.buffer().unwrap().map_readable().unwrap();
+    let img = Image {
+        width: info.width() as usize,
+        height: info.height() as usize,
+        stride: info.stride()[0] as usize,
+        bytes_per_pixel: 3,
+        data: map.to_vec(),
+    };
+    (n, img.width, img.height, img)
+}
+
+/// The first `n` frames of a test video as a WebM of exactly `n` frames
+/// (decoded into memory, then encoded through appsrc: cutting a file with
+/// an EOS injected mid-stream loses a frame now and then).
+pub fn short_clip(name: &str, n: usize, path: &Path) {
+    let mut caps = None;
+    let mut frames = Vec::new();
+    for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420 ! \
+             appsink name=sink sync=false",
+            data(name).display()
+        ),
+        |s| {
+            caps.get_or_insert_with(|| s.caps().unwrap().to_owned());
+            frames.push(s.buffer().unwrap().to_owned());
+            frames.len() < n
+        },
+    );
+    encode_webm(caps.as_ref().expect("frames decoded"), frames, path);
+}
+
+/// The first `n` frames of a test video scaled to `width`x`height`, as WebM.
+pub fn scaled_clip(name: &str, n: usize, width: u32, height: u32, path: &Path) {
+    let (caps, frames) = decoded_frames(name, width, height, "I420", n);
+    encode_webm(&caps, frames, path);
+}
+
+/// Raw frames to a VP8 WebM file.
+pub fn encode_webm(caps: &gst::Caps, frames: Vec<gst::Buffer>, path: &Path) {
+    let pipeline = launch(&format!(
+        "appsrc name=src format=time ! videoconvert ! vp8enc deadline=1 ! webmmux ! \
+         filesink location={}",
+        path.display()
+    ));
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(caps));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for f in frames {
+        src.push_buffer(f).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    assert!(wait_for_error(&pipeline).is_none());
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+/// The directory holding the plugin (libgstrbv.so) that cargo built with this
+/// test: `cargo test` leaves it in target/<profile>/deps beside the test binary,
+/// `cargo build` in target/<profile>.
+pub fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    [deps, deps.parent().unwrap()]
+        .into_iter()
+        .find(|d| d.join("libgstrbv.so").is_file())
+        .unwrap_or_else(|| panic!("no libgstrbv.so in or above {}", deps.display()))
+        .to_path_buf()
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rbv-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Resident memory of a process (this one when `pid` is None), in MiB.
+pub fn rss_mib(pid: Option<u32>) -> f64 {
+    let path = pid.map_or("/proc/self/status".to_string(), |p| {
+        format!("/proc/{p}/status")
+    });
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// What a pipeline ending in `appsink name=sink` gave: its frames, the
+/// `rbv-job` messages and the error (with its details), if any.
+pub struct Played {
+    pub frames: Vec<gst::Sample>,
+    pub jobs: Vec<gst::Structure>,
+    pub error: Option<(String, Option<gst::Structure>)>,
+}
+
+/// Plays to EOS or error, keeping frames and `rbv-job` messages.
+pub fn play(p: &gst::Pipeline) -> Played {
+    let sink = p
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = frames.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                kept.lock().unwrap().push(s.pull_sample().unwrap());
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    p.set_state(gst::State::Playing).unwrap();
+    let bus = p.bus().unwrap();
+    let mut jobs = Vec::new();
+    let mut error = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Element(e)
+                if e.structure().is_some_and(|s| s.name() == "rbv-job") =>
+            {
+                jobs.push(e.structure().unwrap().to_owned());
+            }
+            gst::MessageView::Error(e) => {
+                error = Some((e.error().to_string(), e.details().map(|d| d.to_owned())));
+                break;
+            }
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    let frames = frames.lock().unwrap().clone();
+    Played {
+        frames,
+        jobs,
+        error,
+    }
+}
+
+/// `rbv serve` started from its binary (`rbv`, the path cargo gives tests and
+/// benches) on a free port of 127.0.0.1; every stderr line is kept.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub url: String,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+pub fn spawn_serve(rbv: &str, data: &Path, args: &[&str]) -> ServeProcess {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(rbv)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let kept = log.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(url) = line.split(" url=").nth(1) {
+                let _ = tx.send(url.split(' ').next().unwrap().to_owned());
+            }
+            kept.lock().unwrap().push(line);
+        }
+    });
+    let url = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("no listening line: {:?}", log.lock().unwrap()));
+    ServeProcess { child, url, log }
+}
+
+/// A new API key from `rbv keys create` on `data`.
+pub fn create_key(rbv: &str, data: &Path, name: &str) -> String {
+    let out = std::process::Command::new(rbv)
+        .args(["keys", "create", "--name", name, "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("rbv_"), "a key: {key}");
+    key
+}

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `rbv serve` in the test process on 127.0.0.1 (a real server: SQLite on
+//! disk, real workers running rbvremove), and a small client for its API.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rbv_server::{self as server, Config, Server};
+use serde_json::Value;
+
+pub struct Srv {
+    pub server: Server,
+    pub url: String,
+    pub key: String,
+    pub dir: PathBuf,
+    pub http: reqwest::Client,
+}
+
+/// A server on a free port with its data in `dir`, one key made.
+pub async fn start(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Srv {
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        webhook_retry_delay: Duration::from_millis(100),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let server = server::start(config).await.expect("the server starts");
+    let (_, key) = server.app.store.create_key("test", None).unwrap();
+    Srv {
+        url: format!("http://{}", server.addr),
+        server,
+        key,
+        dir: dir.to_path_buf(),
+        http: reqwest::Client::new(),
+    }
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+}
+
+async fn answer(r: reqwest::Response) -> Answer {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let bytes = r.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)));
+    Answer {
+        status,
+        body,
+        headers,
+    }
+}
+
+impl Srv {
+    pub async fn get(&self, key: Option<&str>, path: &str) -> Answer {
+        let mut r = self.http.get(format!("{}{path}", self.url));
+        if let Some(k) = key {
+            r = r.header("X-Api-Key", k);
+        }
+        answer(r.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, key: Option<&str>, path: &str, body: &str) -> Answer {
+        let mut r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("Content-Type", "application/json")
+            .body(body.to_owned());
+        if let Some(k) = key {
+            r = r.header("X-Api-Key", k);
+        }
+        answer(r.send().await.unwrap()).await
+    }
+
+    /// `POST /v1/jobs` with `body`.
+    pub async fn create(&self, key: &str, body: Value) -> Answer {
+        self.post(Some(key), "/v1/jobs", &body.to_string()).await
+    }
+
+    pub async fn upload(&self, key: &str, file: &Path, name: &str) -> Answer {
+        let bytes = std::fs::read(file).unwrap();
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(name.to_owned())
+            .mime_str("video/webm")
+            .unwrap();
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let r = self
+            .http
+            .post(format!("{}/v1/uploads", self.url))
+            .header("X-Api-Key", key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        answer(r).await
+    }
+
+    /// Polls a job until it is completed or failed; also returns the
+    /// progress values seen on the way.
+    pub async fn wait(&self, key: &str, id: &str, timeout: Duration) -> (Value, Vec<f64>) {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let a = self.get(Some(key), &format!("/v1/jobs/{id}")).await;
+            assert_eq!(a.status, 200, "{}", a.body);
+            let status = a.body["status"].as_str().unwrap().to_owned();
+            seen.push(a.body["progress"].as_f64().unwrap());
+            if status == "completed" || status == "failed" {
+                return (a.body, seen);
+            }
+            assert!(Instant::now() < deadline, "job {id} still {status}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn download(&self, url: &str) -> (u16, Vec<u8>) {
+        let r = self.http.get(url).send().await.unwrap();
+        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+    }
+}
+
+/// Frames and size of a video file, decoded by GStreamer into RGBA.
+pub fn decode(path: &Path) -> (usize, u32, u32, Vec<Vec<u8>>) {
+    let mut frames = Vec::new();
+    let mut size = (0, 0);
+    crate::for_each_sample(
+        &format!(
+            "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! \
+             appsink name=sink sync=false",
+            path.display()
+        ),
+        |s| {
+            let info = gst_video::VideoInfo::from_caps(s.caps().unwrap()).unwrap();
+            size = (info.width(), info.height());
+            frames.push(s.buffer().unwrap().map_readable().unwrap().to_vec());
+            true
+        },
+    );
+    (frames.len(), size.0, size.1, frames)
+}
