@@ -4,58 +4,18 @@
 
 use serde_json::{Map, Value, json};
 
-/// Models the service knows.
-pub const MODELS: [&str; 4] = ["original", "light", "pro", "human"];
-/// Output formats the service knows; all but mp4 keep alpha.
-pub const OUTPUT_FORMATS: [&str; 6] = ["webm", "mov", "mp4", "gif", "webp", "png_sequence"];
+pub use crate::names::{JobStatus, ModelName, OutputFormat};
+
+/// The hosted service.
+pub const DEFAULT_API_URL: &str = "https://api.removebgvideo.com";
 /// The largest upload the service takes.
 pub const MAX_UPLOAD_BYTES: u64 = 500 * 1000 * 1000;
-
-/// A job's state. Every state that is not terminal counts as in progress,
-/// including ones this client does not know yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    Created,
-    Pending,
-    Processing,
-    Completed,
-    Failed,
-    Other(String),
-}
-
-impl Status {
-    pub fn parse(s: &str) -> Status {
-        match s {
-            "created" => Status::Created,
-            "pending" | "queued" => Status::Pending,
-            "processing" | "running" => Status::Processing,
-            "completed" | "succeeded" => Status::Completed,
-            "failed" | "error" => Status::Failed,
-            other => Status::Other(other.to_owned()),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            Status::Created => "created",
-            Status::Pending => "pending",
-            Status::Processing => "processing",
-            Status::Completed => "completed",
-            Status::Failed => "failed",
-            Status::Other(s) => s,
-        }
-    }
-
-    pub fn is_terminal(&self) -> bool {
-        matches!(self, Status::Completed | Status::Failed)
-    }
-}
 
 /// A job as `GET /v1/jobs/{id}` (or create / start) answers it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub id: String,
-    pub status: Status,
+    pub status: JobStatus,
     /// 0-100.
     pub progress: f64,
     pub output_url: Option<String>,
@@ -82,8 +42,8 @@ impl Job {
             .or_else(|| known_id.map(str::to_owned))
             .ok_or("no job id (`id` or `job_id`) in the answer")?;
         let status = match obj.get("status") {
-            Some(Value::String(s)) => Status::parse(s),
-            None | Some(Value::Null) => Status::Pending,
+            Some(Value::String(s)) => JobStatus::parse(s),
+            None | Some(Value::Null) => JobStatus::Pending,
             Some(other) => return Err(format!("`status` is {}, not a string", kind(other))),
         };
         let progress = match obj.get("progress") {
@@ -229,23 +189,23 @@ pub enum Background {
 /// What a job is started with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSettings {
-    pub model: String,
+    pub model: ModelName,
     pub text_prompt: Option<String>,
     pub background: Background,
     /// The service's composition object, sent as is.
     pub composition: Option<Value>,
-    pub output_format: String,
+    pub output_format: OutputFormat,
     pub webhook_url: Option<String>,
 }
 
 impl Default for JobSettings {
     fn default() -> Self {
         JobSettings {
-            model: "original".into(),
+            model: ModelName::Original,
             text_prompt: None,
             background: Background::Transparent,
             composition: None,
-            output_format: "webm".into(),
+            output_format: OutputFormat::Webm,
             webhook_url: None,
         }
     }
@@ -254,21 +214,7 @@ impl Default for JobSettings {
 impl JobSettings {
     /// Refuses what the service would refuse, before any request is made.
     pub fn check(&self) -> Result<(), String> {
-        if !MODELS.contains(&self.model.as_str()) {
-            return Err(format!(
-                "model `{}` is not one of the service's: {}",
-                self.model,
-                MODELS.join(", ")
-            ));
-        }
-        if !OUTPUT_FORMATS.contains(&self.output_format.as_str()) {
-            return Err(format!(
-                "output format `{}` is not one of the service's: {}",
-                self.output_format,
-                OUTPUT_FORMATS.join(", ")
-            ));
-        }
-        if self.output_format == "mp4" && self.background == Background::Transparent {
+        if !self.output_format.keeps_alpha() && self.background == Background::Transparent {
             return Err(
                 "mp4 has no alpha: choose a colour or image background, or webm/mov for transparency"
                     .into(),
@@ -289,8 +235,8 @@ impl JobSettings {
         let mut body = Map::new();
         body.insert("video_url".into(), video_url.into());
         body.insert("auto_start".into(), false.into());
-        body.insert("model".into(), self.model.clone().into());
-        body.insert("output_format".into(), self.output_format.clone().into());
+        body.insert("model".into(), self.model.as_str().into());
+        body.insert("output_format".into(), self.output_format.as_str().into());
         if let Some(url) = &self.webhook_url {
             body.insert("webhook_url".into(), url.clone().into());
         }
@@ -301,8 +247,8 @@ impl JobSettings {
     /// and format. Colours go as the documented 0-1 float triple.
     pub fn start_body(&self) -> Value {
         let mut body = Map::new();
-        body.insert("model".into(), self.model.clone().into());
-        body.insert("output_format".into(), self.output_format.clone().into());
+        body.insert("model".into(), self.model.as_str().into());
+        body.insert("output_format".into(), self.output_format.as_str().into());
         if let Some(p) = self.text_prompt.as_deref().filter(|p| !p.trim().is_empty()) {
             body.insert("text_prompt".into(), p.into());
         }
@@ -360,9 +306,9 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!((a.id.as_str(), &a.status), ("job_1", &Status::Created));
+        assert_eq!((a.id.as_str(), &a.status), ("job_1", &JobStatus::Created));
         let b = Job::from_json(&json!({"job_id":"job_2","status":"pending"}), None).unwrap();
-        assert_eq!((b.id.as_str(), &b.status), ("job_2", &Status::Pending));
+        assert_eq!((b.id.as_str(), &b.status), ("job_2", &JobStatus::Pending));
         let c = Job::from_json(
             &json!({"success":true,"status":"processing"}),
             Some("job_3"),
@@ -384,7 +330,7 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(done.status, Status::Completed);
+        assert_eq!(done.status, JobStatus::Completed);
         assert!(done.status.is_terminal());
         assert_eq!(done.output_url.as_deref(), Some("https://x/o.webm"));
         assert_eq!(done.error, None);
@@ -433,11 +379,11 @@ mod tests {
     #[test]
     fn writes_create_and_start_bodies() {
         let s = JobSettings {
-            model: "pro".into(),
+            model: ModelName::Pro,
             text_prompt: Some("person, guitar".into()),
             background: Background::Color([9, 162, 70]),
             composition: Some(json!({"canvas":{"width":1920,"height":1080}})),
-            output_format: "mp4".into(),
+            output_format: OutputFormat::Mp4,
             webhook_url: None,
         };
         s.check().unwrap();
@@ -461,16 +407,12 @@ mod tests {
     #[test]
     fn refuses_what_the_service_refuses() {
         let mut s = JobSettings {
-            output_format: "mp4".into(),
+            output_format: OutputFormat::Mp4,
             ..Default::default()
         };
         assert!(s.check().unwrap_err().contains("mp4 has no alpha"));
-        s.output_format = "avi".into();
-        assert!(s.check().unwrap_err().contains("output format `avi`"));
-        s.output_format = "webm".into();
-        s.model = "huge".into();
-        assert!(s.check().unwrap_err().contains("model `huge`"));
-        s.model = "light".into();
+        s.output_format = OutputFormat::Webm;
+        s.model = ModelName::Light;
         s.background = Background::Image("/tmp/bg.jpg".into());
         assert!(s.check().unwrap_err().contains("http(s) URL"));
     }

@@ -15,8 +15,7 @@ use crate::api::{self, Job, Upload};
 use crate::backoff::{self, RetryPolicy};
 use crate::key::ApiKey;
 
-/// The hosted service.
-pub const DEFAULT_API_URL: &str = "https://api.removebgvideo.com";
+pub use crate::api::DEFAULT_API_URL;
 /// A `Retry-After` longer than this is taken as this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::api::{Job, JobSettings, Status};
+use crate::api::{Job, JobSettings};
 use crate::backoff::Poll;
 use crate::client::{Client, Download, Error};
+use crate::names::JobStatus;
 
 /// What the job works on.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +86,7 @@ pub enum Event {
     /// A poll's answer.
     Polled {
         job_id: String,
-        status: Status,
+        status: JobStatus,
         progress: f64,
         request_id: Option<String>,
     },
@@ -177,7 +178,7 @@ async fn flow(
             break (job, request_id);
         }
     };
-    if job.status == Status::Failed {
+    if job.status == JobStatus::Failed {
         return Err(Error::JobFailed {
             job_id: id,
             message: job

@@ -35,6 +35,7 @@ impl ApiKey {
         }
     }
 
+    #[cfg(any(feature = "client", test))]
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }

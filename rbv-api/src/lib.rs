@@ -12,11 +12,13 @@ pub mod client;
 #[cfg(feature = "client")]
 pub mod job;
 pub mod key;
+pub mod names;
 
-pub use api::{Background, Job, JobSettings, Status};
+pub use api::{Background, Job, JobSettings};
 #[cfg(feature = "client")]
 pub use client::{Client, Config, Error, ErrorKind};
 pub use key::ApiKey;
+pub use names::{JobStatus, ModelName, OutputFormat};
 
 /// The runtime the client's jobs run on, off every streaming thread: one
 /// worker thread per process, made on first use.

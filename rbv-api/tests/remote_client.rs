@@ -13,7 +13,10 @@ use fake_api::{Behaviour, FakeApi, Fault};
 use rbv_api::backoff::RetryPolicy;
 use rbv_api::client::Call;
 use rbv_api::job::{self, Event, Request, Source};
-use rbv_api::{ApiKey, Background, Client, Config, Error, ErrorKind, JobSettings, Status};
+use rbv_api::{
+    ApiKey, Background, Client, Config, Error, ErrorKind, JobSettings, JobStatus, ModelName,
+    OutputFormat,
+};
 use serde_json::json;
 
 const KEY: &str = "rbv_test_key_0123456789SECRET";
@@ -49,13 +52,13 @@ fn request(source: Source) -> Request {
     Request {
         source,
         settings: JobSettings {
-            model: "human".into(),
+            model: ModelName::Human,
             text_prompt: Some("person".into()),
             background: Background::Color([0, 255, 0]),
             composition: Some(
                 json!({"canvas":{"width":640,"height":360},"foreground":{"anchor":"bottom-center","scale":0.5,"offset":{"x":0,"y":-10}}}),
             ),
-            output_format: "webm".into(),
+            output_format: OutputFormat::Webm,
             webhook_url: None,
         },
         poll_interval: Duration::from_millis(30),
@@ -126,7 +129,7 @@ fn uploads_creates_starts_polls_and_downloads() {
     let api = FakeApi::start(b.clone());
     let o = run_job(&api, request(Source::File(input_file())));
     let job = o.result.unwrap();
-    assert_eq!(job.status, Status::Completed);
+    assert_eq!(job.status, JobStatus::Completed);
     assert_eq!(
         std::fs::read(&o.out).unwrap(),
         b.output,
@@ -209,7 +212,7 @@ fn reads_the_other_documented_forms() {
         &api,
         request(Source::Url("https://cdn.example/in.mp4".into())),
     );
-    assert_eq!(o.result.unwrap().status, Status::Completed);
+    assert_eq!(o.result.unwrap().status, JobStatus::Completed);
     assert!(
         api.uploads().is_empty(),
         "a URL is passed as video_url, not uploaded"

@@ -3,9 +3,9 @@
 //! local backend doing the work.
 //!
 //! The pure parts have their own modules: `request` (reading bodies),
-//! `store` (SQLite), `queue` (bounded queues per worker pool), `process`
-//! (the GStreamer pipeline of one job), `webhook`, `metrics` and `crypto`;
-//! `http` glues them to axum.
+//! `store` (SQLite), `queue` (bounded queues per worker pool), `webhook`,
+//! `metrics` and `crypto`; `worker` runs the queued jobs through
+//! `rbv-runner` (one job's GStreamer pipeline); `http` glues them to axum.
 
 pub mod crypto;
 pub mod http;
@@ -14,26 +14,17 @@ pub mod queue;
 pub mod request;
 pub mod store;
 pub mod webhook;
+mod worker;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use rbv_api::JobStatus;
 
 use queue::{Pool, Queue, Queues};
-use request::{Background, Settings};
-use store::{Completion, Job, Store};
-
-/// Credits per minute of video, as the service lists them.
-pub fn credits_per_minute(model: &str) -> f64 {
-    match model {
-        "pro" => 180.0,
-        "original" => 60.0,
-        _ => 45.0,
-    }
-}
+use store::{Job, Store};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -114,7 +105,7 @@ pub struct App {
     /// ffmpeg is there: WebM with alpha, GIF and animated WebP can be written.
     pub ffmpeg: bool,
     pub rate: std::sync::Mutex<std::collections::HashMap<String, (f64, Instant)>>,
-    fetcher: reqwest::Client,
+    pub(crate) fetcher: reqwest::Client,
 }
 
 impl App {
@@ -144,7 +135,7 @@ impl App {
 
     /// The job as `GET /v1/jobs/{id}` shows it.
     pub fn job_json(&self, job: &Job) -> serde_json::Value {
-        let link = (job.status == "completed")
+        let link = (job.status == JobStatus::Completed)
             .then(|| self.output_link(job))
             .flatten();
         let webhook_events = self.store.webhooks_for_job(&job.id).unwrap_or_default();
@@ -152,7 +143,7 @@ impl App {
             serde_json::from_str(&job.settings).unwrap_or(serde_json::Value::Null);
         serde_json::json!({
             "id": job.id,
-            "status": job.status,
+            "status": job.status.as_str(),
             "progress": (job.progress * 10.0).round() / 10.0,
             "output_url": link.as_ref().map(|l| l.0.clone()),
             "output_expires_at": link.as_ref().map(|l| store::iso(l.1)),
@@ -163,8 +154,8 @@ impl App {
             "duration_seconds": job.duration_seconds,
             "billing_status": job.billing_status,
             "credits_used": job.credits_used,
-            "model": job.model,
-            "output_format": job.output_format,
+            "model": job.model.as_str(),
+            "output_format": job.output_format.as_str(),
             "background": settings.get("background"),
             "text_prompt": settings.get("text_prompt"),
             "composition": settings.get("composition"),
@@ -230,18 +221,10 @@ impl Server {
     }
 }
 
-fn init_gstreamer() -> Result<(), String> {
-    gst::init().map_err(|e| format!("GStreamer: {e}"))?;
-    if gst::ElementFactory::find("rbvremove").is_none() {
-        gstrbv::plugin_register_static().map_err(|e| format!("rbv plugin: {e}"))?;
-    }
-    Ok(())
-}
-
 /// Opens the store, recovers jobs a stop interrupted, starts the workers and
 /// listens. Returns once the socket is bound.
 pub async fn start(config: Config) -> Result<Server, String> {
-    init_gstreamer()?;
+    rbv_runner::init()?;
     // One job after another: models stay loaded between them.
     rbv_core::model::keep_sessions_loaded();
     for d in ["uploads", "outputs", "work"] {
@@ -298,7 +281,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
         app.notify(id, "job.failed");
     }
     for (id, model) in store.pending_jobs().map_err(|e| e.to_string())? {
-        app.queues.get(Pool::for_model(&model)).push_recovered(id);
+        app.queues.get(Pool::for_model(model)).push_recovered(id);
     }
     app.webhooks.resume(&store);
 
@@ -309,7 +292,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
     ] {
         for _ in 0..n {
             let app = app.clone();
-            tasks.push(tokio::spawn(async move { worker(app, pool).await }));
+            tasks.push(tokio::spawn(async move { worker::run(app, pool).await }));
         }
     }
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -336,200 +319,4 @@ pub async fn start(config: Config) -> Result<Server, String> {
         shutdown: Some(tx),
         tasks,
     })
-}
-
-async fn worker(app: Arc<App>, pool: Pool) {
-    let queue = app.queues.get(pool);
-    loop {
-        let id = queue.pop().await;
-        let job = match app.store.claim(&id) {
-            Ok(Some(job)) => job,
-            // Taken by another worker, or no longer pending.
-            Ok(None) => continue,
-            Err(e) => {
-                log::line(&[("event", "job"), ("job_id", &id), ("error", &e.to_string())]);
-                continue;
-            }
-        };
-        queue
-            .busy
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        app.transition(
-            &job,
-            "pending",
-            "processing",
-            &[("attempt", &job.attempts.to_string())],
-        );
-        app.notify(&job.id, "job.started");
-        let started = Instant::now();
-        let result = run_job(&app, &job).await;
-        let secs = started.elapsed().as_secs_f64();
-        queue
-            .busy
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        match result {
-            Ok((outcome, file)) => {
-                let resolution = format!("{}x{}", outcome.width, outcome.height);
-                let credits =
-                    store::round2(credits_per_minute(&job.model) * outcome.duration_seconds / 60.0);
-                let done = Completion {
-                    output_file: &file,
-                    duration_seconds: store::round2(outcome.duration_seconds),
-                    credits,
-                    processing_ms: (secs * 1000.0) as i64,
-                    resolution: &resolution,
-                };
-                if let Err(e) = app.store.complete(&job.id, &done) {
-                    let _ = app.store.fail(&job.id, &format!("internal_error: {e}"));
-                    continue;
-                }
-                app.metrics.job_processed(&job.model, &resolution, secs);
-                app.metrics.job_finished(&job.model, "completed");
-                app.transition(
-                    &job,
-                    "processing",
-                    "completed",
-                    &[
-                        ("resolution", &resolution),
-                        ("frames", &outcome.frames.to_string()),
-                        ("seconds", &format!("{secs:.3}")),
-                    ],
-                );
-                app.notify(&job.id, "job.completed");
-            }
-            Err(e) => {
-                let _ = app.store.fail(&job.id, &e);
-                app.metrics.job_finished(&job.model, "failed");
-                app.transition(&job, "processing", "failed", &[("error", &e)]);
-                app.notify(&job.id, "job.failed");
-            }
-        }
-    }
-}
-
-/// Fetches an http(s) resource to `path`, at most `limit` bytes.
-async fn fetch(client: &reqwest::Client, url: &str, path: &Path, limit: u64) -> Result<(), String> {
-    let host = reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    let mut resp = client.get(url).send().await.map_err(|e| {
-        format!(
-            "cannot fetch {host}: {}",
-            rbv_api::client::describe(&e, &host)
-        )
-    })?;
-    if !resp.status().is_success() {
-        return Err(format!("fetching from {host} answered {}", resp.status()));
-    }
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut size = 0u64;
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| rbv_api::client::describe(&e, &host))?
-    {
-        size += chunk.len() as u64;
-        if size > limit {
-            return Err(format!("the file at {host} is over {limit} bytes"));
-        }
-        file.write_all(&chunk).await.map_err(|e| e.to_string())?;
-    }
-    file.flush().await.map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-/// Runs one claimed job: input, background image, pipeline, output.
-async fn run_job(app: &Arc<App>, job: &Job) -> Result<(rbv_runner::Outcome, String), String> {
-    let settings = serde_json::from_str(&job.settings)
-        .map_err(|e| e.to_string())
-        .and_then(|v| Settings::from_json(&v).map_err(|r| r.message))?;
-    let work = app.work_dir().join(&job.id);
-    tokio::fs::create_dir_all(&work)
-        .await
-        .map_err(|e| format!("{}: {e}", work.display()))?;
-    let result = async {
-        let input = match &job.upload_id {
-            Some(id) => app
-                .store
-                .upload(&job.key_id, id)
-                .map_err(|e| e.to_string())?
-                .map(|u| PathBuf::from(u.path))
-                .ok_or("the uploaded video is gone")?,
-            None => {
-                let p = work.join("input");
-                fetch(&app.fetcher, &job.video_url, &p, app.config.max_fetch_bytes).await?;
-                let head = read_head(&p).await?;
-                if rbv_runner::sniff_video(&head).is_none() {
-                    return Err(
-                        "video_url is not a video this service takes (mp4, mov, webm, avi)"
-                            .to_string(),
-                    );
-                }
-                p
-            }
-        };
-        let bg_image = match &settings.background {
-            Background::Image(url) => {
-                let p = work.join("background");
-                fetch(&app.fetcher, url, &p, 50_000_000)
-                    .await
-                    .map_err(|e| format!("background image: {e}"))?;
-                Some(p)
-            }
-            _ => None,
-        };
-        let format = job.output_format.clone();
-        let (ext, _) = rbv_runner::output_kind(&format);
-        let file = format!("{}.{ext}", job.id);
-        let out = app.outputs_dir().join(&file);
-        let partial = work.join(format!("output.{ext}"));
-        let store = app.store.clone();
-        let job_id = job.id.clone();
-        let timeout = app.config.job_timeout;
-        let outcome = tokio::task::spawn_blocking(move || {
-            let spec = rbv_runner::Spec {
-                input: &input,
-                output: &partial,
-                format: &format,
-                model: &settings.model,
-                background: &settings.background,
-                background_image: bg_image.as_deref(),
-                text_prompt: settings.text_prompt.as_deref(),
-                composition: settings.composition.as_ref().map(|c| c.to_string()),
-                timeout,
-            };
-            let r = rbv_runner::run(&spec, |p| {
-                let _ = store.set_progress(&job_id, p);
-            });
-            r.and_then(|o| {
-                std::fs::rename(&partial, &out).map_err(|e| format!("{}: {e}", out.display()))?;
-                Ok(o)
-            })
-        })
-        .await
-        .map_err(|e| format!("processing stopped: {e}"))??;
-        Ok((outcome, file))
-    }
-    .await;
-    let _ = tokio::fs::remove_dir_all(&work).await;
-    result
-}
-
-async fn read_head(p: &Path) -> Result<Vec<u8>, String> {
-    use tokio::io::AsyncReadExt;
-    let mut f = tokio::fs::File::open(p).await.map_err(|e| e.to_string())?;
-    let mut head = vec![0u8; 64 * 1024];
-    let mut n = 0;
-    while n < head.len() {
-        let k = f.read(&mut head[n..]).await.map_err(|e| e.to_string())?;
-        if k == 0 {
-            break;
-        }
-        n += k;
-    }
-    head.truncate(n);
-    Ok(head)
 }

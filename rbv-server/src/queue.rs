@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
 
+use rbv_api::ModelName;
 use tokio::sync::Notify;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,10 +17,11 @@ pub enum Pool {
 }
 
 impl Pool {
-    pub fn for_model(model: &str) -> Pool {
-        match model {
-            "pro" | "original" => Pool::Heavy,
-            _ => Pool::Light,
+    pub fn for_model(model: ModelName) -> Pool {
+        if model.is_heavy() {
+            Pool::Heavy
+        } else {
+            Pool::Light
         }
     }
 
@@ -118,10 +120,10 @@ mod tests {
 
     #[test]
     fn pools_by_model() {
-        assert_eq!(Pool::for_model("pro"), Pool::Heavy);
-        assert_eq!(Pool::for_model("original"), Pool::Heavy);
-        assert_eq!(Pool::for_model("light"), Pool::Light);
-        assert_eq!(Pool::for_model("human"), Pool::Light);
+        assert_eq!(Pool::for_model(ModelName::Pro), Pool::Heavy);
+        assert_eq!(Pool::for_model(ModelName::Original), Pool::Heavy);
+        assert_eq!(Pool::for_model(ModelName::Light), Pool::Light);
+        assert_eq!(Pool::for_model(ModelName::Human), Pool::Light);
     }
 
     #[test]

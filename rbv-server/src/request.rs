@@ -5,7 +5,8 @@
 
 use serde_json::{Map, Value, json};
 
-use rbv_api::api::{MODELS, OUTPUT_FORMATS, color_from_json};
+use rbv_api::api::color_from_json;
+use rbv_api::{ModelName, OutputFormat};
 
 /// A refused request: HTTP status, error code and a message naming the field.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,21 +32,16 @@ fn unprocessable(message: impl Into<String>) -> Refusal {
     }
 }
 
-/// Formats this server encodes with GStreamer alone (1.22 has no GIF or
-/// animated WebP encoder, and no VP8/VP9 encoder that keeps alpha: those
-/// go through ffmpeg when the server has it).
-pub const GSTREAMER_FORMATS: [&str; 4] = ["webm", "mov", "mp4", "png_sequence"];
-
 /// The service's backgrounds (an image URL is fetched when the job runs).
 pub use rbv_api::api::Background;
 
 /// What a job runs with; stored as JSON beside the job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    pub model: String,
+    pub model: ModelName,
     /// None: not asked for; webm when the background is opaque, mov (ProRes
     /// 4444, alpha kept) when it is transparent.
-    pub output_format: Option<String>,
+    pub output_format: Option<OutputFormat>,
     pub background: Background,
     pub text_prompt: Option<String>,
     pub composition: Option<Value>,
@@ -54,7 +50,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            model: "original".into(),
+            model: ModelName::default(),
             output_format: None,
             background: Background::Transparent,
             text_prompt: None,
@@ -151,22 +147,17 @@ pub fn parse_start(body: &Value, settings: &mut Settings) -> Result<(), Refusal>
 
 fn apply(o: &Map<String, Value>, s: &mut Settings) -> Result<(), Refusal> {
     if let Some(m) = string(o, "model")? {
-        if !MODELS.contains(&m) {
-            return Err(invalid(format!(
-                "model `{m}` is not one of {}",
-                MODELS.join(", ")
-            )));
-        }
-        s.model = m.to_owned();
+        s.model = m
+            .parse()
+            .map_err(|_| invalid(format!("model `{m}` is not one of {}", ModelName::names())))?;
     }
     if let Some(f) = string(o, "output_format")? {
-        if !OUTPUT_FORMATS.contains(&f) {
-            return Err(invalid(format!(
+        s.output_format = Some(f.parse().map_err(|_| {
+            invalid(format!(
                 "output_format `{f}` is not one of {}",
-                OUTPUT_FORMATS.join(", ")
-            )));
-        }
-        s.output_format = Some(f.to_owned());
+                OutputFormat::names()
+            ))
+        })?);
     }
     if let Some(p) = string(o, "text_prompt")? {
         if p.len() > 1000 {
@@ -256,30 +247,31 @@ impl Settings {
     /// The format the job will be written in, or why this server cannot.
     /// `ffmpeg`: whether the server has ffmpeg, which writes the formats
     /// GStreamer 1.22 cannot: WebM with alpha (VP9), GIF and animated WebP.
-    pub fn resolved_format(&self, ffmpeg: bool) -> Result<&str, Refusal> {
+    pub fn resolved_format(&self, ffmpeg: bool) -> Result<OutputFormat, Refusal> {
         let transparent = self.background == Background::Transparent;
-        let f = match &self.output_format {
-            Some(f) => f.as_str(),
+        let f = match self.output_format {
+            Some(f) => f,
             // The service's default, where it can keep alpha here.
-            None if transparent && !ffmpeg => "mov",
-            None => "webm",
+            None if transparent && !ffmpeg => OutputFormat::Mov,
+            None => OutputFormat::Webm,
         };
-        let needs_ffmpeg = matches!(f, "gif" | "webp") || (f == "webm" && transparent);
-        match f {
-            "mp4" if transparent => Err(unprocessable(
+        if transparent && !f.keeps_alpha() {
+            return Err(unprocessable(
                 "mp4 has no alpha: choose a colour or image background, or webm / mov / png_sequence for transparency",
-            )),
-            _ if needs_ffmpeg && !ffmpeg => Err(unprocessable(format!(
+            ));
+        }
+        if rbv_runner::needs_ffmpeg(f, transparent) && !ffmpeg {
+            return Err(unprocessable(format!(
                 "this server cannot write {f}{} without ffmpeg (GStreamer 1.22 has no encoder for it): \
                  choose mov (ProRes 4444) or png_sequence, or install ffmpeg on the server",
-                if f == "webm" { " with alpha" } else { "" }
-            ))),
-            f if !OUTPUT_FORMATS.contains(&f) => Err(unprocessable(format!(
-                "output_format {f} is not offered by this server (it writes {})",
-                OUTPUT_FORMATS.join(", ")
-            ))),
-            f => Ok(f),
+                if f == OutputFormat::Webm {
+                    " with alpha"
+                } else {
+                    ""
+                }
+            )));
         }
+        Ok(f)
     }
 
     pub fn to_json(&self) -> Value {
@@ -291,8 +283,8 @@ impl Settings {
             Background::Image(u) => json!({"type": "image", "image_url": u}),
         };
         json!({
-            "model": self.model,
-            "output_format": self.output_format,
+            "model": self.model.as_str(),
+            "output_format": self.output_format.map(OutputFormat::as_str),
             "background": bg,
             "text_prompt": self.text_prompt,
             "composition": self.composition,
@@ -340,15 +332,24 @@ mod tests {
     fn defaults_and_draft() {
         let c = create(json!({"video_url": "http://127.0.0.1:1/uploads/a.webm"})).unwrap();
         assert!(c.auto_start);
-        assert_eq!(c.settings.model, "original");
-        assert_eq!(c.settings.resolved_format(true).unwrap(), "webm");
-        assert_eq!(c.settings.resolved_format(false).unwrap(), "mov");
+        assert_eq!(c.settings.model, ModelName::Original);
+        assert_eq!(
+            c.settings.resolved_format(true).unwrap(),
+            OutputFormat::Webm
+        );
+        assert_eq!(
+            c.settings.resolved_format(false).unwrap(),
+            OutputFormat::Mov
+        );
         let d = create(
             json!({"video_url": "http://h/a.webm", "auto_start": false, "bg_type": "green"}),
         )
         .unwrap();
         assert!(!d.auto_start);
-        assert_eq!(d.settings.resolved_format(false).unwrap(), "webm");
+        assert_eq!(
+            d.settings.resolved_format(false).unwrap(),
+            OutputFormat::Webm
+        );
     }
 
     #[test]
@@ -364,7 +365,7 @@ mod tests {
             &mut s,
         )
         .unwrap();
-        assert_eq!(s.model, "pro");
+        assert_eq!(s.model, ModelName::Pro);
         assert_eq!(s.text_prompt.as_deref(), Some("person, ring"));
         assert!(s.composition.is_some());
         assert_eq!(Settings::from_json(&s.to_json()).unwrap(), s);
@@ -422,7 +423,7 @@ mod tests {
                 .unwrap()
                 .settings
                 .resolved_format(ffmpeg)
-                .map(str::to_owned)
+                .map(|f| f.as_str())
                 .map_err(|r| (r.status, r.message))
         };
         let mp4 = fmt(

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use rbv_api::{JobStatus, ModelName, OutputFormat};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
@@ -52,11 +53,11 @@ pub struct Job {
     pub request_id: String,
     pub video_url: String,
     pub upload_id: Option<String>,
-    pub status: String,
+    pub status: JobStatus,
     pub progress: f64,
     pub settings: String,
-    pub model: String,
-    pub output_format: String,
+    pub model: ModelName,
+    pub output_format: OutputFormat,
     pub webhook_url: Option<String>,
     pub metadata: Option<String>,
     pub error: Option<String>,
@@ -77,6 +78,13 @@ const JOB_COLUMNS: &str = "id, key_id, request_id, video_url, upload_id, status,
     model, output_format, webhook_url, metadata, error, output_file, duration_seconds, credits_used, \
     billing_status, resolution, processing_ms, attempts, created_at, queued_at, started_at, completed_at";
 
+/// A name column read as its type.
+fn named<T: std::str::FromStr<Err = String>>(r: &Row, i: usize) -> Result<T> {
+    r.get::<_, String>(i)?.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    })
+}
+
 fn job_row(r: &Row) -> Result<Job> {
     Ok(Job {
         id: r.get(0)?,
@@ -84,11 +92,11 @@ fn job_row(r: &Row) -> Result<Job> {
         request_id: r.get(2)?,
         video_url: r.get(3)?,
         upload_id: r.get(4)?,
-        status: r.get(5)?,
+        status: JobStatus::parse(&r.get::<_, String>(5)?),
         progress: r.get(6)?,
         settings: r.get(7)?,
-        model: r.get(8)?,
-        output_format: r.get(9)?,
+        model: named(r, 8)?,
+        output_format: named(r, 9)?,
         webhook_url: r.get(10)?,
         metadata: r.get(11)?,
         error: r.get(12)?,
@@ -289,8 +297,8 @@ impl Store {
                  output_format, webhook_url, metadata, created_at, queued_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
-                    j.id, j.key_id, j.request_id, j.video_url, j.upload_id, j.status, j.settings,
-                    j.model, j.output_format, j.webhook_url, j.metadata, j.created_at, j.queued_at
+                    j.id, j.key_id, j.request_id, j.video_url, j.upload_id, j.status.as_str(), j.settings,
+                    j.model.as_str(), j.output_format.as_str(), j.webhook_url, j.metadata, j.created_at, j.queued_at
                 ],
             )
         })
@@ -321,10 +329,11 @@ impl Store {
     pub fn list_jobs(
         &self,
         key_id: &str,
-        status: Option<&str>,
+        status: Option<&JobStatus>,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Job>, i64)> {
+        let status = status.map(JobStatus::as_str);
         self.with(|c| {
             let total = c.query_row(
                 "SELECT COUNT(*) FROM jobs WHERE key_id = ?1 AND (?2 IS NULL OR status = ?2)",
@@ -344,24 +353,30 @@ impl Store {
 
     /// created/failed -> pending with new settings. False when the job is in
     /// another state (already queued, running or completed).
-    pub fn queue_job(&self, id: &str, settings: &str, model: &str, format: &str) -> Result<bool> {
+    pub fn queue_job(
+        &self,
+        id: &str,
+        settings: &str,
+        model: ModelName,
+        format: OutputFormat,
+    ) -> Result<bool> {
         self.with(|c| {
             c.execute(
                 "UPDATE jobs SET status = 'pending', settings = ?2, model = ?3, output_format = ?4, \
                  progress = 0, error = NULL, queued_at = ?5 \
                  WHERE id = ?1 AND status IN ('created', 'failed')",
-                params![id, settings, model, format, now()],
+                params![id, settings, model.as_str(), format.as_str(), now()],
             )
         })
         .map(|n| n == 1)
     }
 
     /// Undoes `queue_job` when the queue turned out to be full.
-    pub fn unqueue_job(&self, id: &str, back_to: &str) -> Result<()> {
+    pub fn unqueue_job(&self, id: &str, back_to: &JobStatus) -> Result<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE jobs SET status = ?2 WHERE id = ?1 AND status = 'pending'",
-                params![id, back_to],
+                params![id, back_to.as_str()],
             )
         })
         .map(|_| ())
@@ -457,12 +472,13 @@ impl Store {
     }
 
     /// (id, model) of every queued job, oldest first.
-    pub fn pending_jobs(&self) -> Result<Vec<(String, String)>> {
+    pub fn pending_jobs(&self) -> Result<Vec<(String, ModelName)>> {
         self.with(|c| {
             let mut st = c.prepare(
                 "SELECT id, model FROM jobs WHERE status = 'pending' ORDER BY queued_at, rowid",
             )?;
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+            st.query_map([], |r| Ok((r.get(0)?, named(r, 1)?)))?
+                .collect()
         })
     }
 
@@ -634,10 +650,10 @@ mod tests {
                 key_id: key.into(),
                 request_id: "req_1".into(),
                 video_url: "http://h/a.webm".into(),
-                status: status.into(),
+                status: JobStatus::parse(status),
                 settings: "{}".into(),
-                model: "human".into(),
-                output_format: "mov".into(),
+                model: ModelName::Human,
+                output_format: OutputFormat::Mov,
                 created_at: now(),
                 ..Job::default()
             })
@@ -666,9 +682,13 @@ mod tests {
         let (key, _) = s.create_key("a", Some(10.0)).unwrap();
         let id = job(&s, &key, "created");
         assert!(s.claim(&id).unwrap().is_none(), "a draft is not claimable");
-        assert!(s.queue_job(&id, "{}", "human", "mov").unwrap());
         assert!(
-            !s.queue_job(&id, "{}", "human", "mov").unwrap(),
+            s.queue_job(&id, "{}", ModelName::Human, OutputFormat::Mov)
+                .unwrap()
+        );
+        assert!(
+            !s.queue_job(&id, "{}", ModelName::Human, OutputFormat::Mov)
+                .unwrap(),
             "already queued"
         );
         let j = s.claim(&id).unwrap().unwrap();
@@ -676,7 +696,8 @@ mod tests {
         assert!(s.claim(&id).unwrap().is_none(), "one worker only");
         s.fail(&id, "boom").unwrap();
         assert!(
-            s.queue_job(&id, "{}", "human", "mov").unwrap(),
+            s.queue_job(&id, "{}", ModelName::Human, OutputFormat::Mov)
+                .unwrap(),
             "a failed job restarts"
         );
         s.claim(&id).unwrap().unwrap();
@@ -700,7 +721,8 @@ mod tests {
         assert_eq!(sum["completed_jobs"], 1);
         assert_eq!(sum["credits_used"], 45.0);
         assert!(
-            !s.queue_job(&id, "{}", "human", "mov").unwrap(),
+            !s.queue_job(&id, "{}", ModelName::Human, OutputFormat::Mov)
+                .unwrap(),
             "completed is final"
         );
     }
@@ -715,13 +737,13 @@ mod tests {
         assert_eq!((requeued, failed.len()), (vec![id.clone()], 0));
         assert_eq!(
             s.pending_jobs().unwrap(),
-            vec![(id.clone(), "human".into())]
+            vec![(id.clone(), ModelName::Human)]
         );
         s.claim(&id).unwrap().unwrap();
         let (requeued, failed) = s.recover(2).unwrap();
         assert_eq!((requeued.len(), failed), (0, vec![id.clone()]));
         let j = s.job(&id).unwrap().unwrap();
-        assert_eq!(j.status, "failed");
+        assert_eq!(j.status, JobStatus::Failed);
         assert!(j.error.unwrap().contains("2 times"));
     }
 
@@ -734,8 +756,14 @@ mod tests {
         assert!(s.job_for_key(&a, &id).unwrap().is_some());
         assert!(s.job_for_key(&b, &id).unwrap().is_none());
         assert_eq!(s.list_jobs(&b, None, 20, 0).unwrap().1, 0);
-        assert_eq!(s.list_jobs(&a, Some("created"), 20, 0).unwrap().1, 1);
-        assert_eq!(s.list_jobs(&a, Some("failed"), 20, 0).unwrap().1, 0);
+        assert_eq!(
+            s.list_jobs(&a, Some(&JobStatus::Created), 20, 0).unwrap().1,
+            1
+        );
+        assert_eq!(
+            s.list_jobs(&a, Some(&JobStatus::Failed), 20, 0).unwrap().1,
+            0
+        );
     }
 
     #[test]
@@ -748,7 +776,7 @@ mod tests {
             job(&s, &key, "pending")
         };
         let s = Store::open(&dir.join("rbv.db")).unwrap();
-        assert_eq!(s.job(&id).unwrap().unwrap().status, "pending");
+        assert_eq!(s.job(&id).unwrap().unwrap().status, JobStatus::Pending);
         assert_eq!(s.setting_or_init("x", || "1".into()).unwrap(), "1");
         assert_eq!(s.setting_or_init("x", || "2".into()).unwrap(), "1");
     }

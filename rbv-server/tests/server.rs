@@ -687,7 +687,7 @@ async fn rate_limit_and_full_queue_answer_429() {
     let (_, other) = srv.server.app.store.create_key("other", None).unwrap();
     assert_eq!(srv.get(Some(&other), "/v1/jobs").await.status, 200);
     let j = srv.server.app.store.job(id).unwrap().unwrap();
-    assert_eq!(j.status, "created");
+    assert_eq!(j.status, rbv_api::JobStatus::Created);
     assert_eq!(
         srv.server
             .app

@@ -33,14 +33,22 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod caps;
 mod imp;
+mod local;
+#[cfg(feature = "remote")]
 mod remote;
+mod settings;
+mod stats;
 mod worker;
 
-pub use imp::{
-    AnchorPosition, Backend, BackgroundMode, ExecutionProvider, HumanVariant, Mode, Model,
-};
+use rbv_api::ModelName;
+use rbv_core::compositor::Anchor;
+use rbv_core::model;
+
+#[cfg(feature = "remote")]
 pub use remote::{ERROR_DETAILS, JOB_MESSAGE};
+pub use stats::STATS_MESSAGE;
 
 glib::wrapper! {
     pub struct RbvRemove(ObjectSubclass<imp::RbvRemove>) @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
@@ -60,4 +68,208 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         gst::Rank::NONE,
         RbvRemove::static_type(),
     )
+}
+
+/// Where the work is done.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvBackend")]
+pub enum Backend {
+    #[enum_value(
+        name = "Local: every frame through a model here (ONNX Runtime)",
+        nick = "local"
+    )]
+    Local = 0,
+    #[enum_value(
+        name = "Remote: the whole file as a job of the /v1 service; its output is played",
+        nick = "remote"
+    )]
+    Remote = 1,
+}
+
+/// Where inference runs (ONNX Runtime execution providers).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvExecutionProvider")]
+pub enum ExecutionProvider {
+    #[enum_value(
+        name = "Auto: CUDA where the loaded ONNX Runtime has it and a GPU answers, else CPU",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(name = "CPU", nick = "cpu")]
+    Cpu = 1,
+    #[enum_value(name = "CUDA (NVIDIA GPU)", nick = "cuda")]
+    Cuda = 2,
+    #[enum_value(
+        name = "TensorRT, with CUDA for the rest (NVIDIA GPU)",
+        nick = "tensorrt"
+    )]
+    TensorRt = 3,
+}
+
+impl From<ExecutionProvider> for model::Provider {
+    fn from(p: ExecutionProvider) -> Self {
+        match p {
+            ExecutionProvider::Auto => model::Provider::Auto,
+            ExecutionProvider::Cpu => model::Provider::Cpu,
+            ExecutionProvider::Cuda => model::Provider::Cuda,
+            ExecutionProvider::TensorRt => model::Provider::TensorRt,
+        }
+    }
+}
+
+/// When inference runs.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvMode")]
+pub enum Mode {
+    #[enum_value(
+        name = "Sync: every frame inferred before it leaves (files, fast models)",
+        nick = "sync"
+    )]
+    Sync = 0,
+    #[enum_value(
+        name = "Async: inference on its own thread; frames leave at once with the newest mask (live, heavy models)",
+        nick = "async"
+    )]
+    Async = 1,
+}
+
+/// Model names as the hosted service knows them.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvModel")]
+pub enum Model {
+    #[enum_value(
+        name = "Human: MediaPipe selfie segmentation, people only, fast",
+        nick = "human"
+    )]
+    Human = 0,
+    #[enum_value(name = "Light: u2netp, salient objects, slow on CPU", nick = "light")]
+    Light = 1,
+    #[enum_value(
+        name = "Original: u2net, salient objects, the service's default, slow on CPU",
+        nick = "original"
+    )]
+    Original = 2,
+    #[enum_value(
+        name = "Pro: ISNet, best edges, about 2 s per frame on CPU",
+        nick = "pro"
+    )]
+    Pro = 3,
+}
+
+/// Which MediaPipe selfie model `model=human` runs.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvHumanVariant")]
+pub enum HumanVariant {
+    #[enum_value(
+        name = "Auto: landscape model for wide frames (aspect >= 16:10), square model otherwise",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(
+        name = "Square model (256x256): robust for small and distant people",
+        nick = "square"
+    )]
+    Square = 1,
+    #[enum_value(
+        name = "Landscape model (256x144): for 16:9 close-ups",
+        nick = "landscape"
+    )]
+    Landscape = 2,
+}
+
+/// What the foreground is laid over (the service's `background`).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvBackground")]
+pub enum BackgroundMode {
+    #[enum_value(name = "Transparent: alpha out", nick = "transparent")]
+    Transparent = 0,
+    #[enum_value(name = "Colour: background-color", nick = "color")]
+    Color = 1,
+    #[enum_value(
+        name = "Image: background-image, scaled to cover the canvas",
+        nick = "image"
+    )]
+    Image = 2,
+    #[enum_value(name = "Blur: the frame's own background, blurred", nick = "blur")]
+    Blur = 3,
+    #[enum_value(name = "Mask: the alpha alone, as GRAY8", nick = "mask")]
+    Mask = 4,
+}
+
+/// The service's nine anchors.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvAnchor")]
+pub enum AnchorPosition {
+    #[enum_value(name = "Top left", nick = "top-left")]
+    TopLeft = 0,
+    #[enum_value(name = "Top centre", nick = "top-center")]
+    TopCenter = 1,
+    #[enum_value(name = "Top right", nick = "top-right")]
+    TopRight = 2,
+    #[enum_value(name = "Centre left", nick = "center-left")]
+    CenterLeft = 3,
+    #[enum_value(name = "Centre", nick = "center")]
+    Center = 4,
+    #[enum_value(name = "Centre right", nick = "center-right")]
+    CenterRight = 5,
+    #[enum_value(name = "Bottom left", nick = "bottom-left")]
+    BottomLeft = 6,
+    #[enum_value(name = "Bottom centre", nick = "bottom-center")]
+    BottomCenter = 7,
+    #[enum_value(name = "Bottom right", nick = "bottom-right")]
+    BottomRight = 8,
+}
+
+impl From<AnchorPosition> for Anchor {
+    fn from(a: AnchorPosition) -> Anchor {
+        Anchor::ALL[a as usize]
+    }
+}
+
+impl From<Anchor> for AnchorPosition {
+    fn from(a: Anchor) -> AnchorPosition {
+        use AnchorPosition::*;
+        const POSITIONS: [AnchorPosition; 9] = [
+            TopLeft,
+            TopCenter,
+            TopRight,
+            CenterLeft,
+            Center,
+            CenterRight,
+            BottomLeft,
+            BottomCenter,
+            BottomRight,
+        ];
+        let i = Anchor::ALL.iter().position(|&x| x == a).unwrap_or(4);
+        POSITIONS[i]
+    }
+}
+
+impl From<Model> for ModelName {
+    fn from(m: Model) -> ModelName {
+        match m {
+            Model::Human => ModelName::Human,
+            Model::Light => ModelName::Light,
+            Model::Original => ModelName::Original,
+            Model::Pro => ModelName::Pro,
+        }
+    }
+}
+
+impl From<ModelName> for Model {
+    fn from(m: ModelName) -> Model {
+        match m {
+            ModelName::Human => Model::Human,
+            ModelName::Light => Model::Light,
+            ModelName::Original => Model::Original,
+            ModelName::Pro => Model::Pro,
+        }
+    }
 }

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `backend=local`: the frame path. Each frame's model input is made and
+//! run (here in `mode=sync`, on the inference thread in `mode=async`), its
+//! mask becomes the foreground's alpha, and the foreground is laid on the
+//! output. No element in here: it works on plain video frames, so it is
+//! tested on frames without a pipeline (`tests` below).
+
+mod composite;
+mod frames;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use gst_video::prelude::*;
+use rbv_core::matte::Smoother;
+use rbv_core::model::{ModelSpec, Segmenter};
+
+use super::Mode;
+use super::settings::Look;
+use super::worker::{self, Worker};
+use composite::Composite;
+use frames::{Frames, model_input};
+
+/// Frames at least this wide (relative to their height) count as wide for
+/// `human-variant=auto`.
+const WIDE_ASPECT: f64 = 1.6;
+
+/// Why a frame could not be made: what failed, and the detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    pub what: &'static str,
+    pub detail: String,
+}
+
+impl FrameError {
+    pub fn new(what: &'static str, detail: impl Into<String>) -> FrameError {
+        FrameError {
+            what,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.detail)
+    }
+}
+
+/// What one frame gave, for the statistics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Processed {
+    /// A new inference finished for this frame (sync: its own; async: the
+    /// newest one, the first time it is applied), and how long it took.
+    pub inference: Option<Duration>,
+    /// Frames between the applied mask's frame and this one.
+    pub mask_age: u32,
+}
+
+/// The local frame path, from the start to the stop.
+pub struct LocalPath {
+    /// Shared with the async worker, which locks it while it infers.
+    segmenters: Arc<Mutex<Vec<Segmenter>>>,
+    /// Each segmenter's spec and input size, readable without the lock.
+    models: Vec<(ModelSpec, (u32, u32))>,
+    active: usize,
+    /// `mode=async`: the inference thread.
+    worker: Option<Worker>,
+    /// Frames seen since the start, to age async masks by.
+    frame_no: u64,
+    /// The async worker must reset its smoother with the next frame.
+    worker_reset: bool,
+    /// The mask applied to the current frame.
+    mask: Vec<f32>,
+    frames: Option<Frames>,
+    smoother: Smoother,
+    composite: Composite,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl LocalPath {
+    /// The path over `segmenters` (for `human-variant=auto` the square and
+    /// the landscape model; else one), with its inference thread in
+    /// `mode=async`.
+    pub fn new(segmenters: Vec<Segmenter>, mode: Mode) -> std::io::Result<LocalPath> {
+        let models = segmenters
+            .iter()
+            .map(|seg| (*seg.spec(), seg.input_size()))
+            .collect();
+        let segmenters = Arc::new(Mutex::new(segmenters));
+        let worker = match mode {
+            Mode::Sync => None,
+            Mode::Async => Some(Worker::start(segmenters.clone())?),
+        };
+        Ok(LocalPath {
+            segmenters,
+            models,
+            active: 0,
+            worker,
+            frame_no: 0,
+            worker_reset: true,
+            mask: Vec::new(),
+            frames: None,
+            smoother: Smoother::new(),
+            composite: Composite::default(),
+        })
+    }
+
+    /// New caps: the model for the frame's shape, and the buffers for the
+    /// sizes and formats. Returns the model's name.
+    pub fn set_caps(
+        &mut self,
+        in_info: &gst_video::VideoInfo,
+        out_info: &gst_video::VideoInfo,
+    ) -> Result<&'static str, String> {
+        let wide = f64::from(in_info.width()) >= WIDE_ASPECT * f64::from(in_info.height());
+        self.active = if self.models.len() > 1 && wide { 1 } else { 0 };
+        let (spec, input_size) = self.models[self.active];
+        self.frames = Some(Frames::new(input_size, in_info, out_info)?);
+        self.flush();
+        Ok(spec.name)
+    }
+
+    /// Whether caps were set: frames can be processed.
+    pub fn negotiated(&self) -> bool {
+        self.frames.is_some()
+    }
+
+    /// The model that runs for the current caps.
+    pub fn model_name(&self) -> &'static str {
+        self.models[self.active].0.name
+    }
+
+    /// Whether the model input is sampled in two stages (for the log).
+    pub fn staged(&self) -> bool {
+        self.frames.as_ref().is_some_and(Frames::staged)
+    }
+
+    /// Whether inference runs on its own thread (`mode=async`).
+    pub fn is_async(&self) -> bool {
+        self.worker.is_some()
+    }
+
+    /// A flush: temporal state starts anew with the next frame.
+    pub fn flush(&mut self) {
+        self.smoother.reset();
+        self.worker_reset = true;
+        if let Some(worker) = &self.worker {
+            worker.clear();
+        }
+    }
+
+    /// One frame: model input, inference, matte, composite.
+    pub fn process(
+        &mut self,
+        look: &Look,
+        inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
+        outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<Processed, FrameError> {
+        let LocalPath {
+            segmenters,
+            active,
+            worker,
+            frame_no,
+            worker_reset,
+            mask,
+            frames,
+            smoother,
+            composite,
+            ..
+        } = self;
+        let frames = frames
+            .as_mut()
+            .ok_or_else(|| FrameError::new("not negotiated", "no caps were set"))?;
+        let fail = FrameError::new;
+
+        // 1. The model's input (sampled straight from the incoming format)
+        // and inference, on a second thread while this one converts the input
+        // to the foreground's pixels: the largest costs, side by side on two
+        // cores (benches/profile.rs).
+        let in_place = composite::in_place(frames, look, outframe.info());
+        let model_size = (frames.model_info.width(), frames.model_info.height());
+        let discont = inframe.buffer().flags().contains(gst::BufferFlags::DISCONT);
+        let this_frame = *frame_no;
+        *frame_no += 1;
+        let (mask_size, processed) = match worker {
+            None => {
+                // Sync: this frame's own mask.
+                let Frames {
+                    to_model,
+                    staged,
+                    model_info,
+                    model_buffer,
+                    to_fg,
+                    fg_info,
+                    fg_buffer,
+                    ..
+                } = frames;
+                let convert = || {
+                    if in_place {
+                        to_fg.frame_ref(inframe, outframe);
+                        Ok(())
+                    } else {
+                        gst_video::VideoFrameRef::from_buffer_ref_writable(
+                            fg_buffer.make_mut(),
+                            fg_info,
+                        )
+                        .map(|mut fg| to_fg.frame_ref(inframe, &mut fg))
+                        .map_err(|e| e.to_string())
+                    }
+                };
+                let (inference, converted) = rayon::join(
+                    || {
+                        model_input(staged, to_model, model_buffer, model_info, inframe)?;
+                        let model = gst_video::VideoFrameRef::from_buffer_ref_readable(
+                            model_buffer.as_ref(),
+                            model_info,
+                        )
+                        .map_err(|e| e.to_string())?;
+                        let stride = model.plane_stride()[0] as usize;
+                        let rgb = model.plane_data(0).map_err(|e| e.to_string())?;
+                        let t0 = Instant::now();
+                        let mut segs = lock(segmenters);
+                        let segmenter = segs
+                            .get_mut(*active)
+                            .ok_or_else(|| "no model for these caps".to_string())?;
+                        let (raw, mw, mh) = segmenter.run(rgb, stride)?;
+                        if discont {
+                            smoother.reset();
+                        }
+                        let smoothed = smoother.apply(
+                            raw,
+                            (mw, mh),
+                            rgb,
+                            stride,
+                            model_size,
+                            look.smoothing as f32,
+                            look.smoothing_threshold,
+                        );
+                        mask.clear();
+                        mask.extend_from_slice(smoothed);
+                        Ok::<_, String>(((mw, mh), t0.elapsed()))
+                    },
+                    convert,
+                );
+                converted.map_err(|e| fail("cannot map the foreground", e))?;
+                let (size, took) = inference.map_err(|e| fail("inference failed", e))?;
+                (
+                    size,
+                    Processed {
+                        inference: Some(took),
+                        mask_age: 0,
+                    },
+                )
+            }
+            Some(worker) => {
+                // Async: hand this frame to the worker, apply the newest mask.
+                model_input(
+                    &mut frames.staged,
+                    &frames.to_model,
+                    &mut frames.model_buffer,
+                    &frames.model_info,
+                    inframe,
+                )
+                .map_err(|e| fail("cannot make the model input", e))?;
+                {
+                    let model = gst_video::VideoFrameRef::from_buffer_ref_readable(
+                        frames.model_buffer.as_ref(),
+                        &frames.model_info,
+                    )
+                    .map_err(|e| fail("cannot read the model input", e.to_string()))?;
+                    let stride = model.plane_stride()[0] as usize;
+                    let rgb = model
+                        .plane_data(0)
+                        .map_err(|e| fail("cannot read the model input", e.to_string()))?;
+                    worker.submit(worker::Input {
+                        rgb: rgb
+                            [..stride * (model_size.1 as usize - 1) + model_size.0 as usize * 3]
+                            .to_vec(),
+                        stride,
+                        active: *active,
+                        frame: this_frame,
+                        model_size,
+                        smoothing: look.smoothing as f32,
+                        smoothing_threshold: look.smoothing_threshold,
+                        reset: std::mem::take(worker_reset) || discont,
+                    });
+                }
+                if in_place {
+                    frames.to_fg.frame_ref(inframe, outframe);
+                } else {
+                    let mut fg = gst_video::VideoFrameRef::from_buffer_ref_writable(
+                        frames.fg_buffer.make_mut(),
+                        &frames.fg_info,
+                    )
+                    .map_err(|e| fail("cannot map the foreground", e.to_string()))?;
+                    frames.to_fg.frame_ref(inframe, &mut fg);
+                }
+                let latest = worker
+                    .with_latest(|latest| match latest {
+                        Some(out) if out.active == *active => {
+                            mask.clear();
+                            mask.extend_from_slice(&out.mask);
+                            let fresh = std::mem::take(&mut out.fresh);
+                            Some((out.size, out.frame, out.took, fresh))
+                        }
+                        _ => None,
+                    })
+                    .map_err(|e| fail("inference failed", e))?;
+                match latest {
+                    Some((size, frame, took, fresh)) => (
+                        size,
+                        Processed {
+                            inference: fresh.then_some(took),
+                            mask_age: (this_frame - frame).min(u64::from(u32::MAX)) as u32,
+                        },
+                    ),
+                    None => {
+                        // No mask yet: nothing is kept until the first.
+                        mask.clear();
+                        mask.resize((model_size.0 * model_size.1) as usize, 0.0);
+                        (
+                            model_size,
+                            Processed {
+                                inference: None,
+                                mask_age: 0,
+                            },
+                        )
+                    }
+                }
+            }
+        };
+
+        // 2. The foreground (input pixels with the upscaled matte as alpha),
+        // then the background under it on the canvas.
+        composite.run(frames, look, mask, mask_size, outframe)?;
+        Ok(processed)
+    }
+}

@@ -1,0 +1,835 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `rbvremove`'s properties: their specs, the values they hold and the
+//! checks a value passes before it is taken. No element in here: the
+//! element locks a [`Settings`] and calls [`Settings::set`] and
+//! [`Settings::get`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gst::glib;
+use gst::prelude::*;
+use rbv_api::api::DEFAULT_API_URL;
+use rbv_api::{ApiKey, OutputFormat};
+use rbv_core::compositor::{self, parse as composition};
+use rbv_core::image::{self, Image};
+use rbv_core::model::{self, ModelSpec, RunnerOptions};
+
+use super::{
+    AnchorPosition, Backend, BackgroundMode, ExecutionProvider, HumanVariant, Mode, Model,
+};
+
+pub const DEFAULT_MODEL: Model = Model::Human;
+pub const DEFAULT_BACKEND: Backend = Backend::Local;
+pub const DEFAULT_MODE: Mode = Mode::Sync;
+pub const DEFAULT_OUTPUT_FORMAT: OutputFormat = OutputFormat::Webm;
+/// First poll of a remote job, in ms; later polls back off to five times it.
+pub const DEFAULT_POLL_INTERVAL: u32 = 2000;
+/// Seconds a whole remote job may take (the official SDKs' default).
+pub const DEFAULT_TIMEOUT: u32 = 600;
+pub const DEFAULT_STATS_INTERVAL: u32 = 1000;
+/// Off: 0.95 halves flicker on the quality benchmark's moving clip (human),
+/// but fades slow, distant people (vtest.avi's opaque share 0.0006 against
+/// 0.007 off), so it is for users who choose it.
+pub const DEFAULT_SMOOTHING: f64 = 0.0;
+/// A model-input pixel whose channels change by more than this between
+/// frames counts as moving: smoothing takes the new mask value there.
+pub const DEFAULT_SMOOTHING_THRESHOLD: u32 = 12;
+pub const DEFAULT_REFINE: bool = false;
+pub const DEFAULT_REFINE_RADIUS: u32 = 2;
+pub const DEFAULT_REFINE_EPS: f64 = 1e-3;
+pub const DEFAULT_BACKGROUND: BackgroundMode = BackgroundMode::Transparent;
+pub const DEFAULT_COLOR: &str = "green";
+pub const DEFAULT_BLUR_RADIUS: u32 = 20;
+/// Below this the blur costs more than it shows (see compositor::blur_plan).
+pub const MIN_BLUR_RADIUS: u32 = 7;
+pub const MAX_BLUR_RADIUS: u32 = 128;
+pub const DEFAULT_HUMAN_VARIANT: HumanVariant = HumanVariant::Auto;
+pub const DEFAULT_THREADS: u32 = 0;
+
+/// Every property's value.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub backend: Backend,
+    pub mode: Mode,
+    pub provider: ExecutionProvider,
+    pub provider_strict: bool,
+    /// The provider the running model uses, once started.
+    pub active_provider: Option<&'static str>,
+    pub api_url: String,
+    /// Never readable back: the property shows its fingerprint.
+    pub api_key: Option<ApiKey>,
+    pub video_url: Option<String>,
+    pub output_format: OutputFormat,
+    pub poll_interval: u32,
+    pub timeout: u32,
+    pub model: Model,
+    pub model_path: Option<String>,
+    pub human_variant: HumanVariant,
+    pub ort_library: Option<String>,
+    pub threads: u32,
+    pub background: BackgroundMode,
+    /// As the user wrote it, and parsed (straight RGBA).
+    pub color_text: String,
+    pub color: [u8; 4],
+    pub image_path: Option<String>,
+    pub image: Option<Arc<Image>>,
+    /// Why the last `background-image` could not be used.
+    pub image_error: Option<String>,
+    pub blur_radius: u32,
+    pub placement: compositor::Placement,
+    /// Milliseconds between `rbv-stats` messages; 0 = none.
+    pub stats_interval: u32,
+    /// What to keep, as the service's comma-separated prompt.
+    pub text_prompt: Option<String>,
+    /// Temporal smoothing strength, 0 = off.
+    pub smoothing: f64,
+    pub smoothing_threshold: u32,
+    pub refine: bool,
+    pub refine_radius: u32,
+    pub refine_eps: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            backend: DEFAULT_BACKEND,
+            mode: DEFAULT_MODE,
+            provider: ExecutionProvider::Auto,
+            provider_strict: false,
+            active_provider: None,
+            api_url: DEFAULT_API_URL.into(),
+            api_key: None,
+            video_url: None,
+            output_format: DEFAULT_OUTPUT_FORMAT,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            timeout: DEFAULT_TIMEOUT,
+            model: DEFAULT_MODEL,
+            model_path: None,
+            human_variant: DEFAULT_HUMAN_VARIANT,
+            ort_library: None,
+            threads: DEFAULT_THREADS,
+            background: DEFAULT_BACKGROUND,
+            color_text: DEFAULT_COLOR.into(),
+            color: composition::parse_color(DEFAULT_COLOR).expect("valid default"),
+            image_path: None,
+            image: None,
+            image_error: None,
+            blur_radius: DEFAULT_BLUR_RADIUS,
+            placement: compositor::Placement::default(),
+            stats_interval: DEFAULT_STATS_INTERVAL,
+            text_prompt: None,
+            smoothing: DEFAULT_SMOOTHING,
+            smoothing_threshold: DEFAULT_SMOOTHING_THRESHOLD,
+            refine: DEFAULT_REFINE,
+            refine_radius: DEFAULT_REFINE_RADIUS,
+            refine_eps: DEFAULT_REFINE_EPS,
+        }
+    }
+}
+
+impl Settings {
+    /// The models to load: for `human auto` both selfie models (the frame
+    /// shape picks one at caps time), else exactly one.
+    pub fn specs(&self) -> Vec<ModelSpec> {
+        match (self.model, self.human_variant) {
+            (Model::Light, _) => vec![model::LIGHT],
+            (Model::Original, _) => vec![model::ORIGINAL],
+            (Model::Pro, _) => vec![model::PRO],
+            (Model::Human, HumanVariant::Square) => vec![model::HUMAN_SQUARE],
+            (Model::Human, HumanVariant::Landscape) => vec![model::HUMAN_LANDSCAPE],
+            (Model::Human, HumanVariant::Auto) if self.model_path.is_some() => {
+                vec![model::HUMAN_SQUARE]
+            }
+            (Model::Human, HumanVariant::Auto) => vec![model::HUMAN_SQUARE, model::HUMAN_LANDSCAPE],
+        }
+    }
+}
+
+/// The settings one frame is composited with, read once per frame.
+pub struct Look {
+    pub background: BackgroundMode,
+    pub color: [u8; 4],
+    pub image: Option<Arc<Image>>,
+    pub blur_radius: u32,
+    pub placement: compositor::Placement,
+    pub smoothing: f64,
+    pub smoothing_threshold: u8,
+    /// Guided-filter refinement: (radius, eps), or none.
+    pub refine: Option<(usize, f32)>,
+}
+
+impl Settings {
+    /// The settings one frame is composited with.
+    pub fn look(&self) -> Look {
+        Look {
+            background: self.background,
+            color: self.color,
+            image: self.image.clone(),
+            blur_radius: self.blur_radius,
+            placement: self.placement,
+            smoothing: self.smoothing,
+            smoothing_threshold: self.smoothing_threshold.min(255) as u8,
+            refine: self
+                .refine
+                .then_some((self.refine_radius as usize, self.refine_eps as f32)),
+        }
+    }
+
+    /// What in the settings decides the output caps.
+    pub fn output_shape(&self) -> OutputShape {
+        OutputShape {
+            mask: self.background == BackgroundMode::Mask,
+            canvas_width: self.placement.canvas_width,
+            canvas_height: self.placement.canvas_height,
+        }
+    }
+
+    /// How ONNX Runtime runs the models. The selfie models take about 1 ms:
+    /// spreading one over two threads only adds hand-off and spinning
+    /// (measured with benches/fps.rs: same or better fps at half the CPU
+    /// with one thread). Heavier models get ONNX Runtime's own choice (all
+    /// cores).
+    pub fn runner_options(&self) -> RunnerOptions {
+        RunnerOptions {
+            ort_library: self.ort_library.as_ref().map(PathBuf::from),
+            threads: match (self.threads, self.model) {
+                (0, Model::Human) => 1,
+                (n, _) => n as usize,
+            },
+            provider: self.provider.into(),
+            strict: self.provider_strict,
+        }
+    }
+}
+
+/// What in the settings decides the output caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputShape {
+    /// `background=mask`: GRAY8 out.
+    pub mask: bool,
+    /// A canvas side that is set, or 0 for the input's.
+    pub canvas_width: u32,
+    pub canvas_height: u32,
+}
+
+/// Whether the element runs, for values that cannot change then.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Running {
+    /// The local frame path is set up.
+    pub local: bool,
+    /// A remote job is set up.
+    pub remote: bool,
+}
+
+/// What the element does after a value was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    /// `text-prompt` changed: while running, say what the model cannot honour.
+    PromptChanged,
+}
+
+/// Work done before the settings are locked, so the streaming thread never
+/// waits on it: a `background-image` is decoded.
+pub enum Prepared {
+    None,
+    Image(Result<Option<Arc<Image>>, String>),
+}
+
+/// Whether `s` is an http(s) URL.
+pub fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+const CHECKED: &str = "type checked by GObject";
+
+/// Decodes a `background-image` value on the caller's thread; other
+/// properties need nothing.
+pub fn prepare(name: &str, value: &glib::Value) -> Prepared {
+    if name != "background-image" {
+        return Prepared::None;
+    }
+    let path: Option<String> = value.get().expect(CHECKED);
+    let local = path.as_deref().filter(|p| !p.is_empty() && !is_url(p));
+    Prepared::Image(match local {
+        Some(p) => image::load(Path::new(p)).map(|img| Some(Arc::new(img))),
+        None => Ok(None),
+    })
+}
+
+impl Settings {
+    /// Sets one property; `Err` names why the value is refused (the old one
+    /// then stays). `prepared` is [`prepare`]'s answer for the same value.
+    pub fn set(
+        &mut self,
+        name: &str,
+        value: &glib::Value,
+        prepared: Prepared,
+        running: Running,
+    ) -> Result<Effect, String> {
+        match name {
+            "background-color" => {
+                let text: Option<String> = value.get().expect(CHECKED);
+                let text = text.unwrap_or_default();
+                self.color = composition::parse_color(&text)?;
+                self.color_text = text;
+            }
+            "background-image" => {
+                let path: Option<String> = value.get().expect(CHECKED);
+                let loaded = match prepared {
+                    Prepared::Image(Ok(img)) => img,
+                    Prepared::Image(Err(e)) => {
+                        self.image_error = Some(e.clone());
+                        return Err(e);
+                    }
+                    Prepared::None => unreachable!("background-image values are prepared"),
+                };
+                if loaded.is_none() && running.local && self.background == BackgroundMode::Image {
+                    return Err("background=image is playing; set another background first".into());
+                }
+                self.image = loaded;
+                self.image_error = path
+                    .as_deref()
+                    .filter(|p| is_url(p))
+                    .map(|u| format!("{u} is a URL: only backend=remote takes URLs"));
+                self.image_path = path;
+            }
+            "background" => {
+                let mode: BackgroundMode = value.get().expect(CHECKED);
+                if mode == BackgroundMode::Image && running.local && self.image.is_none() {
+                    return Err(format!(
+                        "background=image needs a readable background-image first{}",
+                        self.image_error
+                            .as_deref()
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default()
+                    ));
+                }
+                self.background = mode;
+            }
+            "composition" => {
+                let json: Option<String> = value.get().expect(CHECKED);
+                self.placement = composition::parse_composition(json.as_deref().unwrap_or("{}"))
+                    .map_err(|e| format!("'{}': {e}", json.unwrap_or_default()))?;
+            }
+            "backend" => {
+                if running.local || running.remote {
+                    return Err("the backend cannot change while running".into());
+                }
+                self.backend = value.get().expect(CHECKED);
+            }
+            "api-url" => {
+                let url: Option<String> = value.get().expect(CHECKED);
+                let url = url.unwrap_or_else(|| DEFAULT_API_URL.into());
+                if !is_url(&url) {
+                    return Err(format!("'{url}' is not an http(s) URL"));
+                }
+                self.api_url = url;
+            }
+            "api-key" => {
+                let key: Option<String> = value.get().expect(CHECKED);
+                self.api_key = key.as_deref().and_then(ApiKey::new);
+            }
+            "video-url" => {
+                let url: Option<String> = value.get().expect(CHECKED);
+                let url = url.filter(|u| !u.is_empty());
+                if let Some(u) = &url
+                    && !is_url(u)
+                {
+                    return Err(format!(
+                        "'{u}' is not an http(s) URL (local files are found upstream and uploaded)"
+                    ));
+                }
+                self.video_url = url;
+            }
+            "output-format" => {
+                let f: Option<String> = value.get().expect(CHECKED);
+                let f = f.unwrap_or_else(|| DEFAULT_OUTPUT_FORMAT.as_str().into());
+                self.output_format = f
+                    .parse()
+                    .map_err(|_| format!("'{f}' is not one of {}", OutputFormat::names()))?;
+            }
+            "poll-interval" => self.poll_interval = value.get().expect(CHECKED),
+            "mode" => self.mode = value.get().expect(CHECKED),
+            "execution-provider" => self.provider = value.get().expect(CHECKED),
+            "execution-provider-strict" => self.provider_strict = value.get().expect(CHECKED),
+            "timeout" => self.timeout = value.get().expect(CHECKED),
+            "model" => self.model = value.get().expect(CHECKED),
+            "model-path" => self.model_path = value.get().expect(CHECKED),
+            "human-variant" => self.human_variant = value.get().expect(CHECKED),
+            "ort-library" => self.ort_library = value.get().expect(CHECKED),
+            "threads" => self.threads = value.get().expect(CHECKED),
+            "blur-radius" => self.blur_radius = value.get().expect(CHECKED),
+            "canvas-width" => self.placement.canvas_width = value.get().expect(CHECKED),
+            "canvas-height" => self.placement.canvas_height = value.get().expect(CHECKED),
+            "anchor" => {
+                self.placement.anchor = value.get::<AnchorPosition>().expect(CHECKED).into()
+            }
+            "scale" => self.placement.scale = value.get().expect(CHECKED),
+            "offset-x" => self.placement.offset_x = value.get().expect(CHECKED),
+            "offset-y" => self.placement.offset_y = value.get().expect(CHECKED),
+            "stats-interval" => self.stats_interval = value.get().expect(CHECKED),
+            "smoothing" => self.smoothing = value.get().expect(CHECKED),
+            "refine" => self.refine = value.get().expect(CHECKED),
+            "refine-radius" => self.refine_radius = value.get().expect(CHECKED),
+            "refine-eps" => self.refine_eps = value.get().expect(CHECKED),
+            "smoothing-threshold" => self.smoothing_threshold = value.get().expect(CHECKED),
+            "text-prompt" => {
+                self.text_prompt = value.get().expect(CHECKED);
+                return Ok(Effect::PromptChanged);
+            }
+            _ => unreachable!("every property is matched: {name}"),
+        }
+        Ok(Effect::None)
+    }
+
+    /// A property's value as it reads back (`api-key` as its fingerprint).
+    pub fn get(&self, name: &str) -> glib::Value {
+        let s = self;
+        match name {
+            "backend" => s.backend.to_value(),
+            "mode" => s.mode.to_value(),
+            "execution-provider" => s.provider.to_value(),
+            "execution-provider-strict" => s.provider_strict.to_value(),
+            "active-execution-provider" => s.active_provider.to_value(),
+            "api-url" => s.api_url.to_value(),
+            "api-key" => s.api_key.as_ref().map(ApiKey::fingerprint).to_value(),
+            "video-url" => s.video_url.to_value(),
+            "output-format" => s.output_format.as_str().to_value(),
+            "poll-interval" => s.poll_interval.to_value(),
+            "timeout" => s.timeout.to_value(),
+            "model" => s.model.to_value(),
+            "model-path" => s.model_path.to_value(),
+            "human-variant" => s.human_variant.to_value(),
+            "ort-library" => s.ort_library.to_value(),
+            "threads" => s.threads.to_value(),
+            "background" => s.background.to_value(),
+            "background-color" => s.color_text.to_value(),
+            "background-image" => s.image_path.to_value(),
+            "blur-radius" => s.blur_radius.to_value(),
+            "canvas-width" => s.placement.canvas_width.to_value(),
+            "canvas-height" => s.placement.canvas_height.to_value(),
+            "anchor" => AnchorPosition::from(s.placement.anchor).to_value(),
+            "scale" => s.placement.scale.to_value(),
+            "offset-x" => s.placement.offset_x.to_value(),
+            "offset-y" => s.placement.offset_y.to_value(),
+            "composition" => composition::composition_to_json(&s.placement).to_value(),
+            "stats-interval" => s.stats_interval.to_value(),
+            "smoothing" => s.smoothing.to_value(),
+            "refine" => s.refine.to_value(),
+            "refine-radius" => s.refine_radius.to_value(),
+            "refine-eps" => s.refine_eps.to_value(),
+            "smoothing-threshold" => s.smoothing_threshold.to_value(),
+            "text-prompt" => s.text_prompt.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+/// The element's properties.
+pub fn properties() -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecEnum::builder_with_default("model", DEFAULT_MODEL)
+            .nick("Model")
+            .blurb(
+                "Segmentation model, by the hosted service's names: human (MediaPipe \
+                 selfie, people, real time), light (u2netp), original (u2net) or pro \
+                 (ISNet; salient objects, seconds per frame on CPU)",
+            )
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("model-path")
+            .nick("Model path")
+            .blurb(
+                "ONNX file to run instead of the bundled file of 'model'. Input size \
+                 and layout are read from the file; pre- and post-processing follow \
+                 'model', or the JSON beside the file (x.onnx -> x.json: normalize \
+                 {scale 255|\"max\", mean, std}, output probability|logits|min-max, \
+                 input_size [w,h]). Unset: the bundled model from RBV_MODEL_DIR or the \
+                 rbv cache",
+            )
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("human-variant", DEFAULT_HUMAN_VARIANT)
+            .nick("Human variant")
+            .blurb("Which MediaPipe selfie model model=human runs")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("ort-library")
+            .nick("ONNX Runtime library")
+            .blurb(
+                "Path of libonnxruntime.so to load (once per process). Unset: \
+                 RBV_ORT_LIBRARY, ORT_DYLIB_PATH, then the rbv cache",
+            )
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("threads")
+            .nick("Threads")
+            .blurb(
+                "Inference threads (ONNX Runtime intra-op). 0 = automatic: 1 for \
+                 model=human (a 1 ms model gains nothing from more), ONNX Runtime's \
+                 choice (all cores) for heavier models",
+            )
+            .minimum(0)
+            .maximum(64)
+            .default_value(DEFAULT_THREADS)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("background", DEFAULT_BACKGROUND)
+            .nick("Background")
+            .blurb(
+                "What replaces the background: transparent (alpha out), color, image, \
+                 blur (the frame's own background blurred), or mask (the alpha alone, \
+                 GRAY8). Changeable while playing",
+            )
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecString::builder("background-color")
+            .nick("Background colour")
+            .blurb(
+                "Colour for background=color: #RRGGBB, #RRGGBBAA, a name (green = \
+                 #00FF00, white, black, blue, ...), or the service's 0-1 floats \
+                 [0.035,0.635,0.274]",
+            )
+            .default_value(Some(DEFAULT_COLOR))
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecString::builder("background-image")
+            .nick("Background image")
+            .blurb(
+                "Image file for background=image (any format GStreamer decodes), \
+                 scaled to cover the canvas with its aspect kept",
+            )
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("blur-radius")
+            .nick("Blur radius")
+            .blurb(
+                "Blur strength for background=blur: about the standard deviation, in \
+                 output pixels, of a Gaussian blur (as CSS blur() means it)",
+            )
+            .minimum(MIN_BLUR_RADIUS)
+            .maximum(MAX_BLUR_RADIUS)
+            .default_value(DEFAULT_BLUR_RADIUS)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("canvas-width")
+            .nick("Canvas width")
+            .blurb("Output width; 0 = the input's width. Renegotiates when changed")
+            .maximum(composition::MAX_CANVAS)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("canvas-height")
+            .nick("Canvas height")
+            .blurb("Output height; 0 = the input's height. Renegotiates when changed")
+            .maximum(composition::MAX_CANVAS)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("anchor", AnchorPosition::Center)
+            .nick("Anchor")
+            .blurb("Where the foreground sits on the canvas")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecDouble::builder("scale")
+            .nick("Scale")
+            .blurb("Size of the foreground relative to the input frame")
+            .minimum(composition::MIN_SCALE)
+            .maximum(composition::MAX_SCALE)
+            .default_value(1.0)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecInt::builder("offset-x")
+            .nick("Offset x")
+            .blurb("Pixels to the right of the anchored position (negative: left)")
+            .minimum(-composition::MAX_OFFSET)
+            .maximum(composition::MAX_OFFSET)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecInt::builder("offset-y")
+            .nick("Offset y")
+            .blurb("Pixels below the anchored position (negative: above)")
+            .minimum(-composition::MAX_OFFSET)
+            .maximum(composition::MAX_OFFSET)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecString::builder("text-prompt")
+            .nick("Text prompt")
+            .blurb(
+                "What to keep, comma-separated, as the hosted service's pro model \
+                 takes it (\"person, glowing ring\"). Local models are not promptable: \
+                 human keeps people, light/original/pro the salient subject; terms they \
+                 cannot honour are named in a warning on the bus that suggests the \
+                 remote backend",
+            )
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecDouble::builder("smoothing")
+            .nick("Temporal smoothing")
+            .blurb(
+                "Steadies the mask over time (0 = off): where the picture is still, \
+                 a rising mask value keeps this share of its previous value each frame \
+                 and a falling one is taken at once; where the picture moved, the new \
+                 value is taken at once (no trailing). Reset on flush and discontinuities",
+            )
+            .minimum(0.0)
+            .maximum(0.95)
+            .default_value(DEFAULT_SMOOTHING)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("smoothing-threshold")
+            .nick("Smoothing motion threshold")
+            .blurb(
+                "Change (0-255, per channel, at the model's resolution) above which a \
+                 pixel counts as moving and smoothing takes the new mask value there: \
+                 lower follows motion more closely, higher tolerates camera noise",
+            )
+            .maximum(255)
+            .default_value(DEFAULT_SMOOTHING_THRESHOLD)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("refine")
+            .nick("Refine edges")
+            .blurb(
+                "Refine the mask's edges at full resolution with a guided filter that \
+                 follows the picture's own edges (soft alpha kept)",
+            )
+            .default_value(DEFAULT_REFINE)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("refine-radius")
+            .nick("Refinement radius")
+            .blurb(
+                "Guided-filter window radius, in pixels of the working size (about 270 \
+                 rows): larger follows edges further from the model's",
+            )
+            .minimum(1)
+            .maximum(32)
+            .default_value(DEFAULT_REFINE_RADIUS)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecDouble::builder("refine-eps")
+            .nick("Refinement regularisation")
+            .blurb(
+                "Guided-filter regularisation: smaller follows the picture's edges \
+                 more tightly, larger stays closer to the model's mask",
+            )
+            .minimum(1e-6)
+            .maximum(1.0)
+            .default_value(DEFAULT_REFINE_EPS)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("stats-interval")
+            .nick("Statistics interval")
+            .blurb(
+                "Milliseconds (wall clock) between rbv-stats element messages on the \
+                 bus; 0 = none. Fields: frames (guint64, processed so far), \
+                 window-frames (guint), fps (gdouble), inference-p50-ms, \
+                 inference-p95-ms, process-p50-ms, process-p95-ms (gdouble, over the \
+                 window), mask-age (guint, frames between the mask and the frame it is \
+                 applied to), model (string), execution-provider (string)",
+            )
+            .maximum(3_600_000)
+            .default_value(DEFAULT_STATS_INTERVAL)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecString::builder("composition")
+            .nick("Composition")
+            .blurb(
+                "The service's composition object, e.g. {\"canvas\":{\"width\":1920,\
+                 \"height\":1080},\"foreground\":{\"anchor\":\"bottom-right\",\"scale\":0.4,\
+                 \"offset\":{\"x\":0,\"y\":0}}}; sets canvas-*, anchor, scale and offset-* \
+                 at once (left-out parts take their defaults)",
+            )
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("execution-provider", ExecutionProvider::Auto)
+            .nick("Execution provider")
+            .blurb(
+                "Where ONNX Runtime runs the model: auto (CUDA where the loaded library \
+                 has it and a GPU answers, else CPU), cpu, cuda, tensorrt. A provider \
+                 that cannot be had falls back to the CPU with a warning, unless \
+                 execution-provider-strict. Needs READY",
+            )
+            .build(),
+        glib::ParamSpecBoolean::builder("execution-provider-strict")
+            .nick("Strict execution provider")
+            .blurb("Fail the start instead of falling back to the CPU")
+            .default_value(false)
+            .build(),
+        glib::ParamSpecString::builder("active-execution-provider")
+            .nick("Active execution provider")
+            .blurb("The execution provider the model runs on (cpu, cuda, tensorrt); unset before the start")
+            .read_only()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("mode", DEFAULT_MODE)
+            .nick("Mode")
+            .blurb(
+                "sync: every frame waits for its own mask (files; real time with human). \
+                 async: inference on its own thread, frames leave at once with the \
+                 newest mask, no motion compensation (live sources, heavy models); the \
+                 mask's age in frames is in rbv-stats. Needs READY",
+            )
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("backend", DEFAULT_BACKEND)
+            .nick("Backend")
+            .blurb(
+                "local: every frame through a model here; remote: the whole input \
+                 file (found upstream, or video-url) becomes a job of the /v1 service, \
+                 whose output is decoded and pushed in place of the input. Remote \
+                 needs a file or http(s) source, not a live one",
+            )
+            .build(),
+        glib::ParamSpecString::builder("api-url")
+            .nick("API URL")
+            .blurb("backend=remote: the /v1 service's base URL")
+            .default_value(Some(DEFAULT_API_URL))
+            .build(),
+        glib::ParamSpecString::builder("api-key")
+            .nick("API key")
+            .blurb(
+                "backend=remote: the service's API key (else RBV_API_KEY). Never \
+                 logged; reads back as a fingerprint only",
+            )
+            .build(),
+        glib::ParamSpecString::builder("video-url")
+            .nick("Video URL")
+            .blurb(
+                "backend=remote: an http(s) URL the service fetches the input from, \
+                 instead of the file found upstream (which is uploaded)",
+            )
+            .build(),
+        glib::ParamSpecString::builder("output-format")
+            .nick("Output format")
+            .blurb(
+                "backend=remote: the job's output, webm, mov, mp4 (no alpha: needs a \
+                 colour or image background), gif, webp or png_sequence",
+            )
+            .default_value(Some(DEFAULT_OUTPUT_FORMAT.as_str()))
+            .build(),
+        glib::ParamSpecUInt::builder("poll-interval")
+            .nick("Poll interval")
+            .blurb(
+                "backend=remote: ms before the first status poll; later polls back \
+                 off to five times it, with jitter",
+            )
+            .minimum(10)
+            .maximum(60_000)
+            .default_value(DEFAULT_POLL_INTERVAL)
+            .build(),
+        glib::ParamSpecUInt::builder("timeout")
+            .nick("Timeout")
+            .blurb("backend=remote: seconds the whole job may take, upload to download")
+            .minimum(1)
+            .maximum(24 * 3600)
+            .default_value(DEFAULT_TIMEOUT)
+            .build(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(
+        s: &mut Settings,
+        name: &str,
+        value: glib::Value,
+        running: Running,
+    ) -> Result<Effect, String> {
+        let prepared = prepare(name, &value);
+        s.set(name, &value, prepared, running)
+    }
+
+    fn idle() -> Running {
+        Running::default()
+    }
+
+    #[test]
+    fn refused_values_name_why_and_keep_the_old_one() {
+        gst::init().unwrap();
+        let mut s = Settings::default();
+        set(&mut s, "background-color", "#102030".to_value(), idle()).unwrap();
+        assert_eq!(s.color, [0x10, 0x20, 0x30, 255]);
+        assert!(
+            set(
+                &mut s,
+                "background-color",
+                "chartreuse-ish".to_value(),
+                idle()
+            )
+            .is_err()
+        );
+        assert_eq!(
+            (s.color, s.color_text.as_str()),
+            ([0x10, 0x20, 0x30, 255], "#102030")
+        );
+        let e = set(&mut s, "composition", "{bad".to_value(), idle()).unwrap_err();
+        assert!(e.starts_with("'{bad':"), "{e}");
+        assert_eq!(s.placement, compositor::Placement::default());
+        let e = set(&mut s, "output-format", "avi".to_value(), idle()).unwrap_err();
+        assert!(e.contains("webm, mov, mp4, gif, webp, png_sequence"), "{e}");
+        assert!(set(&mut s, "api-url", "ftp://x".to_value(), idle()).is_err());
+        assert!(set(&mut s, "video-url", "/tmp/in.mp4".to_value(), idle()).is_err());
+        let e = set(
+            &mut s,
+            "background-image",
+            "/nonexistent.png".to_value(),
+            idle(),
+        )
+        .unwrap_err();
+        assert!(e.contains("/nonexistent.png"), "{e}");
+        assert_eq!(s.image_error.as_deref(), Some(e.as_str()));
+    }
+
+    #[test]
+    fn running_elements_refuse_what_cannot_change_then() {
+        gst::init().unwrap();
+        let mut s = Settings::default();
+        let local = Running {
+            local: true,
+            remote: false,
+        };
+        let e = set(&mut s, "backend", Backend::Remote.to_value(), local).unwrap_err();
+        assert!(e.contains("cannot change while running"));
+        assert_eq!(s.backend, Backend::Local);
+        let e = set(
+            &mut s,
+            "background",
+            BackgroundMode::Image.to_value(),
+            local,
+        )
+        .unwrap_err();
+        assert!(e.contains("needs a readable background-image"), "{e}");
+        set(
+            &mut s,
+            "background",
+            BackgroundMode::Image.to_value(),
+            idle(),
+        )
+        .unwrap();
+        assert_eq!(
+            set(&mut s, "text-prompt", Some("person").to_value(), local),
+            Ok(Effect::PromptChanged)
+        );
+    }
+
+    #[test]
+    fn values_read_back_and_the_key_as_its_fingerprint() {
+        gst::init().unwrap();
+        let mut s = Settings::default();
+        let key = "rbv_live_0123456789abcdefWXYZ";
+        set(&mut s, "api-key", Some(key).to_value(), idle()).unwrap();
+        let shown: Option<String> = s.get("api-key").get().unwrap();
+        let shown = shown.unwrap();
+        assert!(!shown.contains("0123456789"), "{shown}");
+        set(&mut s, "scale", 0.5f64.to_value(), idle()).unwrap();
+        let json: Option<String> = s.get("composition").get().unwrap();
+        assert!(json.unwrap().contains("\"scale\":0.5"));
+        assert_eq!(s.get("output-format").get::<String>().unwrap(), "webm");
+        // Every spec'd property reads back.
+        for p in properties() {
+            assert_eq!(s.get(p.name()).type_(), p.value_type(), "{}", p.name());
+        }
+    }
+}

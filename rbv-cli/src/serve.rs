@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `rbv serve` and `rbv keys`: the /v1 job API on this machine.
+
+use crate::Fail;
+use rbv_server::{self as server, Config};
+use std::time::Duration;
+
+const USAGE: &str = "\
+usage:
+  rbv serve [options]                 the /v1 job API on this machine
+  rbv keys create [--name N] [--credits C] [--data-dir DIR]   prints a new key once
+  rbv keys list [--data-dir DIR]
+  rbv keys revoke KEY_ID [--data-dir DIR]
+
+serve options (defaults in brackets):
+  --listen ADDR            [127.0.0.1:8080]
+  --data-dir DIR           database, uploads, outputs [$RBV_DATA_DIR or ./rbv-data]
+  --public-url URL         base of the links handed out [http://ADDR]
+  --heavy-workers N        workers for pro and original [1]
+  --light-workers N        workers for light and human [1]
+  --queue-size N           jobs waiting per pool before 429 [100]
+  --rate-limit N           requests per minute per key, 0 = none [600]
+  --link-ttl SECONDS       lifetime of output links [86400]
+  --max-upload-mb N        largest upload [500]
+  --job-timeout SECONDS    longest a job may process [3600]
+  --max-attempts N         runs of a job a stop interrupted before it fails [3]
+  --webhook-retry-delay S  seconds between webhook retries [10]
+The webhook signing secret comes from $RBV_WEBHOOK_SECRET (not an option: a
+command line is visible to other users).";
+
+fn bad(e: impl std::fmt::Display) -> Fail {
+    Fail::Input(format!("{e}\n\n{USAGE}"))
+}
+
+fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, Fail> {
+    v.parse()
+        .map_err(|_| Fail::Input(format!("--{name} {v}: not a valid number")))
+}
+
+pub fn main(args: Vec<String>) -> Result<(), Fail> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut words = Vec::new();
+    let mut config = Config::default();
+    if let Ok(d) = std::env::var("RBV_DATA_DIR") {
+        config.data_dir = d.into();
+    }
+    config.webhook_secret = std::env::var("RBV_WEBHOOK_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let mut name = "default".to_string();
+    let mut credits = None;
+    while let Some(arg) = parser.next().map_err(bad)? {
+        match arg {
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            Value(v) => words.push(v.string().map_err(bad)?),
+            Long(opt) => {
+                let opt = opt.to_owned();
+                let v = parser.value().map_err(bad)?.string().map_err(bad)?;
+                match opt.as_str() {
+                    "listen" => config.listen = num("listen", &v)?,
+                    "data-dir" => config.data_dir = v.into(),
+                    "public-url" => config.public_url = Some(v),
+                    "heavy-workers" => config.heavy_workers = num(&opt, &v)?,
+                    "light-workers" => config.light_workers = num(&opt, &v)?,
+                    "queue-size" => config.queue_size = num(&opt, &v)?,
+                    "rate-limit" => config.rate_limit = num(&opt, &v)?,
+                    "link-ttl" => config.link_ttl = Duration::from_secs(num(&opt, &v)?),
+                    "max-upload-mb" => config.max_upload_bytes = num::<u64>(&opt, &v)? * 1_000_000,
+                    "job-timeout" => config.job_timeout = Duration::from_secs(num(&opt, &v)?),
+                    "max-attempts" => config.max_attempts = num(&opt, &v)?,
+                    "webhook-retry-delay" => {
+                        config.webhook_retry_delay = Duration::from_secs_f64(num(&opt, &v)?)
+                    }
+                    "name" => name = v,
+                    "credits" => credits = Some(num::<f64>(&opt, &v)?),
+                    _ => return Err(bad(format!("unknown option --{opt}"))),
+                }
+            }
+            other => return Err(bad(other.unexpected())),
+        }
+    }
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["serve"] => serve(config),
+        ["keys", rest @ ..] => keys(&config, rest, &name, credits),
+        _ => Err(bad("expected `serve` or `keys create|list|revoke`")),
+    }
+}
+
+fn serve(config: Config) -> Result<(), Fail> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::Other(e.to_string()))?;
+    rt.block_on(async {
+        let server = server::start(config).await.map_err(Fail::Input)?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| Fail::Other(e.to_string()))?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        server::log::line(&[("event", "stopping")]);
+        server.stop().await;
+        Ok(())
+    })
+}
+
+fn keys(config: &Config, rest: &[&str], name: &str, credits: Option<f64>) -> Result<(), Fail> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| Fail::Input(format!("{}: {e}", config.data_dir.display())))?;
+    let db = config.data_dir.join("rbv.db");
+    let store = server::store::Store::open(&db)
+        .map_err(|e| Fail::Input(format!("{}: {e}", db.display())))?;
+    let fail = |e: server::store::Error| Fail::Other(e.to_string());
+    match rest {
+        ["create"] => {
+            let (id, secret) = store.create_key(name, credits).map_err(fail)?;
+            eprintln!("created {id} ({name}); the key is shown once, store it now:");
+            println!("{secret}");
+            Ok(())
+        }
+        ["list"] => {
+            for (id, name, credits, revoked, created) in store.list_keys().map_err(fail)? {
+                println!(
+                    "{id}\t{name}\tcredits={}\t{}\tcreated {}",
+                    credits.map_or("unlimited".into(), |c| c.to_string()),
+                    if revoked { "revoked" } else { "active" },
+                    server::store::iso(created)
+                );
+            }
+            Ok(())
+        }
+        ["revoke", id] => {
+            if store.revoke_key(id).map_err(fail)? {
+                eprintln!("revoked {id}");
+                Ok(())
+            } else {
+                Err(Fail::Input(format!("no key {id}")))
+            }
+        }
+        _ => Err(bad("keys: expected create, list or revoke KEY_ID")),
+    }
+}

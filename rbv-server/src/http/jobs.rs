@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The job routes: create, start, read, list; and the key's usage.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use rbv_api::JobStatus;
+use serde_json::{Value, json};
+
+use super::{Answer, ApiError, Caller, Ctx, json_body, ok};
+use crate::queue::Pool;
+use crate::request;
+use crate::store::{self, Job, Key};
+use crate::{App, crypto};
+
+/// An upload of this key named by a `/uploads/<id>.<ext>` URL.
+fn own_upload(app: &App, key: &Key, url: &str) -> Result<Option<String>, rusqlite::Error> {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return Ok(None);
+    };
+    let Some(name) = u.path().strip_prefix("/uploads/") else {
+        return Ok(None);
+    };
+    let id = name.split('.').next().unwrap_or_default();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    Ok(app.store.upload(&key.id, id)?.map(|u| u.id))
+}
+
+fn check_credits(app: &App, ctx: &Ctx, key: &Key) -> Result<(), ApiError> {
+    if let Some(left) = app
+        .store
+        .credits_left(key)
+        .map_err(|e| ApiError::internal(ctx, e))?
+        && left <= 0.0
+    {
+        return Err(ApiError::new(
+            ctx,
+            402,
+            "insufficient_credits",
+            format!("insufficient credits: this key has {left:.2} left"),
+        ));
+    }
+    Ok(())
+}
+
+fn queue_full(app: &App, ctx: &Ctx, pool: Pool) -> ApiError {
+    let q = app.queues.get(pool);
+    ApiError::rate_limited(
+        ctx,
+        &format!(
+            "the {} queue is full ({} jobs waiting); try again later",
+            pool.name(),
+            q.len()
+        ),
+        // About one job's time per worker; clients back off further.
+        10,
+    )
+}
+
+pub async fn create_job(
+    State(app): State<Arc<App>>,
+    Caller { key, ctx }: Caller,
+    req: Request,
+) -> Answer {
+    let body = json_body(&ctx, req.into_body(), false).await?;
+    let create = request::parse_create(&body).map_err(|r| ApiError::refused(&ctx, r))?;
+    // A draft gets its background at start: the pair is checked then.
+    let format = match create.settings.resolved_format(app.ffmpeg) {
+        Ok(f) => f,
+        Err(_) if !create.auto_start => create.settings.output_format.unwrap_or_default(),
+        Err(r) => return Err(ApiError::refused(&ctx, r)),
+    };
+    let upload_id =
+        own_upload(&app, &key, &create.video_url).map_err(|e| ApiError::internal(&ctx, e))?;
+    if upload_id.is_none()
+        && create.video_url.contains("/uploads/")
+        && create.video_url.starts_with(&app.public_url)
+    {
+        return Err(ApiError::invalid(
+            &ctx,
+            "video_url names no upload of this key",
+        ));
+    }
+    check_credits(&app, &ctx, &key)?;
+    let status = if create.auto_start {
+        JobStatus::Pending
+    } else {
+        JobStatus::Created
+    };
+    let job = Job {
+        id: crypto::new_id("job"),
+        key_id: key.id.clone(),
+        request_id: ctx.request_id.clone(),
+        video_url: create.video_url.clone(),
+        upload_id,
+        status: status.clone(),
+        settings: create.settings.to_json().to_string(),
+        model: create.settings.model,
+        output_format: format,
+        webhook_url: create.webhook_url.clone(),
+        metadata: create.metadata.as_ref().map(Value::to_string),
+        created_at: store::now(),
+        queued_at: create.auto_start.then(store::now),
+        ..Job::default()
+    };
+    ctx.job(&job.id);
+    app.store
+        .insert_job(&job)
+        .map_err(|e| ApiError::internal(&ctx, e))?;
+    if create.auto_start {
+        let pool = Pool::for_model(job.model);
+        if app.queues.get(pool).push(job.id.clone()).is_err() {
+            let _ = app.store.delete_job(&job.id);
+            return Err(queue_full(&app, &ctx, pool));
+        }
+    }
+    app.transition(&job, "-", status.as_str(), &[]);
+    ok(json!({
+        "success": true,
+        "id": job.id,
+        "job_id": job.id,
+        "status": status.as_str(),
+        "message": if create.auto_start { "job queued" } else { "draft job created; start it with POST /v1/jobs/{id}/start" },
+    }))
+}
+
+pub async fn start_job(
+    State(app): State<Arc<App>>,
+    Caller { key, ctx }: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> Answer {
+    ctx.job(&id);
+    let body = json_body(&ctx, req.into_body(), true).await?;
+    let job = app
+        .store
+        .job_for_key(&key.id, &id)
+        .map_err(|e| ApiError::internal(&ctx, e))?
+        .ok_or_else(|| ApiError::not_found(&ctx))?;
+    if !matches!(job.status, JobStatus::Created | JobStatus::Failed) {
+        let why = if job.status == JobStatus::Completed {
+            "the job is completed; create a new job to run it again"
+        } else {
+            "the job is already queued or processing"
+        };
+        return Err(ApiError::new(&ctx, 409, "invalid_state", why));
+    }
+    let stored: Value =
+        serde_json::from_str(&job.settings).map_err(|e| ApiError::internal(&ctx, e))?;
+    let mut settings =
+        request::Settings::from_json(&stored).map_err(|r| ApiError::refused(&ctx, r))?;
+    request::parse_start(&body, &mut settings).map_err(|r| ApiError::refused(&ctx, r))?;
+    let format = settings
+        .resolved_format(app.ffmpeg)
+        .map_err(|r| ApiError::refused(&ctx, r))?;
+    check_credits(&app, &ctx, &key)?;
+    let queued = app
+        .store
+        .queue_job(&id, &settings.to_json().to_string(), settings.model, format)
+        .map_err(|e| ApiError::internal(&ctx, e))?;
+    if !queued {
+        return Err(ApiError::new(
+            &ctx,
+            409,
+            "invalid_state",
+            "the job is already queued or processing",
+        ));
+    }
+    let pool = Pool::for_model(settings.model);
+    if app.queues.get(pool).push(id.clone()).is_err() {
+        let _ = app.store.unqueue_job(&id, &job.status);
+        return Err(queue_full(&app, &ctx, pool));
+    }
+    app.transition(
+        &job,
+        job.status.as_str(),
+        JobStatus::Pending.as_str(),
+        &[("started_by", &ctx.request_id)],
+    );
+    ok(
+        json!({"success": true, "id": id, "job_id": id, "status": "pending", "message": "job queued"}),
+    )
+}
+
+pub async fn get_job(
+    State(app): State<Arc<App>>,
+    Caller { key, ctx }: Caller,
+    Path(id): Path<String>,
+) -> Answer {
+    ctx.job(&id);
+    let job = app
+        .store
+        .job_for_key(&key.id, &id)
+        .map_err(|e| ApiError::internal(&ctx, e))?
+        .ok_or_else(|| ApiError::not_found(&ctx))?;
+    ok(app.job_json(&job))
+}
+
+fn int_param(
+    ctx: &Ctx,
+    q: &std::collections::HashMap<String, String>,
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ApiError> {
+    match q.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    ctx,
+                    format!("{name} must be a whole number within {min}..{max}, found `{v}`"),
+                )
+            }),
+    }
+}
+
+type Params = Query<std::collections::HashMap<String, String>>;
+
+pub async fn list_jobs(
+    State(app): State<Arc<App>>,
+    Caller { key, ctx }: Caller,
+    Query(q): Params,
+) -> Answer {
+    let limit = int_param(&ctx, &q, "limit", 20, 1, 100)?;
+    let offset = int_param(&ctx, &q, "offset", 0, 0, i64::MAX)?;
+    let status = q
+        .get("status")
+        .map(|s| JobStatus::known(s))
+        .transpose()
+        .map_err(|e| ApiError::invalid(&ctx, e))?;
+    let (jobs, total) = app
+        .store
+        .list_jobs(&key.id, status.as_ref(), limit, offset)
+        .map_err(|e| ApiError::internal(&ctx, e))?;
+    let items: Vec<Value> = jobs.iter().map(|j| app.job_json(j)).collect();
+    ok(json!({"items": items, "total": total, "limit": limit, "offset": offset}))
+}
+
+pub async fn usage_summary(
+    State(app): State<Arc<App>>,
+    Caller { key, ctx }: Caller,
+    Query(q): Params,
+) -> Answer {
+    let days = int_param(&ctx, &q, "days", 7, 1, 90)?;
+    let mut v = app
+        .store
+        .usage_summary(&key.id, days)
+        .map_err(|e| ApiError::internal(&ctx, e))?;
+    if let Some(left) = app
+        .store
+        .credits_left(&key)
+        .map_err(|e| ApiError::internal(&ctx, e))?
+    {
+        v["credits_remaining"] = json!(store::round2(left));
+    }
+    ok(v)
+}
+
+pub async fn usage_events(
+    State(app): State<Arc<App>>,
+    Caller { key, ctx }: Caller,
+    Query(q): Params,
+) -> Answer {
+    let limit = int_param(&ctx, &q, "limit", 20, 1, 100)?;
+    let items = app
+        .store
+        .usage_events(&key.id, limit)
+        .map_err(|e| ApiError::internal(&ctx, e))?;
+    ok(json!({"items": items, "limit": limit}))
+}

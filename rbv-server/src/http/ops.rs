@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Signed output links, `/health` and `/metrics`.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{Answer, ApiError, Cx, json_response};
+use crate::queue::Pool;
+use crate::store;
+use crate::{App, crypto};
+
+type Params = Query<std::collections::HashMap<String, String>>;
+
+pub async fn output(
+    State(app): State<Arc<App>>,
+    Path((job_id, file)): Path<(String, String)>,
+    Query(q): Params,
+    Cx(ctx): Cx,
+) -> Answer {
+    ctx.job(&job_id);
+    let forbidden = |code, msg: &str| ApiError::new(&ctx, 403, code, msg);
+    let expires = q.get("expires").and_then(|e| e.parse::<u64>().ok());
+    let signature = q.get("signature").map(String::as_str).unwrap_or_default();
+    let Some(expires) = expires else {
+        return Err(forbidden("invalid_signature", "this link is not signed"));
+    };
+    if !crypto::link_signature_ok(&app.link_secret, &job_id, &file, expires, signature) {
+        return Err(forbidden(
+            "invalid_signature",
+            "this link's signature does not match",
+        ));
+    }
+    if (store::now() as u64) > expires {
+        return Err(forbidden(
+            "link_expired",
+            "this link has expired: read the job again for a fresh output_url",
+        ));
+    }
+    let job = app
+        .store
+        .job(&job_id)
+        .map_err(|e| ApiError::internal(&ctx, e))?;
+    let Some(job) = job.filter(|j| j.output_file.as_deref() == Some(file.as_str())) else {
+        return Err(ApiError::new(&ctx, 404, "not_found", "output not found"));
+    };
+    let path = app.outputs_dir().join(&file);
+    let f = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::new(&ctx, 404, "not_found", "output not found"))?;
+    let len = f
+        .metadata()
+        .await
+        .map_err(|e| ApiError::internal(&ctx, e))?
+        .len();
+    let mime = job.output_format.mime();
+    let stream = futures_util::stream::unfold(f, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 256 * 1024];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+pub async fn health(State(app): State<Arc<App>>) -> Response {
+    let db = app.store.ping().is_ok();
+    let storage = app.outputs_dir().is_dir() && app.uploads_dir().is_dir();
+    let pool = |p: Pool| {
+        let q = app.queues.get(p);
+        json!({"workers": q.workers, "busy": q.busy.load(std::sync::atomic::Ordering::Relaxed), "depth": q.len()})
+    };
+    let workers = app.queues.heavy.workers > 0 && app.queues.light.workers > 0;
+    let healthy = db && storage && workers;
+    let body = json!({
+        "status": if healthy { "healthy" } else { "degraded" },
+        "checks": {
+            "database": if db { "ok" } else { "failing" },
+            "storage": if storage { "ok" } else { "missing" },
+            "ffmpeg": if app.ffmpeg { "ok" } else { "missing: no webm with alpha, gif or webp" },
+            "queues": {"heavy": pool(Pool::Heavy), "light": pool(Pool::Light)},
+        }
+    });
+    let status = if db && storage {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, json_response(&body)).into_response()
+}
+
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let per_pool = |f: &dyn Fn(&crate::queue::Queue) -> f64| {
+        [Pool::Heavy, Pool::Light]
+            .into_iter()
+            .map(|p| (format!("{{pool=\"{}\"}}", p.name()), f(app.queues.get(p))))
+            .collect::<Vec<_>>()
+    };
+    let jobs = app
+        .store
+        .count_by_status()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(s, n)| (format!("{{status=\"{s}\"}}"), n as f64))
+        .collect();
+    let text = app.metrics.render(&[
+        (
+            "rbv_queue_depth",
+            "Jobs waiting per worker pool.",
+            per_pool(&|q| q.len() as f64),
+        ),
+        (
+            "rbv_workers",
+            "Workers per pool.",
+            per_pool(&|q| q.workers as f64),
+        ),
+        (
+            "rbv_workers_busy",
+            "Workers processing a job now.",
+            per_pool(&|q| q.busy.load(std::sync::atomic::Ordering::Relaxed) as f64),
+        ),
+        ("rbv_jobs", "Jobs in the store per status.", jobs),
+    ]);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `POST /v1/uploads`: a video streamed to disk, its type checked by
+//! GStreamer's type finder.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use super::{Answer, ApiError, Caller, Ctx, DRAIN_BYTES, ok};
+use crate::store;
+use crate::{App, crypto};
+
+pub async fn upload(
+    State(app): State<Arc<App>>,
+    Caller { key, ctx }: Caller,
+    req: Request,
+) -> Answer {
+    let mut multipart = axum::extract::Multipart::from_request(req, &())
+        .await
+        .map_err(|e| {
+            ApiError::invalid(
+                &ctx,
+                format!("expected a multipart/form-data body with a `file` field: {e}"),
+            )
+        })?;
+    let limit = app.config.max_upload_bytes;
+    loop {
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|e| ApiError::invalid(&ctx, format!("broken multipart body: {e}")))?
+            .ok_or_else(|| ApiError::invalid(&ctx, "no `file` field in the upload"))?;
+        if field.name() != Some("file") {
+            continue;
+        }
+        // The client's name is shown back, never used on disk.
+        let filename: String = field
+            .file_name()
+            .unwrap_or("upload")
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or("upload")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(255)
+            .collect();
+        let id = crypto::random_hex(16);
+        let part = app.uploads_dir().join(format!("{id}.part"));
+        let result = receive(&ctx, field, &part, limit).await;
+        let (size, head) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(e);
+            }
+        };
+        let Some((content_type, ext)) = rbv_runner::sniff_video(&head) else {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(ApiError::new(
+                &ctx,
+                400,
+                "invalid_file_type",
+                "invalid file type: the upload is not a video this service takes (mp4, mov, webm, avi)",
+            ));
+        };
+        let path = app.uploads_dir().join(format!("{id}.{ext}"));
+        tokio::fs::rename(&part, &path)
+            .await
+            .map_err(|e| ApiError::internal(&ctx, e))?;
+        let upload = store::Upload {
+            id: id.clone(),
+            filename: filename.clone(),
+            content_type: content_type.into(),
+            size: size as i64,
+            path: path.to_string_lossy().into_owned(),
+        };
+        app.store
+            .insert_upload(&key.id, &upload)
+            .map_err(|e| ApiError::internal(&ctx, e))?;
+        return ok(json!({
+            "success": true,
+            "video_id": id,
+            "video_url": format!("{}/uploads/{id}.{ext}", app.public_url),
+            "filename": filename,
+            "size": size,
+            "content_type": content_type,
+        }));
+    }
+}
+
+/// Streams one field to `path`: (bytes, first 64 KiB).
+async fn receive(
+    ctx: &Ctx,
+    mut field: axum::extract::multipart::Field<'_>,
+    path: &std::path::Path,
+    limit: u64,
+) -> Result<(u64, Vec<u8>), ApiError> {
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| ApiError::internal(ctx, e))?;
+    let mut size = 0u64;
+    let mut head = Vec::new();
+    let too_large = || {
+        ApiError::new(
+            ctx,
+            400,
+            "file_too_large",
+            format!("file too large: the limit is {limit} bytes"),
+        )
+    };
+    loop {
+        let chunk: Option<Bytes> = field.chunk().await.map_err(|e| {
+            if e.to_string().contains("limit") {
+                too_large()
+            } else {
+                ApiError::invalid(ctx, format!("the upload broke off: {e}"))
+            }
+        })?;
+        let Some(chunk) = chunk else { break };
+        size += chunk.len() as u64;
+        if size > limit {
+            // Read on a little, so the client hears why.
+            let mut drained = 0;
+            while let Ok(Some(c)) = field.chunk().await {
+                drained += c.len();
+                if drained > DRAIN_BYTES {
+                    break;
+                }
+            }
+            return Err(too_large());
+        }
+        if head.len() < 64 * 1024 {
+            let n = (64 * 1024 - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..n]);
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal(ctx, e))?;
+    }
+    file.flush().await.map_err(|e| ApiError::internal(ctx, e))?;
+    if size == 0 {
+        return Err(ApiError::new(
+            ctx,
+            400,
+            "invalid_file_type",
+            "invalid file type: the upload is empty",
+        ));
+    }
+    Ok((size, head))
+}
