@@ -18,6 +18,9 @@ pub const BILLED_FPS: f64 = 60.0;
 /// duration may miss the last frame.
 pub const RESERVE_SLACK_SECONDS: f64 = 1.0;
 
+/// The smallest frame side the encoders take (ProRes and VP8 refuse 8x8).
+pub const MIN_SIDE: u64 = 16;
+
 /// The seconds billed for `frames` frames covering `media_seconds`.
 pub fn billed_seconds(media_seconds: f64, frames: u64) -> f64 {
     media_seconds.max(frames as f64 / BILLED_FPS)
@@ -38,6 +41,11 @@ pub fn check_input(
     media_seconds: f64,
 ) -> Result<(), String> {
     let pixels = width.saturating_mul(height);
+    if width < MIN_SIDE || height < MIN_SIDE {
+        return Err(format!(
+            "the video is {width}x{height}; the smallest this server takes is {MIN_SIDE}x{MIN_SIDE}"
+        ));
+    }
     if pixels > config.max_pixels {
         return Err(format!(
             "the video is {width}x{height} ({pixels} pixels a frame); this server takes at most {} (--max-pixels)",
@@ -99,6 +107,11 @@ pub fn check_canvas(config: &Config, composition: &serde_json::Value) -> Result<
     let dim = |k: &str| composition["canvas"][k].as_u64().unwrap_or(0);
     let (w, h) = (dim("width"), dim("height"));
     let pixels = w.saturating_mul(h);
+    if (w > 0 && w < MIN_SIDE) || (h > 0 && h < MIN_SIDE) {
+        return Err(format!(
+            "composition.canvas is {w}x{h}; the smallest this server writes is {MIN_SIDE}x{MIN_SIDE}"
+        ));
+    }
     if pixels > config.max_canvas_pixels {
         return Err(format!(
             "composition.canvas is {w}x{h} ({pixels} pixels); this server takes at most {} (--max-canvas-pixels)",
@@ -134,6 +147,7 @@ mod tests {
     fn inputs_and_canvases_over_the_limits_are_named() {
         let c = Config::default();
         assert!(check_input(&c, 1920, 1080, 100, 4.0).is_ok());
+        assert!(check_input(&c, 2, 2, 1, 1.0).unwrap_err().contains("16x16"));
         let e = check_input(&c, 16000, 16000, 2, 2.0).unwrap_err();
         assert!(
             e.contains("16000x16000") && e.contains("--max-pixels"),

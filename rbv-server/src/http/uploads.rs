@@ -159,7 +159,7 @@ pub async fn upload(
             probe.seconds,
         ) {
             let _ = tokio::fs::remove_file(&part).await;
-            return Err(ApiError::new(&ctx, 422, "video_too_large", why));
+            return Err(ApiError::new(&ctx, 422, "unsupported_video", why));
         }
         let path = app.uploads_dir().join(format!("{id}.{ext}"));
         tokio::fs::rename(&part, &path)
