@@ -148,6 +148,8 @@ impl Policy {
             .connect_timeout(connect)
             .read_timeout(read)
             .redirect(redirect)
+            // A proxy would resolve and connect past the policy.
+            .no_proxy()
             .dns_resolver(Resolver(self.clone()))
             .build()
     }

@@ -229,7 +229,7 @@ async fn run_job(app: &Arc<App>, job: &Job) -> Result<Done, String> {
         let bg_image = match &settings.background {
             Background::Image(url) => {
                 let p = work.join("background");
-                let limit = app.config.max_upload_bytes;
+                let limit = app.config.max_upload_bytes.min(50_000_000);
                 tokio::time::timeout_at(deadline, fetch(app, job, "the background image", url, &p, limit))
                     .await
                     .map_err(|_| late("fetching the background image"))??;

@@ -297,5 +297,5 @@ pub fn open_file_limit() -> Option<u64> {
     };
     // SAFETY: getrlimit writes into the struct it is given and nothing else.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0;
-    ok.then_some(r.rlim_cur as u64)
+    ok.then_some(r.rlim_cur)
 }
