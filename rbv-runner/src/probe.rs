@@ -25,6 +25,9 @@ pub struct Probe {
     pub seconds: f64,
     /// What the container's header claims, if anything.
     pub claimed_seconds: Option<f64>,
+    /// Bytes of audio and video packets (the rest is the container, or
+    /// padding).
+    pub media_bytes: u64,
 }
 
 #[derive(Default)]
@@ -32,6 +35,7 @@ struct Seen {
     width: u64,
     height: u64,
     span: Option<Span>,
+    bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Reads `path` to its end without decoding; fails when it holds no video
@@ -66,6 +70,13 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, Failure> {
         let Some(sink_pad) = sink.static_pad("sink") else {
             return;
         };
+        let bytes = kept.lock().unwrap_or_else(|e| e.into_inner()).bytes.clone();
+        sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                bytes.fetch_add(b.size() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
         let caps = pad.current_caps().or_else(|| Some(pad.query_caps(None)));
         let video = caps
             .as_ref()
@@ -148,6 +159,7 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, Failure> {
         frames: span.frames(),
         seconds: span.seconds(),
         claimed_seconds,
+        media_bytes: s.bytes.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 

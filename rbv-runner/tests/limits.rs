@@ -212,8 +212,9 @@ fn what_is_not_a_video_is_named_by_the_probe() {
     bytes.resize(4_900_000, 0);
     let padded = dir.join("padded.webm");
     std::fs::write(&padded, &bytes).unwrap();
-    let r = rbv_runner::probe(&padded, Duration::from_secs(30));
-    println!("zero-padded: {r:?}");
+    let p = rbv_runner::probe(&padded, Duration::from_secs(30)).unwrap();
+    assert_eq!(p.frames, 5);
+    assert!(p.media_bytes < 100_000, "the padding is no media: {p:?}");
     // A header and nothing after it.
     let head = dir.join("head.webm");
     std::fs::write(&head, &std::fs::read(&clip).unwrap()[..300]).unwrap();

@@ -814,5 +814,23 @@ async fn disk_links_metrics_and_small_errors() {
         (Some("failed"), Some("the first run failed")),
         "{j}"
     );
+    // A small video zero-padded to 4.9 MB is refused (all of it is read).
+    let mut padded = std::fs::read(&c).unwrap();
+    padded.resize(4_900_000, 0);
+    let pad = dir.join("padded.webm");
+    std::fs::write(&pad, padded).unwrap();
+    let a = srv.upload(&srv.key, &pad, "padded.webm").await;
+    assert_eq!(
+        (a.status, a.code()),
+        (400, "invalid_file_type"),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.message()
+            .contains("of the upload's 4900000 bytes are audio or video"),
+        "{}",
+        a.body
+    );
     srv.server.stop().await;
 }

@@ -151,6 +151,21 @@ pub async fn upload(
                 ));
             }
         };
+        // A real video is mostly audio and video packets; a small file
+        // padded out to fill a disk is not (over 1 MB that is no media, and
+        // under a quarter that is).
+        if size.saturating_sub(probe.media_bytes) > 1_000_000 && probe.media_bytes < size / 4 {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(ApiError::new(
+                &ctx,
+                400,
+                "invalid_file_type",
+                format!(
+                    "invalid file type: only {} of the upload's {size} bytes are audio or video",
+                    probe.media_bytes
+                ),
+            ));
+        }
         if let Err(why) = budget::check_input(
             &app.config,
             u64::from(probe.width),
