@@ -68,6 +68,7 @@ fn main() {
             "2",
             "--heavy-workers",
             "1",
+            "--metrics-public",
         ],
     );
     let mut child = serve.child;

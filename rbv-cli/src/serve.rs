@@ -21,12 +21,31 @@ serve options (defaults in brackets):
   --queue-size N           jobs waiting per pool before 429 [100]
   --rate-limit N           requests per minute per key, 0 = none [600]
   --link-ttl SECONDS       lifetime of output links [86400]
-  --max-upload-mb N        largest upload [500]
-  --job-timeout SECONDS    longest a job may process [3600]
+  --max-upload-mb N        largest upload, and largest video_url or background
+                           image fetched [500]
+  --upload-quota-mb N      uploads one key may keep, 0 = none [5000]
+  --retention-hours N      uploads and outputs are deleted after this, 0 = kept [168]
+  --job-timeout SECONDS    one deadline per job: download, processing, encoding [3600]
+  --max-pixels N           largest input frame, width x height, checked before
+                           decoding [8847360, 4096x2160]
+  --max-frames N           most frames in an input [216000]
+  --max-duration SECONDS   longest input [3600]
+  --max-image-pixels N     largest background image [16777216, 4096x4096]
+  --max-canvas-pixels N    largest composition canvas [8847360]
   --max-attempts N         runs of a job a stop interrupted before it fails [3]
   --webhook-retry-delay S  seconds between webhook retries [10]
-The webhook signing secret comes from $RBV_WEBHOOK_SECRET (not an option: a
-command line is visible to other users).";
+  --allow-private-urls NETS  networks video_url, background images and webhooks
+                           may reach besides public addresses: `all` or
+                           10.0.0.0/8,127.0.0.1 [none]
+  --header-timeout S       a request's headers must arrive within this [10]
+  --body-timeout S         longest pause in a request body [30]
+  --keep-alive-timeout S   an idle kept-alive connection closes after this [15]
+  --max-connections N      open connections; the one idle longest is closed to
+                           make room [512, at most the open-file limit less 64]
+  --metrics-public         /metrics to anyone (else only with $RBV_METRICS_TOKEN
+                           as a Bearer token, or not at all)
+The webhook signing secret comes from $RBV_WEBHOOK_SECRET and the metrics token
+from $RBV_METRICS_TOKEN (not options: a command line is visible to other users).";
 
 fn bad(e: impl std::fmt::Display) -> Fail {
     Fail::Input(format!("{e}\n\n{USAGE}"))
@@ -35,6 +54,17 @@ fn bad(e: impl std::fmt::Display) -> Fail {
 fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, Fail> {
     v.parse()
         .map_err(|_| Fail::Input(format!("--{name} {v}: not a valid number")))
+}
+
+/// Seconds, at least 0.1.
+fn secs(name: &str, v: &str) -> Result<Duration, Fail> {
+    let s: f64 = num(name, v)?;
+    if !(0.1..=86_400.0).contains(&s) {
+        return Err(Fail::Input(format!(
+            "--{name} {v}: between 0.1 and 86400 seconds"
+        )));
+    }
+    Ok(Duration::from_secs_f64(s))
 }
 
 pub fn main(args: Vec<String>) -> Result<(), Fail> {
@@ -48,6 +78,9 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
     config.webhook_secret = std::env::var("RBV_WEBHOOK_SECRET")
         .ok()
         .filter(|s| !s.is_empty());
+    config.metrics_token = std::env::var("RBV_METRICS_TOKEN")
+        .ok()
+        .filter(|s| !s.is_empty());
     let mut name = "default".to_string();
     let mut credits = None;
     while let Some(arg) = parser.next().map_err(bad)? {
@@ -57,6 +90,7 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
                 return Ok(());
             }
             Value(v) => words.push(v.string().map_err(bad)?),
+            Long("metrics-public") => config.metrics_public = true,
             Long(opt) => {
                 let opt = opt.to_owned();
                 let v = parser.value().map_err(bad)?.string().map_err(bad)?;
@@ -72,6 +106,26 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
                     "max-upload-mb" => config.max_upload_bytes = num::<u64>(&opt, &v)? * 1_000_000,
                     "job-timeout" => config.job_timeout = Duration::from_secs(num(&opt, &v)?),
                     "max-attempts" => config.max_attempts = num(&opt, &v)?,
+                    "upload-quota-mb" => {
+                        config.upload_quota_bytes = num::<u64>(&opt, &v)?.saturating_mul(1_000_000)
+                    }
+                    "retention-hours" => {
+                        config.retention =
+                            Duration::from_secs(num::<u64>(&opt, &v)?.saturating_mul(3600))
+                    }
+                    "max-pixels" => config.max_pixels = num(&opt, &v)?,
+                    "max-frames" => config.max_frames = num(&opt, &v)?,
+                    "max-duration" => config.max_duration = Duration::from_secs(num(&opt, &v)?),
+                    "max-image-pixels" => config.max_image_pixels = num(&opt, &v)?,
+                    "max-canvas-pixels" => config.max_canvas_pixels = num(&opt, &v)?,
+                    "allow-private-urls" => {
+                        config.allow_private = server::egress::parse_networks(&v)
+                            .map_err(|e| Fail::Input(format!("--allow-private-urls: {e}")))?
+                    }
+                    "header-timeout" => config.header_timeout = secs(&opt, &v)?,
+                    "body-timeout" => config.body_timeout = secs(&opt, &v)?,
+                    "keep-alive-timeout" => config.keep_alive_timeout = secs(&opt, &v)?,
+                    "max-connections" => config.max_connections = num(&opt, &v)?,
                     "webhook-retry-delay" => {
                         config.webhook_retry_delay = Duration::from_secs_f64(num(&opt, &v)?)
                     }

@@ -123,18 +123,45 @@ fn ffmpeg_args(format: OutputFormat) -> &'static [&'static str] {
     }
 }
 
-/// Encodes the lossless `input` to `output` in `format` with ffmpeg.
-pub fn ffmpeg(input: &Path, output: &Path, format: OutputFormat) -> Result<(), String> {
-    let out = std::process::Command::new("ffmpeg")
+/// Encodes the lossless `input` to `output` in `format` with ffmpeg; stops
+/// it at `deadline`.
+pub fn ffmpeg(
+    input: &Path,
+    output: &Path,
+    format: OutputFormat,
+    deadline: Option<std::time::Instant>,
+) -> Result<(), String> {
+    use std::io::Read;
+    let mut child = std::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
         .arg(input)
         .arg("-an")
         .args(ffmpeg_args(format))
         .arg(output)
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot run ffmpeg for {format}: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
+    let mut stderr = child.stderr.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if deadline.is_some_and(|d| std::time::Instant::now() > d) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("ffmpeg did not finish {format} in time"));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => return Err(format!("ffmpeg for {format}: {e}")),
+        }
+    };
+    let err = reader.join().unwrap_or_default();
+    if !status.success() {
         let last = err.lines().last().unwrap_or("no message");
         return Err(format!("ffmpeg could not write {format}: {last}"));
     }

@@ -6,17 +6,19 @@
 //! Blocking: run it on a thread of its own.
 
 mod encode;
+mod limits;
+mod probe;
 mod sniff;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
 
 pub use encode::{Target, ffmpeg_available, needs_ffmpeg};
+pub use limits::{Limits, vp8_keyframe_size};
+pub use probe::{Probe, probe};
 pub use sniff::sniff_video;
 
 /// One job.
@@ -37,8 +39,13 @@ pub struct Spec<'a> {
 /// What a finished job did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
+    /// The input's duration as the pipeline reports it (the container's
+    /// claim when it has one).
     pub duration_seconds: f64,
     pub frames: u64,
+    /// Media time of the frames `rbvremove` put out: from the first
+    /// timestamp to the end of the last frame (what was processed).
+    pub processed_seconds: f64,
     /// The input's frame size.
     pub width: u32,
     pub height: u32,
@@ -85,6 +92,8 @@ pub enum Failure {
     Timeout(Duration),
     /// The input ended without a video frame.
     NoFrames,
+    /// The input is over one of the job's [`Limits`] (the text says which).
+    Limit(String),
 }
 
 impl Failure {
@@ -112,6 +121,7 @@ impl std::fmt::Display for Failure {
             Failure::Pipeline { error, .. } => write!(f, "{error}"),
             Failure::Timeout(t) => write!(f, "processing took longer than {} s", t.as_secs()),
             Failure::NoFrames => f.write_str("the input has no video frames"),
+            Failure::Limit(s) => f.write_str(s),
         }
     }
 }
@@ -155,7 +165,19 @@ pub fn init() -> Result<(), String> {
 }
 
 /// Runs one job; `progress` is called as the input is read.
-pub fn run(spec: &Spec, mut progress: impl FnMut(Progress)) -> Result<Outcome, Failure> {
+pub fn run(spec: &Spec, progress: impl FnMut(Progress)) -> Result<Outcome, Failure> {
+    run_limited(spec, &Limits::default(), progress)
+}
+
+/// [`run`] within `limits`: the input's frame size is checked before it is
+/// decoded, its frames and media time as they are; the job's `timeout`
+/// covers the encoding after the pipeline too.
+pub fn run_limited(
+    spec: &Spec,
+    limits: &Limits,
+    mut progress: impl FnMut(Progress),
+) -> Result<Outcome, Failure> {
+    let started = Instant::now();
     init().map_err(Failure::Setup)?;
     let transparent = spec
         .properties
@@ -168,7 +190,7 @@ pub fn run(spec: &Spec, mut progress: impl FnMut(Progress)) -> Result<Outcome, F
     let via_ffmpeg = spec.target.needs_ffmpeg(transparent);
     let intermediate = spec.output.with_extension("ffv1.mkv");
     let pipeline = gst::parse::launch(&format!(
-        "filesrc name=src ! decodebin name=dec ! videoconvert ! queue ! rbvremove name=rbv ! {}",
+        "filesrc name=src ! decodebin name=dec ! videoconvert name=conv ! queue ! rbvremove name=rbv ! {}",
         encode::tail(spec.target, transparent)
     ))
     .map_err(setup)?
@@ -198,15 +220,15 @@ pub fn run(spec: &Spec, mut progress: impl FnMut(Progress)) -> Result<Outcome, F
         let value = property_value(&pspec, text).map_err(refused)?;
         rbv.set_property_from_value(name, &value);
     }
-    // Frames out of the element.
-    let frames = Arc::new(AtomicU64::new(0));
-    let counter = frames.clone();
-    rbv.static_pad("src")
-        .expect("rbvremove has a src pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            counter.fetch_add(1, Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
+    // Frames out of the element, and the media time they cover.
+    let out = limits::Span::watch(&rbv.static_pad("src").expect("rbvremove has a src pad"));
+    let guard = limits::Guard::install(
+        &by("dec"),
+        &by("conv")
+            .static_pad("sink")
+            .expect("videoconvert has a sink pad"),
+        limits,
+    );
     let bus = pipeline.bus().expect("a pipeline has a bus");
     // The element refuses bad strings with a warning and keeps its value:
     // a job must not run with settings it did not ask for.
@@ -221,14 +243,18 @@ pub fn run(spec: &Spec, mut progress: impl FnMut(Progress)) -> Result<Outcome, F
             first_error(&bus)
                 .unwrap_or_else(|| Failure::Setup("the processing pipeline does not start".into()))
         })?;
-        let start = Instant::now();
         loop {
             if let Some(limit) = spec.timeout
-                && start.elapsed() > limit
+                && started.elapsed() > limit
             {
                 return Err(Failure::Timeout(limit));
             }
-            if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
+            let msg = bus.timed_pop(gst::ClockTime::from_mseconds(200));
+            // A cap hit comes first: the errors it causes downstream are its echo.
+            if let Some(why) = guard.tripped() {
+                return Err(Failure::Limit(why));
+            }
+            if let Some(msg) = msg {
                 match msg.view() {
                     gst::MessageView::Eos(_) => break,
                     gst::MessageView::Error(e) => return Err(pipeline_failure(e)),
@@ -243,7 +269,7 @@ pub fn run(spec: &Spec, mut progress: impl FnMut(Progress)) -> Result<Outcome, F
                 progress(Progress {
                     position,
                     duration,
-                    frames: frames.load(Ordering::Relaxed),
+                    frames: out.frames(),
                 });
             }
         }
@@ -259,7 +285,8 @@ pub fn run(spec: &Spec, mut progress: impl FnMut(Progress)) -> Result<Outcome, F
             .map_or(0.0, |d| d.nseconds() as f64 / 1e9);
         Ok(Outcome {
             duration_seconds: duration,
-            frames: frames.load(Ordering::Relaxed),
+            frames: out.frames(),
+            processed_seconds: out.seconds(),
             width: info.width(),
             height: info.height(),
         })
@@ -275,9 +302,13 @@ pub fn run(spec: &Spec, mut progress: impl FnMut(Progress)) -> Result<Outcome, F
         zipped.map_err(Failure::Setup)?;
     }
     if let (true, Target::Service(format)) = (via_ffmpeg, spec.target) {
-        let encoded = encode::ffmpeg(&intermediate, spec.output, format);
+        let deadline = spec.timeout.map(|t| started + t);
+        let encoded = encode::ffmpeg(&intermediate, spec.output, format, deadline);
         let _ = std::fs::remove_file(&intermediate);
-        encoded.map_err(Failure::Setup)?;
+        encoded.map_err(|e| match spec.timeout {
+            Some(t) if started.elapsed() > t => Failure::Timeout(t),
+            _ => Failure::Setup(e),
+        })?;
     }
     Ok(outcome)
 }

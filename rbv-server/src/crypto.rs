@@ -70,6 +70,15 @@ pub fn link_signature_ok(
         .is_ok()
 }
 
+/// Compares two secrets in constant time (through their HMACs).
+pub fn same(a: &str, b: &str) -> bool {
+    let key = random_hex(16);
+    let m = mac(key.as_bytes(), &[a.as_bytes()]).finalize().into_bytes();
+    mac(key.as_bytes(), &[b.as_bytes()])
+        .verify_slice(&m)
+        .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,10 @@
 //! `metrics` and `crypto`; `worker` runs the queued jobs through
 //! `rbv-runner` (one job's GStreamer pipeline); `http` glues them to axum.
 
+pub mod budget;
 pub mod crypto;
+pub mod egress;
+mod housekeeping;
 pub mod http;
 pub mod metrics;
 pub mod queue;
@@ -41,10 +44,38 @@ pub struct Config {
     /// Requests per minute per key (0: no limit).
     pub rate_limit: u32,
     pub link_ttl: Duration,
+    /// Largest upload, and largest file fetched for a job (`video_url`
+    /// elsewhere, background image).
     pub max_upload_bytes: u64,
-    /// Largest input fetched from a `video_url` elsewhere, or background image.
-    pub max_fetch_bytes: u64,
+    /// One deadline per job: download, processing and encoding.
     pub job_timeout: Duration,
+    /// Largest input frame (width x height), checked before decoding.
+    pub max_pixels: u64,
+    /// Most frames and longest media time of an input.
+    pub max_frames: u64,
+    pub max_duration: Duration,
+    /// Largest background image and output canvas (width x height).
+    pub max_image_pixels: u64,
+    pub max_canvas_pixels: u64,
+    /// Bytes of uploads one key may keep (0: no quota).
+    pub upload_quota_bytes: u64,
+    /// Uploads and outputs older than this are deleted (zero: kept).
+    pub retention: Duration,
+    /// HTTP: a request's headers must arrive within `header_timeout`; a
+    /// body may stall `body_timeout`; an idle kept-alive connection closes
+    /// after `keep_alive_timeout`; at most `max_connections` are open
+    /// (and never more than the open-file limit less 64).
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub keep_alive_timeout: Duration,
+    pub max_connections: usize,
+    /// Networks `video_url`, background images and webhooks may reach
+    /// besides public addresses (default none).
+    pub allow_private: Vec<ipnet::IpNet>,
+    /// `/metrics`: readable with `Authorization: Bearer <token>`, or by
+    /// anyone when `metrics_public`; otherwise 404.
+    pub metrics_token: Option<String>,
+    pub metrics_public: bool,
     /// Times a job a stop caught mid-processing is run again before it fails.
     pub max_attempts: i64,
     pub webhook_secret: Option<String>,
@@ -64,8 +95,23 @@ impl Default for Config {
             rate_limit: 600,
             link_ttl: Duration::from_secs(24 * 3600),
             max_upload_bytes: rbv_api::api::MAX_UPLOAD_BYTES,
-            max_fetch_bytes: rbv_api::api::MAX_UPLOAD_BYTES,
             job_timeout: Duration::from_secs(3600),
+            // DCI 4K.
+            max_pixels: 4096 * 2160,
+            // An hour at 60 frames a second.
+            max_frames: 216_000,
+            max_duration: Duration::from_secs(3600),
+            max_image_pixels: 4096 * 4096,
+            max_canvas_pixels: 4096 * 2160,
+            upload_quota_bytes: 5_000_000_000,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(15),
+            max_connections: 512,
+            allow_private: Vec::new(),
+            metrics_token: None,
+            metrics_public: false,
             max_attempts: 3,
             webhook_secret: None,
             webhook_retries: 3,
@@ -105,6 +151,7 @@ pub struct App {
     /// ffmpeg is there: WebM with alpha, GIF and animated WebP can be written.
     pub ffmpeg: bool,
     pub rate: std::sync::Mutex<std::collections::HashMap<String, (f64, Instant)>>,
+    pub egress: Arc<egress::Policy>,
     pub(crate) fetcher: reqwest::Client,
 }
 
@@ -227,12 +274,12 @@ pub async fn start(config: Config) -> Result<Server, String> {
     rbv_runner::init()?;
     // One job after another: models stay loaded between them.
     rbv_core::model::keep_sessions_loaded();
-    for d in ["uploads", "outputs", "work"] {
-        let dir = config.data_dir.join(d);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
+    housekeeping::prepare_data_dir(&config.data_dir)?;
     let db = config.data_dir.join("rbv.db");
     let store = Arc::new(Store::open(&db).map_err(|e| format!("{}: {e}", db.display()))?);
+    let egress = Arc::new(egress::Policy {
+        allowed: config.allow_private.clone(),
+    });
     let secret = store
         .setting_or_init("link_secret", || crypto::random_hex(32))
         .map_err(|e| e.to_string())?;
@@ -258,15 +305,15 @@ pub async fn start(config: Config) -> Result<Server, String> {
             config.webhook_secret.clone(),
             config.webhook_retry_delay,
             config.webhook_retries,
+            &egress,
         )),
         link_secret: secret.into_bytes(),
         ffmpeg: rbv_runner::ffmpeg_available(),
         rate: Default::default(),
-        fetcher: reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .build()
+        fetcher: egress
+            .client(5, Duration::from_secs(10), Duration::from_secs(60))
             .map_err(|e| e.to_string())?,
+        egress,
         config,
     });
 
@@ -295,15 +342,23 @@ pub async fn start(config: Config) -> Result<Server, String> {
             tasks.push(tokio::spawn(async move { worker::run(app, pool).await }));
         }
     }
+    tasks.push(tokio::spawn(housekeeping::sweep_every_hour(app.clone())));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let router = http::router(app.clone());
-    tasks.push(tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    }));
+    let limits = http::conn::Limits {
+        header_timeout: app.config.header_timeout,
+        body_timeout: app.config.body_timeout,
+        keep_alive_timeout: app.config.keep_alive_timeout,
+        max_connections: http::conn::open_file_limit().map_or(app.config.max_connections, |n| {
+            app.config
+                .max_connections
+                .min(n.saturating_sub(64).max(16) as usize)
+        }),
+    };
+    let max_connections = limits.max_connections;
+    tasks.push(tokio::spawn(http::conn::serve(
+        listener, router, limits, rx,
+    )));
     log::line(&[
         ("event", "listening"),
         ("url", &format!("http://{addr}")),
@@ -311,6 +366,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
         ("heavy_workers", &app.config.heavy_workers.to_string()),
         ("light_workers", &app.config.light_workers.to_string()),
         ("requeued", &requeued.len().to_string()),
+        ("max_connections", &max_connections.to_string()),
         ("ffmpeg", if app.ffmpeg { "yes" } else { "no" }),
     ]);
     Ok(Server {

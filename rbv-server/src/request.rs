@@ -160,7 +160,7 @@ fn apply(o: &Map<String, Value>, s: &mut Settings) -> Result<(), Refusal> {
         })?);
     }
     if let Some(p) = string(o, "text_prompt")? {
-        if p.len() > 1000 {
+        if p.chars().count() > 1000 {
             return Err(invalid("text_prompt is over 1000 characters"));
         }
         s.text_prompt = Some(p.to_owned()).filter(|p| !p.trim().is_empty());

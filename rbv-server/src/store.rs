@@ -12,11 +12,17 @@ use serde_json::{Value, json};
 
 use crate::crypto;
 
+mod limits;
+pub use limits::Expired;
+
 pub type Error = rusqlite::Error;
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records the last.
-const MIGRATIONS: [&str; 1] = [include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_limits.sql"),
+];
 
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -44,6 +50,11 @@ pub struct Upload {
     pub content_type: String,
     pub size: i64,
     pub path: String,
+    /// What its packets say (read at upload, nothing decoded).
+    pub width: i64,
+    pub height: i64,
+    pub frames: i64,
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -68,6 +79,9 @@ pub struct Job {
     pub resolution: Option<String>,
     pub processing_ms: Option<i64>,
     pub attempts: i64,
+    /// Credits of its key it holds while queued or running (None: none yet).
+    pub reserved_credits: Option<f64>,
+    pub reserved_seconds: Option<f64>,
     pub created_at: i64,
     pub queued_at: Option<i64>,
     pub started_at: Option<i64>,
@@ -76,7 +90,8 @@ pub struct Job {
 
 const JOB_COLUMNS: &str = "id, key_id, request_id, video_url, upload_id, status, progress, settings, \
     model, output_format, webhook_url, metadata, error, output_file, duration_seconds, credits_used, \
-    billing_status, resolution, processing_ms, attempts, created_at, queued_at, started_at, completed_at";
+    billing_status, resolution, processing_ms, attempts, created_at, queued_at, started_at, completed_at, \
+    reserved_credits, reserved_seconds";
 
 /// A name column read as its type.
 fn named<T: std::str::FromStr<Err = String>>(r: &Row, i: usize) -> Result<T> {
@@ -111,10 +126,13 @@ fn job_row(r: &Row) -> Result<Job> {
         queued_at: r.get(21)?,
         started_at: r.get(22)?,
         completed_at: r.get(23)?,
+        reserved_credits: r.get(24)?,
+        reserved_seconds: r.get(25)?,
     })
 }
 
 /// What a job that finished well records.
+#[derive(Clone, Copy)]
 pub struct Completion<'a> {
     pub output_file: &'a str,
     pub duration_seconds: f64,
@@ -233,19 +251,16 @@ impl Store {
             .map(|n| n > 0)
     }
 
-    /// Credits a limited key has left; None for an unlimited key.
+    /// Credits a limited key has left (neither charged nor held by a
+    /// queued or running job); None for an unlimited key.
     pub fn credits_left(&self, key: &Key) -> Result<Option<f64>> {
-        let Some(limit) = key.credits else {
-            return Ok(None);
-        };
-        let used: f64 = self.with(|c| {
+        self.with(|c| {
             c.query_row(
-                "SELECT COALESCE(SUM(credits), 0) FROM usage_events WHERE key_id = ?1",
+                "SELECT credits - credits_used - credits_reserved FROM api_keys WHERE id = ?1",
                 [&key.id],
                 |r| r.get(0),
             )
-        })?;
-        Ok(Some(limit - used))
+        })
     }
 
     // ---- uploads ----
@@ -253,8 +268,8 @@ impl Store {
     pub fn insert_upload(&self, key_id: &str, u: &Upload) -> Result<()> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO uploads (id, key_id, filename, content_type, size, path, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO uploads (id, key_id, filename, content_type, size, path, created_at, \
+                 width, height, frames, seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     u.id,
                     key_id,
@@ -262,7 +277,11 @@ impl Store {
                     u.content_type,
                     u.size,
                     u.path,
-                    now()
+                    now(),
+                    u.width,
+                    u.height,
+                    u.frames,
+                    u.seconds
                 ],
             )
         })
@@ -272,7 +291,9 @@ impl Store {
     pub fn upload(&self, key_id: &str, id: &str) -> Result<Option<Upload>> {
         self.with(|c| {
             c.query_row(
-                "SELECT id, filename, content_type, size, path FROM uploads WHERE id = ?1 AND key_id = ?2",
+                "SELECT id, filename, content_type, size, path, COALESCE(width, 0), COALESCE(height, 0), \
+                 COALESCE(frames, 0), COALESCE(seconds, 0) FROM uploads \
+                 WHERE id = ?1 AND key_id = ?2 AND removed_at IS NULL",
                 [id, key_id],
                 |r| {
                     Ok(Upload {
@@ -281,6 +302,10 @@ impl Store {
                         content_type: r.get(2)?,
                         size: r.get(3)?,
                         path: r.get(4)?,
+                        width: r.get(5)?,
+                        height: r.get(6)?,
+                        frames: r.get(7)?,
+                        seconds: r.get(8)?,
                     })
                 },
             )
@@ -371,15 +396,18 @@ impl Store {
         .map(|n| n == 1)
     }
 
-    /// Undoes `queue_job` when the queue turned out to be full.
-    pub fn unqueue_job(&self, id: &str, back_to: &JobStatus) -> Result<()> {
+    /// Undoes `queue_job` when the job could not be queued (full queue, no
+    /// credits): back to its state and error, its reservation released.
+    pub fn unqueue_job(&self, id: &str, back_to: &JobStatus, error: Option<&str>) -> Result<()> {
         self.with(|c| {
-            c.execute(
-                "UPDATE jobs SET status = ?2 WHERE id = ?1 AND status = 'pending'",
-                params![id, back_to.as_str()],
-            )
+            let tx = c.unchecked_transaction()?;
+            limits::release(&tx, id)?;
+            tx.execute(
+                "UPDATE jobs SET status = ?2, error = ?3 WHERE id = ?1 AND status = 'pending'",
+                params![id, back_to.as_str(), error],
+            )?;
+            tx.commit()
         })
-        .map(|_| ())
     }
 
     /// pending -> processing for one worker; None when another took it or
@@ -405,11 +433,31 @@ impl Store {
         .map(|_| ())
     }
 
-    /// processing -> completed, and its one usage charge, in one transaction.
+    /// processing -> completed, its one usage charge and its reservation
+    /// settled, in one transaction. The charge is at most what was reserved.
     pub fn complete(&self, id: &str, done: &Completion) -> Result<()> {
         self.with(|c| {
             let tx = c.unchecked_transaction()?;
             let t = now();
+            let reserved: Option<Option<f64>> = tx
+                .query_row(
+                    "SELECT reserved_credits FROM jobs WHERE id = ?1 AND status = 'processing'",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(reserved) = reserved else {
+                // Not running (completed already): nothing to record twice.
+                return Ok(());
+            };
+            let credits = reserved.map_or(done.credits, |r| done.credits.min(r));
+            limits::release(&tx, id)?;
+            tx.execute(
+                "UPDATE api_keys SET credits_used = credits_used + ?2 \
+                 WHERE id = (SELECT key_id FROM jobs WHERE id = ?1)",
+                params![id, credits],
+            )?;
+            let done = &Completion { credits, ..*done };
             tx.execute(
                 "UPDATE jobs SET status = 'completed', progress = 100, output_file = ?2, \
                  duration_seconds = ?3, credits_used = ?4, billing_status = 'charged', \
@@ -433,16 +481,19 @@ impl Store {
         })
     }
 
-    /// -> failed with a message; failed jobs are not charged.
+    /// -> failed with a message; failed jobs are not charged and hold no
+    /// credits.
     pub fn fail(&self, id: &str, error: &str) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            let tx = c.unchecked_transaction()?;
+            limits::release(&tx, id)?;
+            tx.execute(
                 "UPDATE jobs SET status = 'failed', error = ?2, billing_status = 'not_charged', \
                  completed_at = ?3 WHERE id = ?1",
                 params![id, error, now()],
-            )
+            )?;
+            tx.commit()
         })
-        .map(|_| ())
     }
 
     /// At start: jobs a stop caught mid-processing go back to the queue, or
@@ -456,6 +507,9 @@ impl Store {
             };
             let requeue = ids("SELECT id FROM jobs WHERE status = 'processing' AND attempts < ?1")?;
             let fail = ids("SELECT id FROM jobs WHERE status = 'processing' AND attempts >= ?1")?;
+            for id in &fail {
+                limits::release(&tx, id)?;
+            }
             tx.execute(
                 "UPDATE jobs SET status = 'pending', progress = 0 WHERE status = 'processing' AND attempts < ?1",
                 [max_attempts],
@@ -633,16 +687,16 @@ pub fn round2(x: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn store() -> Store {
+    pub(crate) fn store() -> Store {
         let dir = std::env::temp_dir().join(format!("rbv-store-{}", crypto::random_hex(6)));
         std::fs::create_dir_all(&dir).unwrap();
         Store::open(&dir.join("rbv.db")).unwrap()
     }
 
-    fn job(store: &Store, key: &str, status: &str) -> String {
+    pub(crate) fn job(store: &Store, key: &str, status: &str) -> String {
         let id = crypto::new_id("job");
         store
             .insert_job(&Job {
@@ -715,6 +769,7 @@ mod tests {
             name: "a".into(),
             credits: Some(10.0),
         };
+        // Charged as measured: no reservation was made for this job.
         assert_eq!(s.credits_left(&key_row).unwrap(), Some(-35.0));
         assert_eq!(s.usage_events(&key, 10).unwrap().len(), 1);
         let sum = s.usage_summary(&key, 7).unwrap();

@@ -6,10 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::egress::Policy;
 use crate::store::Store;
+
+/// What a failed delivery records, whatever the cause.
+const NOT_DELIVERED: &str = "not delivered: no 2xx answer";
 use crate::{crypto, log};
 
 pub struct Webhooks {
+    egress: Arc<Policy>,
     client: reqwest::Client,
     secret: Option<String>,
     retry_delay: Duration,
@@ -17,15 +22,19 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    pub fn new(secret: Option<String>, retry_delay: Duration, retries: i64) -> Webhooks {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
-            // A receiver's redirect is not followed: the body goes where it was asked.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+    pub fn new(
+        secret: Option<String>,
+        retry_delay: Duration,
+        retries: i64,
+        egress: &Arc<Policy>,
+    ) -> Webhooks {
+        // A receiver's redirect is not followed: the body goes where it was
+        // asked, and only where the egress policy allows.
+        let client = egress
+            .client(0, Duration::from_secs(5), Duration::from_secs(10))
             .expect("an HTTP client with the system TLS");
         Webhooks {
+            egress: egress.clone(),
             client,
             secret,
             retry_delay,
@@ -103,19 +112,33 @@ impl Webhooks {
                     crypto::webhook_signature(secret, &ts, body.as_bytes()),
                 );
             }
-            let (status, error) = match req.send().await {
-                Ok(r) if r.status().is_success() => (Some(r.status().as_u16()), None),
-                Ok(r) => (
-                    Some(r.status().as_u16()),
-                    Some(format!("answered {}", r.status())),
-                ),
-                Err(e) => {
-                    let host = reqwest::Url::parse(url)
-                        .ok()
-                        .and_then(|u| u.host_str().map(str::to_owned))
-                        .unwrap_or_default();
-                    (None, Some(rbv_api::client::describe(&e, &host)))
-                }
+            // What the delivery records (and the job shows its key) says
+            // delivered or not, never what a receiver or a port answered;
+            // the log line has the detail.
+            let refused = reqwest::Url::parse(url)
+                .map_err(|e| e.to_string())
+                .and_then(|u| self.egress.check_url(&u).map_err(|r| r.to_string()));
+            let (status, error, detail) = match refused {
+                Err(r) => (None, Some(format!("not delivered: {r}")), r),
+                Ok(()) => match req.timeout(Duration::from_secs(10)).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        (Some(r.status().as_u16()), None, r.status().to_string())
+                    }
+                    Ok(r) => (
+                        None,
+                        Some(NOT_DELIVERED.to_string()),
+                        format!("answered {}", r.status()),
+                    ),
+                    Err(e) => {
+                        let msg = crate::egress::client_message("the webhook", url, &e);
+                        let shown = if msg.contains("is not fetched") {
+                            msg.replace("is not fetched", "is not delivered")
+                        } else {
+                            NOT_DELIVERED.to_string()
+                        };
+                        (None, Some(shown), e.to_string())
+                    }
+                },
             };
             let last = attempts > self.retries;
             let state = match (&error, last) {
@@ -130,7 +153,7 @@ impl Webhooks {
                 ("webhook_event", event),
                 ("attempt", &attempts.to_string()),
                 ("state", state),
-                ("status", &status.map_or("-".into(), |s| s.to_string())),
+                ("detail", &detail),
             ]);
             if state != "pending" {
                 return;

@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use crate::queue::Pool;
 use crate::request::{Background, Settings};
 use crate::store::{self, Completion, Job};
-use crate::{App, log};
+use crate::{App, budget, egress, log};
 
 /// One worker of `pool`: takes queued jobs one after another.
 pub async fn run(app: Arc<App>, pool: Pool) {
@@ -45,13 +45,13 @@ pub async fn run(app: Arc<App>, pool: Pool) {
             .busy
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         match result {
-            Ok((outcome, file)) => {
+            Ok((outcome, file, billed)) => {
                 let resolution = format!("{}x{}", outcome.width, outcome.height);
-                let credits =
-                    store::round2(job.model.credits_per_minute() * outcome.duration_seconds / 60.0);
+                // Billed from what the pipeline measured, never a header's claim.
+                let credits = budget::credits(job.model, billed);
                 let done = Completion {
                     output_file: &file,
-                    duration_seconds: store::round2(outcome.duration_seconds),
+                    duration_seconds: store::round2(billed),
                     credits,
                     processing_ms: (secs * 1000.0) as i64,
                     resolution: &resolution,
@@ -85,33 +85,63 @@ pub async fn run(app: Arc<App>, pool: Pool) {
     }
 }
 
-/// Fetches an http(s) resource to `path`, at most `limit` bytes.
-async fn fetch(client: &reqwest::Client, url: &str, path: &Path, limit: u64) -> Result<(), String> {
+/// Fetches an http(s) resource to `path`: at most `limit` bytes (a larger
+/// Content-Length is refused before a byte is read), within the egress
+/// policy. `what` names it in errors, which never say what a server
+/// answered (the log line does).
+async fn fetch(
+    app: &App,
+    job: &Job,
+    what: &str,
+    url: &str,
+    path: &Path,
+    limit: u64,
+) -> Result<(), String> {
     let host = reqwest::Url::parse(url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_default();
-    let mut resp = client.get(url).send().await.map_err(|e| {
-        format!(
-            "cannot fetch {host}: {}",
-            rbv_api::client::describe(&e, &host)
-        )
+    let detail = |d: String| {
+        log::line(&[
+            ("event", "fetch"),
+            ("job_id", &job.id),
+            ("what", what),
+            ("host", &host),
+            ("error", &d),
+        ]);
+    };
+    if let Err(r) = reqwest::Url::parse(url)
+        .map_err(|e| egress::Refused(e.to_string()))
+        .and_then(|u| app.egress.check_url(&u))
+    {
+        return Err(format!("{what} at {host} is not fetched: {r}"));
+    }
+    let mut resp = app.fetcher.get(url).send().await.map_err(|e| {
+        detail(e.to_string());
+        egress::client_message(what, url, &e)
     })?;
     if !resp.status().is_success() {
-        return Err(format!("fetching from {host} answered {}", resp.status()));
+        detail(format!("answered {}", resp.status()));
+        return Err(egress::failed(what, &host));
+    }
+    let too_large =
+        || format!("{what} at {host} is over {limit} bytes, the limit (--max-upload-mb)");
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
     }
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut size = 0u64;
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| rbv_api::client::describe(&e, &host))?
-    {
+    loop {
+        let chunk = resp.chunk().await.map_err(|e| {
+            detail(e.to_string());
+            egress::failed(what, &host)
+        })?;
+        let Some(chunk) = chunk else { break };
         size += chunk.len() as u64;
         if size > limit {
-            return Err(format!("the file at {host} is over {limit} bytes"));
+            return Err(too_large());
         }
         file.write_all(&chunk).await.map_err(|e| e.to_string())?;
     }
@@ -119,8 +149,12 @@ async fn fetch(client: &reqwest::Client, url: &str, path: &Path, limit: u64) -> 
     Ok(())
 }
 
-/// Runs one claimed job: input, background image, pipeline, output.
-async fn run_job(app: &Arc<App>, job: &Job) -> Result<(rbv_runner::Outcome, String), String> {
+/// A finished job: the runner's outcome, the output file, the seconds billed.
+type Done = (rbv_runner::Outcome, String, f64);
+
+/// Runs one claimed job within one deadline (`--job-timeout`) covering the
+/// download, the pipeline and the encoding.
+async fn run_job(app: &Arc<App>, job: &Job) -> Result<Done, String> {
     let settings = serde_json::from_str(&job.settings)
         .map_err(|e| e.to_string())
         .and_then(|v| Settings::from_json(&v).map_err(|r| r.message))?;
@@ -128,17 +162,31 @@ async fn run_job(app: &Arc<App>, job: &Job) -> Result<(rbv_runner::Outcome, Stri
     tokio::fs::create_dir_all(&work)
         .await
         .map_err(|e| format!("{}: {e}", work.display()))?;
+    let timeout = app.config.job_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let late = move |during: &str| {
+        format!(
+            "the job took longer than {} s (--job-timeout) {during}",
+            timeout.as_secs()
+        )
+    };
     let result = async {
-        let input = match &job.upload_id {
-            Some(id) => app
-                .store
-                .upload(&job.key_id, id)
-                .map_err(|e| e.to_string())?
-                .map(|u| PathBuf::from(u.path))
-                .ok_or("the uploaded video is gone")?,
+        let (input, probed) = match &job.upload_id {
+            Some(id) => {
+                let u = app
+                    .store
+                    .upload(&job.key_id, id)
+                    .map_err(|e| e.to_string())?
+                    .ok_or("the uploaded video is gone (removed after the retention period)")?;
+                let probed = (u.width as u64, u.height as u64, u.frames as u64, u.seconds);
+                (PathBuf::from(u.path), probed)
+            }
             None => {
                 let p = work.join("input");
-                fetch(&app.fetcher, &job.video_url, &p, app.config.max_fetch_bytes).await?;
+                let limit = app.config.max_upload_bytes;
+                tokio::time::timeout_at(deadline, fetch(app, job, "video_url", &job.video_url, &p, limit))
+                    .await
+                    .map_err(|_| late("fetching video_url"))??;
                 let head = read_head(&p).await?;
                 if rbv_runner::sniff_video(&head).is_none() {
                     return Err(
@@ -146,15 +194,46 @@ async fn run_job(app: &Arc<App>, job: &Job) -> Result<(rbv_runner::Outcome, Stri
                             .to_string(),
                     );
                 }
-                p
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let path = p.clone();
+                let probe = tokio::task::spawn_blocking(move || rbv_runner::probe(&path, left))
+                    .await
+                    .map_err(|e| format!("processing stopped: {e}"))?
+                    .map_err(|f| match f {
+                        rbv_runner::Failure::Timeout(_) => late("reading video_url"),
+                        f => format!("the input video cannot be read: {f}"),
+                    })?;
+                (p, (u64::from(probe.width), u64::from(probe.height), probe.frames, probe.seconds))
             }
         };
+        let (w, h, frames, seconds) = probed;
+        budget::check_input(&app.config, w, h, frames, seconds)?;
+        // Credits are held before a frame is decoded: at admission for an
+        // upload, here for a video fetched from elsewhere.
+        let held = match job.reserved_seconds {
+            Some(s) => Some(s),
+            None => {
+                let secs = budget::billed_seconds(seconds, frames);
+                let need = budget::credits(job.model, secs);
+                if !app.store.reserve(&job.id, need, secs).map_err(|e| e.to_string())? {
+                    return Err(format!(
+                        "insufficient_credits: this video needs {need:.2} credits ({secs:.1} s with {}); the key has fewer left",
+                        job.model
+                    ));
+                }
+                Some(secs)
+            }
+        };
+        let limited = matches!(app.store.key_limit(&job.key_id), Ok(Some(Some(_))));
+        let limits = budget::runner_limits(&app.config, held.filter(|_| limited));
         let bg_image = match &settings.background {
             Background::Image(url) => {
                 let p = work.join("background");
-                fetch(&app.fetcher, url, &p, 50_000_000)
+                let limit = app.config.max_upload_bytes.min(50_000_000);
+                tokio::time::timeout_at(deadline, fetch(app, job, "the background image", url, &p, limit))
                     .await
-                    .map_err(|e| format!("background image: {e}"))?;
+                    .map_err(|_| late("fetching the background image"))??;
+                budget::check_image(&app.config, &p)?;
                 Some(p)
             }
             _ => None,
@@ -166,36 +245,37 @@ async fn run_job(app: &Arc<App>, job: &Job) -> Result<(rbv_runner::Outcome, Stri
         let partial = work.join(format!("output.{ext}"));
         let store = app.store.clone();
         let job_id = job.id.clone();
-        let timeout = app.config.job_timeout;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let outcome = tokio::task::spawn_blocking(move || {
             let spec = rbv_runner::Spec {
                 input: &input,
                 output: &partial,
                 target: rbv_runner::Target::Service(format),
                 properties: properties(&settings, bg_image.as_deref())?,
-                timeout: Some(timeout),
+                timeout: Some(left),
             };
             let mut last = -1.0;
-            let r = rbv_runner::run(&spec, |p| {
+            let r = rbv_runner::run_limited(&spec, &limits, |p| {
                 let pct = p.percent().clamp(0.0, 99.0);
                 if pct - last >= 1.0 {
                     last = pct;
                     let _ = store.set_progress(&job_id, pct);
                 }
             });
-            let o = r.map_err(|f| {
-                if f.input_unreadable() {
-                    format!("the input video cannot be read: {f}")
-                } else {
-                    f.to_string()
-                }
+            let o = r.map_err(|f| match f {
+                rbv_runner::Failure::Timeout(_) => late("processing"),
+                rbv_runner::Failure::Limit(why) => format!("{why} (the job was stopped there)"),
+                f if f.input_unreadable() => format!("the input video cannot be read: {f}"),
+                f => f.to_string(),
             })?;
             std::fs::rename(&partial, &out).map_err(|e| format!("{}: {e}", out.display()))?;
+            let _ = std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o600));
             Ok::<_, String>(o)
         })
         .await
         .map_err(|e| format!("processing stopped: {e}"))??;
-        Ok((outcome, file))
+        let billed = budget::billed_seconds(outcome.processed_seconds, outcome.frames);
+        Ok((outcome, file, billed))
     }
     .await;
     let _ = tokio::fs::remove_dir_all(&work).await;

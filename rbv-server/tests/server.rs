@@ -440,13 +440,22 @@ async fn failed_job_is_reported_not_charged_and_restartable() {
     let cut = dir.join("cut.webm");
     std::fs::write(&cut, &std::fs::read(&clip).unwrap()[..600]).unwrap();
     let srv = serve::start(&dir.join("data"), |_| {}).await;
+    // Uploaded, it is refused at once: the whole file is demuxed at upload.
     let up = srv.upload(&srv.key, &cut, "cut.webm").await;
-    assert_eq!(up.status, 200, "{}", up.body);
+    assert_eq!(
+        (up.status, up.code()),
+        (400, "invalid_file_type"),
+        "{}",
+        up.body
+    );
+    assert!(up.message().contains("no video frames"), "{}", up.body);
+    // Fetched from elsewhere, the job fails.
+    let base = common_file_server(&dir).await;
     let a = srv
         .post(
             Some(&srv.key),
             "/v1/jobs",
-            &json!({"video_url": up.body["video_url"], "model": "human", "bg_type": "black"})
+            &json!({"video_url": format!("{base}/cut.webm"), "model": "human", "bg_type": "black"})
                 .to_string(),
         )
         .await;
@@ -489,6 +498,24 @@ async fn failed_job_is_reported_not_charged_and_restartable() {
         (Some("failed"), Some(2), Some("light"))
     );
     srv.server.stop().await;
+}
+
+/// A plain file server on 127.0.0.1 for the files in `dir`: `{base}/name`.
+async fn common_file_server(dir: &Path) -> String {
+    let files = dir.to_path_buf();
+    let app = axum::Router::new().route(
+        "/files/{name}",
+        axum::routing::get(
+            move |axum::extract::Path(name): axum::extract::Path<String>| {
+                let files = files.clone();
+                async move { std::fs::read(files.join(name)).unwrap() }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/files", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
 }
 
 /// A webhook receiver on 127.0.0.1 that fails its first delivery.
@@ -752,7 +779,7 @@ async fn restart_loses_nothing_and_jobs_elsewhere_are_fetched() {
     );
     first.server.stop().await;
 
-    let second = serve::start(&data, |_| {}).await;
+    let second = serve::start(&data, |c| c.metrics_public = true).await;
     let (job, _) = second.wait(&key, &ids[0], JOB_TIME).await;
     assert_eq!(job["status"], "completed", "{job}");
     let (job, _) = second.wait(&key, &ids[1], JOB_TIME).await;

@@ -22,6 +22,8 @@ pub async fn start(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Srv {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_path_buf(),
         webhook_retry_delay: Duration::from_millis(100),
+        // The tests' file servers and webhook receivers are on 127.0.0.1.
+        allow_private: vec!["127.0.0.0/8".parse().unwrap()],
         ..Config::default()
     };
     tweak(&mut config);

@@ -11,7 +11,7 @@ use super::{Answer, ApiError, Caller, Ctx, json_body, ok};
 use crate::queue::Pool;
 use crate::request;
 use crate::store::{self, Job, Key};
-use crate::{App, crypto};
+use crate::{App, budget, crypto};
 
 /// An upload of this key named by a `/uploads/<id>.<ext>` URL.
 fn own_upload(app: &App, key: &Key, url: &str) -> Result<Option<String>, rusqlite::Error> {
@@ -43,6 +43,51 @@ fn check_credits(app: &App, ctx: &Ctx, key: &Key) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Holds the credits an upload's job needs (from its packets, measured at
+/// upload) before it is queued; jobs on a `video_url` elsewhere hold theirs
+/// once the file is fetched, before a frame is decoded.
+fn reserve(app: &App, ctx: &Ctx, job: &Job) -> Result<(), ApiError> {
+    let Some(upload_id) = &job.upload_id else {
+        return Ok(());
+    };
+    let Some(u) = app
+        .store
+        .upload(&job.key_id, upload_id)
+        .map_err(|e| ApiError::internal(ctx, e))?
+    else {
+        return Err(ApiError::invalid(
+            ctx,
+            "the uploaded video is gone (removed after the retention period)",
+        ));
+    };
+    let secs = budget::billed_seconds(u.seconds, u.frames.max(0) as u64);
+    let need = budget::credits(job.model, secs);
+    if app
+        .store
+        .reserve(&job.id, need, secs)
+        .map_err(|e| ApiError::internal(ctx, e))?
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ctx,
+        402,
+        "insufficient_credits",
+        format!(
+            "insufficient credits: this video needs {need:.2} ({secs:.2} s with {}); the key has fewer left after its running jobs",
+            job.model
+        ),
+    ))
+}
+
+/// The composition's canvas within `--max-canvas-pixels`.
+fn check_canvas(app: &App, ctx: &Ctx, settings: &request::Settings) -> Result<(), ApiError> {
+    match &settings.composition {
+        Some(c) => budget::check_canvas(&app.config, c).map_err(|m| ApiError::invalid(ctx, m)),
+        None => Ok(()),
+    }
 }
 
 fn queue_full(app: &App, ctx: &Ctx, pool: Pool) -> ApiError {
@@ -84,6 +129,7 @@ pub async fn create_job(
         ));
     }
     check_credits(&app, &ctx, &key)?;
+    check_canvas(&app, &ctx, &create.settings)?;
     let status = if create.auto_start {
         JobStatus::Pending
     } else {
@@ -110,8 +156,13 @@ pub async fn create_job(
         .insert_job(&job)
         .map_err(|e| ApiError::internal(&ctx, e))?;
     if create.auto_start {
+        if let Err(e) = reserve(&app, &ctx, &job) {
+            let _ = app.store.delete_job(&job.id);
+            return Err(e);
+        }
         let pool = Pool::for_model(job.model);
         if app.queues.get(pool).push(job.id.clone()).is_err() {
+            let _ = app.store.unqueue_job(&job.id, &JobStatus::Created, None);
             let _ = app.store.delete_job(&job.id);
             return Err(queue_full(&app, &ctx, pool));
         }
@@ -156,6 +207,7 @@ pub async fn start_job(
         .resolved_format(app.ffmpeg)
         .map_err(|r| ApiError::refused(&ctx, r))?;
     check_credits(&app, &ctx, &key)?;
+    check_canvas(&app, &ctx, &settings)?;
     let queued = app
         .store
         .queue_job(&id, &settings.to_json().to_string(), settings.model, format)
@@ -168,9 +220,22 @@ pub async fn start_job(
             "the job is already queued or processing",
         ));
     }
+    let queued_job = Job {
+        model: settings.model,
+        ..job.clone()
+    };
+    if let Err(e) = reserve(&app, &ctx, &queued_job) {
+        let _ = app
+            .store
+            .unqueue_job(&id, &job.status, job.error.as_deref());
+        return Err(e);
+    }
     let pool = Pool::for_model(settings.model);
     if app.queues.get(pool).push(id.clone()).is_err() {
-        let _ = app.store.unqueue_job(&id, &job.status);
+        // A refused start leaves the job as it was, its error included.
+        let _ = app
+            .store
+            .unqueue_job(&id, &job.status, job.error.as_deref());
         return Err(queue_full(&app, &ctx, pool));
     }
     app.transition(

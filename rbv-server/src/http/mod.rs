@@ -4,6 +4,7 @@
 //! documented body `{"error":{"code","message","request_id"}}`.
 
 mod auth;
+pub mod conn;
 mod jobs;
 mod ops;
 mod uploads;
@@ -47,7 +48,7 @@ impl Ctx {
 /// An error answer.
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    pub(crate) code: &'static str,
     message: String,
     request_id: String,
     retry_after: Option<u64>,
@@ -141,6 +142,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/usage/summary", get(jobs::usage_summary))
         .route("/v1/usage/events", get(jobs::usage_events))
         .route("/outputs/{job}/{file}", get(ops::output))
+        .route("/uploads/{name}", get(ops::upload))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .fallback(no_route)
@@ -155,6 +157,7 @@ fn route_label(path: &str) -> String {
         ["v1", "jobs", _] => "/v1/jobs/{id}".into(),
         ["v1", "jobs", _, "start"] => "/v1/jobs/{id}/start".into(),
         ["outputs", ..] => "/outputs".into(),
+        ["uploads", _] => "/uploads/{name}".into(),
         ["v1", "uploads"] | ["v1", "jobs"] | ["v1", "usage", _] | ["health"] | ["metrics"] => {
             path.into()
         }

@@ -9,10 +9,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{Answer, ApiError, Cx, json_response};
+use super::{Answer, ApiError, Caller, Ctx, Cx, json_response};
 use crate::queue::Pool;
 use crate::store;
 use crate::{App, crypto};
+use axum::http::HeaderMap;
 
 type Params = Query<std::collections::HashMap<String, String>>;
 
@@ -48,16 +49,56 @@ pub async fn output(
     let Some(job) = job.filter(|j| j.output_file.as_deref() == Some(file.as_str())) else {
         return Err(ApiError::new(&ctx, 404, "not_found", "output not found"));
     };
-    let path = app.outputs_dir().join(&file);
-    let f = tokio::fs::File::open(&path)
+    // A link dies with its key.
+    if !app
+        .store
+        .key_active(&job.key_id)
+        .map_err(|e| ApiError::internal(&ctx, e))?
+    {
+        return Err(forbidden(
+            "key_revoked",
+            "the key this job belongs to is revoked",
+        ));
+    }
+    let mime = job.output_format.mime();
+    stream_file(&ctx, &app.outputs_dir().join(&file), mime, &file).await
+}
+
+/// `GET /uploads/{name}`, the `video_url` an upload answered with: the file,
+/// to the key that uploaded it.
+pub async fn upload(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    Caller { key, ctx }: Caller,
+) -> Answer {
+    let not_found = || ApiError::new(&ctx, 404, "not_found", "upload not found");
+    let id = name.split('.').next().unwrap_or_default();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_found());
+    }
+    let u = app
+        .store
+        .upload(&key.id, id)
+        .map_err(|e| ApiError::internal(&ctx, e))?
+        .filter(|u| {
+            std::path::Path::new(&u.path)
+                .file_name()
+                .and_then(|f| f.to_str())
+                == Some(name.as_str())
+        })
+        .ok_or_else(not_found)?;
+    stream_file(&ctx, std::path::Path::new(&u.path), &u.content_type, &name).await
+}
+
+async fn stream_file(ctx: &Ctx, path: &std::path::Path, mime: &str, file: &str) -> Answer {
+    let f = tokio::fs::File::open(path)
         .await
-        .map_err(|_| ApiError::new(&ctx, 404, "not_found", "output not found"))?;
+        .map_err(|_| ApiError::new(ctx, 404, "not_found", "output not found"))?;
     let len = f
         .metadata()
         .await
-        .map_err(|e| ApiError::internal(&ctx, e))?
+        .map_err(|e| ApiError::internal(ctx, e))?
         .len();
-    let mime = job.output_format.mime();
     let stream = futures_util::stream::unfold(f, |mut f| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; 256 * 1024];
@@ -110,7 +151,35 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
     (status, json_response(&body)).into_response()
 }
 
-pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+/// `/metrics` shows every key's counts: to the operator's token, or to
+/// anyone with `--metrics-public`; otherwise it is not there.
+pub async fn metrics(State(app): State<Arc<App>>, Cx(ctx): Cx, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let allowed = app.config.metrics_public
+        || app
+            .config
+            .metrics_token
+            .as_deref()
+            .is_some_and(|t| token.is_some_and(|g| crypto::same(g, t)));
+    if !allowed {
+        let (status, code, msg) = if app.config.metrics_token.is_some() {
+            (
+                401,
+                "unauthorized",
+                "send the metrics token as Authorization: Bearer <token>",
+            )
+        } else {
+            (
+                404,
+                "not_found",
+                "no route GET /metrics (start the server with a metrics token or --metrics-public)",
+            )
+        };
+        return ApiError::new(&ctx, status, code, msg).into_response();
+    }
     let per_pool = |f: &dyn Fn(&crate::queue::Queue) -> f64| {
         [Pool::Heavy, Pool::Light]
             .into_iter()

@@ -11,7 +11,11 @@ use tokio::io::AsyncWriteExt;
 
 use super::{Answer, ApiError, Caller, Ctx, DRAIN_BYTES, ok};
 use crate::store;
-use crate::{App, crypto};
+use crate::{App, budget, crypto};
+
+/// Parts an upload may have, and the size of a part other than `file`.
+const MAX_PARTS: usize = 16;
+const MAX_OTHER_PART: usize = 64 * 1024;
 
 pub async fn upload(
     State(app): State<Arc<App>>,
@@ -26,14 +30,69 @@ pub async fn upload(
                 format!("expected a multipart/form-data body with a `file` field: {e}"),
             )
         })?;
+    // The key's quota: what it keeps on disk, plus this upload.
+    let quota = app.config.upload_quota_bytes;
+    let used = app
+        .store
+        .upload_bytes(&key.id)
+        .map_err(|e| ApiError::internal(&ctx, e))? as u64;
+    let room = if quota == 0 {
+        u64::MAX
+    } else {
+        quota.saturating_sub(used)
+    };
+    let over_quota = || {
+        ApiError::new(
+            &ctx,
+            413,
+            "quota_exceeded",
+            format!(
+                "this key keeps {used} bytes of uploads; the quota is {quota} (uploads are deleted after the retention period)"
+            ),
+        )
+    };
+    if room == 0 {
+        return Err(over_quota());
+    }
     let limit = app.config.max_upload_bytes;
+    let mut parts = 0;
     loop {
-        let field = multipart
+        let mut field = multipart
             .next_field()
             .await
             .map_err(|e| ApiError::invalid(&ctx, format!("broken multipart body: {e}")))?
             .ok_or_else(|| ApiError::invalid(&ctx, "no `file` field in the upload"))?;
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(ApiError::invalid(
+                &ctx,
+                format!("more than {MAX_PARTS} parts in the upload"),
+            ));
+        }
         if field.name() != Some("file") {
+            // Other parts are read and dropped, within a small limit.
+            let name = field
+                .name()
+                .unwrap_or("")
+                .chars()
+                .take(64)
+                .collect::<String>();
+            let mut size = 0;
+            while let Some(c) = field
+                .chunk()
+                .await
+                .map_err(|e| ApiError::invalid(&ctx, format!("broken multipart body: {e}")))?
+            {
+                size += c.len();
+                if size > MAX_OTHER_PART {
+                    return Err(ApiError::invalid(
+                        &ctx,
+                        format!(
+                            "the part `{name}` is over {MAX_OTHER_PART} bytes; an upload carries one `file`"
+                        ),
+                    ));
+                }
+            }
             continue;
         }
         // The client's name is shown back, never used on disk.
@@ -49,11 +108,15 @@ pub async fn upload(
             .collect();
         let id = crypto::random_hex(16);
         let part = app.uploads_dir().join(format!("{id}.part"));
-        let result = receive(&ctx, field, &part, limit).await;
+        let result = receive(&ctx, field, &part, limit.min(room)).await;
         let (size, head) = match result {
             Ok(r) => r,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&part).await;
+                // Over the room left, not over the size limit: the quota.
+                if e.code == "file_too_large" && room < limit {
+                    return Err(over_quota());
+                }
                 return Err(e);
             }
         };
@@ -66,6 +129,53 @@ pub async fn upload(
                 "invalid file type: the upload is not a video this service takes (mp4, mov, webm, avi)",
             ));
         };
+        // The whole file is demuxed and parsed (no frame decoded): what is
+        // not a readable video, or is over the server's caps, is refused now.
+        let probed = {
+            let part = part.clone();
+            tokio::task::spawn_blocking(move || {
+                rbv_runner::probe(&part, std::time::Duration::from_secs(120))
+            })
+            .await
+            .map_err(|e| ApiError::internal(&ctx, e))?
+        };
+        let probe = match probed {
+            Ok(p) => p,
+            Err(f) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(ApiError::new(
+                    &ctx,
+                    400,
+                    "invalid_file_type",
+                    format!("invalid file type: the upload cannot be read as a video ({f})"),
+                ));
+            }
+        };
+        // A real video is mostly audio and video packets; a small file
+        // padded out to fill a disk is not (over 1 MB that is no media, and
+        // under a quarter that is).
+        if size.saturating_sub(probe.media_bytes) > 1_000_000 && probe.media_bytes < size / 4 {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(ApiError::new(
+                &ctx,
+                400,
+                "invalid_file_type",
+                format!(
+                    "invalid file type: only {} of the upload's {size} bytes are audio or video",
+                    probe.media_bytes
+                ),
+            ));
+        }
+        if let Err(why) = budget::check_input(
+            &app.config,
+            u64::from(probe.width),
+            u64::from(probe.height),
+            probe.frames,
+            probe.seconds,
+        ) {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(ApiError::new(&ctx, 422, "unsupported_video", why));
+        }
         let path = app.uploads_dir().join(format!("{id}.{ext}"));
         tokio::fs::rename(&part, &path)
             .await
@@ -76,6 +186,10 @@ pub async fn upload(
             content_type: content_type.into(),
             size: size as i64,
             path: path.to_string_lossy().into_owned(),
+            width: i64::from(probe.width),
+            height: i64::from(probe.height),
+            frames: probe.frames as i64,
+            seconds: probe.seconds,
         };
         app.store
             .insert_upload(&key.id, &upload)
@@ -98,7 +212,11 @@ async fn receive(
     path: &std::path::Path,
     limit: u64,
 ) -> Result<(u64, Vec<u8>), ApiError> {
-    let mut file = tokio::fs::File::create(path)
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
         .await
         .map_err(|e| ApiError::internal(ctx, e))?;
     let mut size = 0u64;

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MPL-2.0
+//! What a video file holds, read without decoding a frame: `parsebin`
+//! demuxes and parses the whole file, and the video stream's caps (the size
+//! the container or the codec's parser declares), its packets and their
+//! timestamps are counted. Cheap on any input, bombs included.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+use crate::limits::{Span, vp8_keyframe_size};
+use crate::{Failure, init, setup};
+
+/// A file's video stream, as its packets tell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// The largest frame size declared (caps, and VP8 keyframe headers).
+    pub width: u32,
+    pub height: u32,
+    /// Video packets (frames) in the file.
+    pub frames: u64,
+    /// From the first packet's timestamp to the end of the last one.
+    pub seconds: f64,
+    /// What the container's header claims, if anything.
+    pub claimed_seconds: Option<f64>,
+    /// Bytes of audio and video packets (the rest is the container, or
+    /// padding).
+    pub media_bytes: u64,
+}
+
+#[derive(Default)]
+struct Seen {
+    width: u64,
+    height: u64,
+    span: Option<Span>,
+    bytes: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Reads `path` to its end without decoding; fails when it holds no video
+/// stream or cannot be demuxed, or after `timeout`.
+pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, Failure> {
+    init().map_err(Failure::Setup)?;
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("filesrc")
+        .property("location", path)
+        .build()
+        .map_err(setup)?;
+    let parse = gst::ElementFactory::make("parsebin")
+        .build()
+        .map_err(setup)?;
+    pipeline.add_many([&src, &parse]).map_err(setup)?;
+    src.link(&parse).map_err(setup)?;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let kept = seen.clone();
+    let weak = pipeline.downgrade();
+    parse.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = weak.upgrade() else {
+            return;
+        };
+        let Ok(sink) = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .build()
+        else {
+            return;
+        };
+        let _ = pipeline.add(&sink);
+        let _ = sink.sync_state_with_parent();
+        let Some(sink_pad) = sink.static_pad("sink") else {
+            return;
+        };
+        let bytes = kept.lock().unwrap_or_else(|e| e.into_inner()).bytes.clone();
+        sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                bytes.fetch_add(b.size() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
+        let caps = pad.current_caps().or_else(|| Some(pad.query_caps(None)));
+        let video = caps
+            .as_ref()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+            .unwrap_or(false);
+        if video {
+            let mut s = kept.lock().unwrap_or_else(|e| e.into_inner());
+            // The first video stream is the one a job reads.
+            if s.span.is_none() {
+                s.span = Some(Span::watch(&sink_pad));
+                let kept = kept.clone();
+                sink_pad.add_probe(
+                    gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER,
+                    move |_, info| {
+                        let size = match &info.data {
+                            Some(gst::PadProbeData::Event(ev)) => match ev.view() {
+                                gst::EventView::Caps(c) => c.caps().structure(0).and_then(|s| {
+                                    Some((
+                                        s.get::<i32>("width").ok()?.max(0) as u64,
+                                        s.get::<i32>("height").ok()?.max(0) as u64,
+                                    ))
+                                }),
+                                _ => None,
+                            },
+                            Some(gst::PadProbeData::Buffer(b)) => {
+                                b.map_readable().ok().and_then(|m| vp8_keyframe_size(&m))
+                            }
+                            _ => None,
+                        };
+                        if let Some((w, h)) = size {
+                            let mut s = kept.lock().unwrap_or_else(|e| e.into_inner());
+                            if w * h > s.width * s.height {
+                                (s.width, s.height) = (w, h);
+                            }
+                        }
+                        gst::PadProbeReturn::Ok
+                    },
+                );
+            }
+        }
+        let _ = pad.link(&sink_pad);
+    });
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    let result = (|| {
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| unreadable(&bus))?;
+        let start = Instant::now();
+        loop {
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(Failure::Timeout(timeout));
+            }
+            let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(
+                left.as_millis().min(200) as u64
+            )) else {
+                continue;
+            };
+            match msg.view() {
+                gst::MessageView::Eos(_) => break,
+                gst::MessageView::Error(e) => return Err(crate::pipeline_failure(e)),
+                _ => {}
+            }
+        }
+        Ok(pipeline
+            .query_duration::<gst::ClockTime>()
+            .map(|d| d.nseconds() as f64 / 1e9))
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    let claimed_seconds = result?;
+    let s = seen.lock().unwrap_or_else(|e| e.into_inner());
+    let span = s
+        .span
+        .as_ref()
+        .filter(|s| s.frames() > 0)
+        .ok_or(Failure::NoFrames)?;
+    Ok(Probe {
+        width: s.width.min(u64::from(u32::MAX)) as u32,
+        height: s.height.min(u64::from(u32::MAX)) as u32,
+        frames: span.frames(),
+        seconds: span.seconds(),
+        claimed_seconds,
+        media_bytes: s.bytes.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+fn unreadable(bus: &gst::Bus) -> Failure {
+    crate::first_error(bus)
+        .unwrap_or_else(|| Failure::Setup("the file cannot be read as a video".into()))
+}

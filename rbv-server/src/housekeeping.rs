@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The data directory kept private and clean: folders 0700 and files 0600
+//! (the database holds the link secret), partial uploads and job work
+//! folders a crash left removed at start, and the retention sweep.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{App, log, store};
+
+fn private(path: &Path, mode: u32) -> Result<(), String> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Creates the data directory and its folders, owner-only, and removes
+/// what a crash left half-made.
+pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    private(dir, 0o700)?;
+    for d in ["uploads", "outputs", "work"] {
+        let sub = dir.join(d);
+        std::fs::create_dir_all(&sub).map_err(|e| format!("{}: {e}", sub.display()))?;
+        private(&sub, 0o700)?;
+    }
+    // SQLite makes its -wal and -shm files with the database's mode.
+    let db = dir.join("rbv.db");
+    if !db.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&db)
+            .map_err(|e| format!("{}: {e}", db.display()))?;
+    }
+    for f in ["rbv.db", "rbv.db-wal", "rbv.db-shm"] {
+        let p = dir.join(f);
+        if p.exists() {
+            private(&p, 0o600)?;
+        }
+    }
+    let mut removed = 0;
+    if let Ok(entries) = std::fs::read_dir(dir.join("uploads")) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "part")
+                && std::fs::remove_file(e.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    // Jobs run again from their input: nothing in work/ is needed.
+    if let Ok(entries) = std::fs::read_dir(dir.join("work")) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let gone = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            if gone.is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    if removed > 0 {
+        log::line(&[("event", "cleaned"), ("removed", &removed.to_string())]);
+    }
+    Ok(())
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Deletes uploads and outputs older than the retention period.
+pub fn sweep(app: &App) {
+    if app.config.retention.is_zero() {
+        return;
+    }
+    let cutoff = store::now() - app.config.retention.as_secs() as i64;
+    match app.store.expire(cutoff) {
+        Ok(gone) => {
+            for p in &gone.uploads {
+                let _ = std::fs::remove_file(p);
+            }
+            for f in &gone.outputs {
+                let _ = std::fs::remove_file(app.outputs_dir().join(f));
+            }
+            if !gone.uploads.is_empty() || !gone.outputs.is_empty() {
+                log::line(&[
+                    ("event", "retention"),
+                    ("uploads", &gone.uploads.len().to_string()),
+                    ("outputs", &gone.outputs.len().to_string()),
+                ]);
+            }
+        }
+        Err(e) => log::line(&[("event", "retention"), ("error", &e.to_string())]),
+    }
+}
+
+/// The sweep at start and then every hour (or every tenth of the
+/// retention period, when that is shorter).
+pub async fn sweep_every_hour(app: Arc<App>) {
+    let period =
+        (app.config.retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        let a = app.clone();
+        let _ = tokio::task::spawn_blocking(move || sweep(&a)).await;
+        tokio::time::sleep(period).await;
+    }
+}
