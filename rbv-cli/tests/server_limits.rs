@@ -102,22 +102,7 @@ fn six_hundred_idle_connections_do_not_stop_health() {
 async fn a_decoded_size_bomb_costs_the_server_kilobytes() {
     common::init();
     let dir = common::scratch("serve-bomb");
-    let bomb = dir.join("bomb.webm");
-    let st = Command::new("ffmpeg")
-        .args([
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=s=16000x16000:r=1",
-        ])
-        .args(["-frames:v", "2", "-c:v", "libvpx", "-b:v", "10k"])
-        .arg(&bomb)
-        .status()
-        .expect("ffmpeg");
-    assert!(st.success());
+    let bomb = common::vp8_bomb(&dir);
     let warm = dir.join("warm.webm");
     common::scaled_clip("demo_input.webm", 4, 160, 90, &warm);
     // The bomb and the warm-up clip, served from 127.0.0.1.

@@ -72,22 +72,7 @@ const CAP: Limits = Limits {
 #[test]
 fn a_decoded_size_bomb_costs_kilobytes() {
     let dir = scratch("bomb");
-    let bomb = dir.join("bomb.webm");
-    ffmpeg(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "color=s=16000x16000:r=1",
-            "-frames:v",
-            "2",
-            "-c:v",
-            "libvpx",
-            "-b:v",
-            "10k",
-        ],
-        &bomb,
-    );
+    let bomb = rbv_testkit::vp8_bomb(&dir);
     assert!(std::fs::metadata(&bomb).unwrap().len() < 1_000_000);
     let p = rbv_runner::probe(&bomb, Duration::from_secs(30)).unwrap();
     assert_eq!((p.width, p.height, p.frames), (16000, 16000, 2), "{p:?}");

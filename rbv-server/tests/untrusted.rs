@@ -52,23 +52,7 @@ fn clip(dir: &Path, name: &str, n: u32, fps: u32) -> PathBuf {
 
 /// The 16000x16000 VP8 bomb of issue 20: two frames, about 430 KB.
 fn bomb(dir: &Path) -> PathBuf {
-    let p = dir.join("bomb.webm");
-    ffmpeg(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "color=s=16000x16000:r=1",
-            "-frames:v",
-            "2",
-            "-c:v",
-            "libvpx",
-            "-b:v",
-            "10k",
-        ],
-        &p,
-    );
-    p
+    rbv_testkit::vp8_bomb(dir)
 }
 
 /// A tiny server on `ip` with the routes the tests need: files from `dir`,

@@ -415,3 +415,38 @@ pub fn create_key(rbv: &str, data: &Path, name: &str) -> String {
     assert!(key.starts_with("rbv_"), "a key: {key}");
     key
 }
+
+/// The decoded-size bomb of issue 20: two 16000x16000 VP8 frames in WebM,
+/// about 430 KB, that a decoder would expand to 384 MB a frame. Making it
+/// takes ffmpeg's encoder about 11 GB and half a minute, so it is made once
+/// per machine (in the rbv cache) and copied into `dir`; several test
+/// binaries share it.
+pub fn vp8_bomb(dir: &Path) -> PathBuf {
+    let cache = rbv_core::paths::cache_dir().join("test");
+    std::fs::create_dir_all(&cache).unwrap();
+    let made = cache.join("vp8-bomb-16000x16000-2f.webm");
+    let ok = |p: &Path| std::fs::metadata(p).is_ok_and(|m| (100_000..1_000_000).contains(&m.len()));
+    if !ok(&made) {
+        // Written under a private name and renamed, so a killed ffmpeg or a
+        // second test binary never leaves or reads half a file.
+        let part = cache.join(format!("vp8-bomb.{}.part.webm", std::process::id()));
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-f", "lavfi"])
+            .args(["-i", "color=s=16000x16000:r=1", "-frames:v", "2"])
+            .args(["-c:v", "libvpx", "-b:v", "10k"])
+            .arg(&part)
+            .output()
+            .expect("ffmpeg (installed by setup/setup.sh)");
+        assert!(
+            out.status.success(),
+            "ffmpeg making the 16000x16000 bomb: {} (it needs about 11 GB of memory): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::rename(&part, &made).unwrap();
+    }
+    assert!(ok(&made), "{} is not the bomb", made.display());
+    let p = dir.join("bomb.webm");
+    std::fs::copy(&made, &p).unwrap();
+    p
+}
