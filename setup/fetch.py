@@ -11,7 +11,8 @@ Layout under the cache dir ($RBV_CACHE_DIR, default ${XDG_CACHE_HOME:-~/.cache}/
   venv/        Python tools for the conversion steps (setup/requirements-tools.txt)
   onnxruntime/ libonnxruntime.so.1.31.1
   models/      selfie_segmentation{,_landscape}.onnx (converted here), u2netp.onnx,
-               u2net.onnx, isnet_fp16.onnx (reassembled here)
+               u2net.onnx, isnet_fp16.onnx (reassembled here), isnet_fp32.onnx
+               (converted from it here)
   data/        test photos, VOC ground truth, vtest.avi, the generated demo clip
 """
 import hashlib
@@ -127,14 +128,21 @@ FILES = {
                        "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf"),
 }
 
-# Converted by setup/tflite2onnx_selfie.py; the converter is deterministic, so the
-# output is pinned too (its outputs were compared with MediaPipe's own runtime:
-# setup/check_selfie_vs_mediapipe.py).
+# Converted here by deterministic converters, so the outputs are pinned too:
+# destination -> (source, converter in setup/, sha256).
+# - tflite2onnx_selfie.py: its outputs were compared with MediaPipe's own
+#   runtime (setup/check_selfie_vs_mediapipe.py).
+# - fp16to32.py: ISNet's weights and casts in float32 (ONNX Runtime's CPU
+#   provider has no fast float16 kernels: the casts cost about a third of a
+#   frame); masks within 1e-3 of the float16 file (setup/check_fp16to32.py).
 CONVERTED = {
-    "models/selfie_segmentation.onnx": ("downloads/selfie_segmentation.tflite",
+    "models/selfie_segmentation.onnx": ("downloads/selfie_segmentation.tflite", "tflite2onnx_selfie.py",
                                         "4499e03a47ad28d6a2078396ec66d33a1687291e2c0971668e88593d8084ad88"),
     "models/selfie_segmentation_landscape.onnx": ("downloads/selfie_segmentation_landscape.tflite",
+                                                  "tflite2onnx_selfie.py",
                                                   "3922c6d5c831fb64e0fc22d647d09f10e2e7c629f4fa5fdd6d08f713a6ab2825"),
+    "models/isnet_fp32.onnx": ("models/isnet_fp16.onnx", "fp16to32.py",
+                               "0c82339c4d77aeb7274d2ff2e6ec3512ea2a93d203c471ef884d709f9f8cb873"),
 }
 
 
@@ -280,12 +288,12 @@ def main():
         assemble(archive, key, dest)
         check(dest, digest)
 
-    for rel, (src, digest) in CONVERTED.items():
+    for rel, (src, converter, digest) in CONVERTED.items():
         dest = cache / rel
         if ok(dest, digest):
             continue
         log(f"converting {src} -> {rel}")
-        run([str(py), str(HERE / "tflite2onnx_selfie.py"), str(cache / src), str(dest)])
+        run([str(py), str(HERE / converter), str(cache / src), str(dest)])
         check(dest, digest)
 
     mask = cache / "data" / "voc_person_mask.png"
