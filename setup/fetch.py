@@ -9,6 +9,7 @@ the right hash) is skipped, so running this again is cheap.
 Layout under the cache dir ($RBV_CACHE_DIR, default ${XDG_CACHE_HOME:-~/.cache}/rbv):
   downloads/   the archives as downloaded
   venv/        Python tools for the conversion steps (setup/requirements-tools.txt)
+  peer-venv/   only with --peer: MediaPipe for benches/peer.py (setup/requirements-peer.txt)
   onnxruntime/ libonnxruntime.so.1.31.1
   models/      selfie_segmentation{,_landscape}.onnx (converted here), u2netp.onnx,
                u2net.onnx, isnet_fp16.onnx (reassembled here), isnet_fp32.onnx
@@ -188,13 +189,17 @@ def run(cmd, **kw):
 
 
 def tools_venv(cache):
-    venv = cache / "venv"
+    return make_venv(cache / "venv", HERE / "requirements-tools.txt", "the Python tools venv")
+
+
+def make_venv(venv, req, what):
+    """A venv at `venv` holding exactly the hash-pinned wheels of `req`; kept
+    while `req` is unchanged."""
     py = venv / "bin" / "python"
-    req = HERE / "requirements-tools.txt"
     stamp = venv / ".requirements.sha256"
     if py.exists() and stamp.exists() and stamp.read_text() == sha256(req):
         return py
-    log("creating the Python tools venv")
+    log(f"creating {what}")
     shutil.rmtree(venv, ignore_errors=True)
     run([sys.executable, "-m", "venv", str(venv)])
     run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
@@ -272,6 +277,8 @@ def assemble(archive, key, dest):
 def main():
     if sys.argv[1:] == ["--gpu"]:
         return fetch_gpu()
+    if sys.argv[1:] == ["--peer"]:
+        return fetch_peer()
     cache = cache_dir()
     for sub in ("downloads", "onnxruntime", "models", "data"):
         (cache / sub).mkdir(parents=True, exist_ok=True)
@@ -326,6 +333,19 @@ def fetch_gpu():
     ARCHIVES.update(GPU_ARCHIVES)
     extract_all(cache, py, GPU_FILES)
     log(f"GPU build of ONNX Runtime ready in {cache / 'onnxruntime-gpu'}")
+
+
+def fetch_peer():
+    """MediaPipe's Python package in a venv of its own (<cache>/peer-venv), for
+    the peer benchmark (benches/peer.py) only; prints its python."""
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    if sys.version_info[:2] not in ((3, 11), (3, 12)):
+        sys.exit(f"rbv setup: the peer venv needs CPython 3.11 or 3.12 (mediapipe 0.10.14 has wheels "
+                 f"for 3.9-3.12, matplotlib 3.11.2 for >= 3.11); this is {sys.version.split()[0]}")
+    py = make_venv(cache / "peer-venv", HERE / "requirements-peer.txt", "the MediaPipe peer venv")
+    log(f"MediaPipe peer venv ready: {py}")
+    print(py)
 
 
 if __name__ == "__main__":
