@@ -2,12 +2,14 @@
 """ONNX Runtime session options per heavy model, timed side by side.
 
 Runs `pro` (ISNet, the float16 file and set-up's float32 conversion),
-`original` (u2net) and `light` (u2netp) with onnxruntime 1.31.1 (the library
+`original` (u2net) and `light` (u2netp), each as rembg ships it and with
+set-up's half_pixel Resize rewrite (setup/halfpixel.py), with onnxruntime 1.31.1 (the library
 the element loads) on a real photo prepared as the element prepares it, under
 several session configurations, and prints the median ms a frame of each
 with its ratio to rbv's current settings (src/model.rs: optimisation level
 all, ONNX Runtime's default thread count, sequential execution, memory arena
-and memory pattern on, every output fetched; the float16 file for `pro`).
+and memory pattern on, every output fetched; the file as shipped: the float16
+one for `pro`).
 
 Method: the configurations of one model (for `pro`, those of both files
 together) are interleaved. Each round visits every configuration once, in an
@@ -15,7 +17,8 @@ order shuffled anew each round (fixed seed): the session is created, run once
 untimed (the first run plans memory; its time is printed apart as "first"),
 run `--runs` times timed, and dropped before the next one is created, so only
 one session is in memory at a time and load, noise and heat hit every
-configuration alike. Medians are over all timed runs of all rounds.
+configuration alike. Medians are over all timed runs of all rounds; the
+fastest by median and by minimum (the least disturbed run) are named.
 
 Configurations (one setting changed at a time from the baseline; `--full`
 adds the whole grid of level x threads x mode x arena):
@@ -32,7 +35,7 @@ from another thread (as a second element instance on a shared session),
 and the peak.
 
 usage: ~/.cache/rbv/venv/bin/python benches/ort_options.py [--models pro,original,light]
-       [--rounds N] [--runs N] [--full] [--memory] [--photo zidane.jpg]
+       [--rounds N] [--runs N] [--full] [--configs base,pattern-off,...] [--memory] [--photo zidane.jpg]
 """
 import argparse
 import json
@@ -60,8 +63,8 @@ BASE = {"level": "all", "threads": 0, "mode": "sequential", "arena": True, "patt
 # model -> [(label, file)], input size, normalisation, default rounds and timed runs per visit
 MODELS = {
     "pro": ([("fp16", "isnet_fp16.onnx"), ("fp32", "isnet_fp32.onnx")], 1024, "imgly", 3, 1),
-    "original": ([("", "u2net.onnx")], 320, "rembg", 4, 3),
-    "light": ([("", "u2netp.onnx")], 320, "rembg", 5, 5),
+    "original": ([("orig", "u2net.onnx"), ("hp", "u2net_halfpixel.onnx")], 320, "rembg", 4, 3),
+    "light": ([("orig", "u2netp.onnx"), ("hp", "u2netp_halfpixel.onnx")], 320, "rembg", 5, 5),
 }
 
 
@@ -97,20 +100,22 @@ def describe(cfg):
 
 
 def configs(full):
-    out = [dict(BASE)]
-    for k, vals in (("level", ["basic", "extended"]), ("threads", [1, 2]), ("mode", ["parallel"]),
-                    ("arena", [False]), ("pattern", [False]), ("spin", [False]), ("outputs", ["first"])):
-        for v in vals:
-            out.append({**BASE, k: v})
-    out.append({**BASE, "arena": False, "pattern": False})
+    """(name, configuration): rbv's settings, then one setting changed at a time."""
+    out = [("base", dict(BASE))]
+    for name, k, v in (("basic", "level", "basic"), ("extended", "level", "extended"),
+                       ("threads1", "threads", 1), ("threads2", "threads", 2), ("parallel", "mode", "parallel"),
+                       ("arena-off", "arena", False), ("pattern-off", "pattern", False), ("no-spin", "spin", False),
+                       ("first-output", "outputs", "first")):
+        out.append((name, {**BASE, k: v}))
+    out.append(("arena-pattern-off", {**BASE, "arena": False, "pattern": False}))
     if full:
         for level in LEVELS:
             for threads in (1, 2):
                 for mode in ("sequential", "parallel"):
                     for arena in (True, False):
                         c = {**BASE, "level": level, "threads": threads, "mode": mode, "arena": arena}
-                        if c not in out:
-                            out.append(c)
+                        if c not in [cfg for _, cfg in out]:
+                            out.append((f"{level}-t{threads}-{mode[:3]}-arena{int(arena)}", c))
     return out
 
 
@@ -164,6 +169,7 @@ def main():
     ap.add_argument("--runs", type=int, help="timed runs per visit (default: pro 1, original 3, light 5)")
     ap.add_argument("--full", action="store_true", help="also the full level x threads x mode x arena grid")
     ap.add_argument("--memory", action="store_true", help="also resident memory per configuration")
+    ap.add_argument("--configs", help="only these (base is always in): " + ",".join(n for n, _ in configs(False)))
     ap.add_argument("--photo", default="zidane.jpg")
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--json", type=Path, help="write the figures here too")
@@ -188,7 +194,10 @@ def main():
                 sys.exit(f"ort_options: {p} missing (run setup/setup.sh)")
             paths.append((label, p))
         x = model_input(photo, size, norm)
-        cases = [(label, p, cfg) for label, p in paths for cfg in configs(a.full)]
+        chosen = [(n, c) for n, c in configs(a.full) if not a.configs or n in a.configs.split(",")]
+        if not any(c == BASE for _, c in chosen):
+            chosen.insert(0, ("base", dict(BASE)))
+        cases = [(label, p, cfg) for label, p in paths for _, cfg in chosen]
         times = {i: [] for i in range(len(cases))}
         first = {i: [] for i in range(len(cases))}
         t_start = time.time()
@@ -211,7 +220,7 @@ def main():
         base = {label: statistics.median(times[i]) for i, (label, _, cfg) in enumerate(cases) if cfg == BASE}
         ref = base[paths[0][0]]
         print(f"\n{name}: {rounds} rounds x {runs} timed runs per configuration, interleaved; "
-              f"ratio against rbv now{' on ' + paths[0][0] if paths[0][0] else ''}")
+              f"ratio against rbv now on {paths[0][0]}")
         print(f"  {'file':<5} {'configuration':<48} {'median ms':>9} {'min':>7} {'max':>7} {'ratio':>6} {'first':>7}")
         rows = []
         for i, (label, p, cfg) in enumerate(cases):
@@ -223,11 +232,13 @@ def main():
             print(f"  {label:<5} {row['label']:<48} {row['median_ms']:>9.1f} {row['min_ms']:>7.1f} "
                   f"{row['max_ms']:>7.1f} {row['ratio']:>6.2f} {row['first_run_ms']:>7.0f}")
         best = min(rows, key=lambda r: r["median_ms"])
-        print(f"  fastest: {best['file']} with {best['label']}: {best['median_ms']:.1f} ms "
+        print(f"  fastest by median: {best['file']} with {best['label']}: {best['median_ms']:.1f} ms "
               f"({best['ratio']:.2f} of rbv now, {ref:.1f} ms)")
+        quick = min(rows, key=lambda r: r["min_ms"])
+        print(f"  fastest by minimum: {quick['file']} with {quick['label']}: {quick['min_ms']:.1f} ms")
         if len(paths) > 1:
             print(f"  rbv's settings: {paths[1][0]} / {paths[0][0]} = {base[paths[1][0]] / base[paths[0][0]]:.2f}")
-        entry = {"rows": rows, "fastest": best, "baseline_ms": ref}
+        entry = {"rows": rows, "fastest": best, "fastest_by_min": quick, "baseline_ms": ref}
 
         if a.memory:
             mem = []

@@ -12,8 +12,8 @@ Layout under the cache dir ($RBV_CACHE_DIR, default ${XDG_CACHE_HOME:-~/.cache}/
   peer-venv/   only with --peer: MediaPipe for benches/peer.py (setup/requirements-peer.txt)
   onnxruntime/ libonnxruntime.so.1.31.1
   models/      selfie_segmentation{,_landscape}.onnx (converted here), u2netp.onnx,
-               u2net.onnx, isnet_fp16.onnx (reassembled here), isnet_fp32.onnx
-               (converted from it here)
+               u2net.onnx, isnet_fp16.onnx (reassembled here), isnet_fp32.onnx,
+               u2net{,p}_halfpixel.onnx (converted here)
   data/        test photos, VOC ground truth, vtest.avi, the generated demo clip
 """
 import hashlib
@@ -136,6 +136,8 @@ FILES = {
 # - fp16to32.py: ISNet's weights and casts in float32 (ONNX Runtime's CPU
 #   provider has no fast float16 kernels: the casts cost about a third of a
 #   frame); masks within 1e-3 of the float16 file (setup/check_fp16to32.py).
+# - halfpixel.py: u2net/u2netp's Resize nodes in the equivalent half_pixel mode,
+#   which ONNX Runtime keeps in its blocked (NCHWc) layout; outputs equal.
 CONVERTED = {
     "models/selfie_segmentation.onnx": ("downloads/selfie_segmentation.tflite", "tflite2onnx_selfie.py",
                                         "4499e03a47ad28d6a2078396ec66d33a1687291e2c0971668e88593d8084ad88"),
@@ -144,6 +146,10 @@ CONVERTED = {
                                                   "3922c6d5c831fb64e0fc22d647d09f10e2e7c629f4fa5fdd6d08f713a6ab2825"),
     "models/isnet_fp32.onnx": ("models/isnet_fp16.onnx", "fp16to32.py",
                                "0c82339c4d77aeb7274d2ff2e6ec3512ea2a93d203c471ef884d709f9f8cb873"),
+    "models/u2netp_halfpixel.onnx": ("models/u2netp.onnx", "halfpixel.py",
+                                     "3b34d89942418e4504776ebde53185bead368146e01c52bb067ea1b0e6d481aa"),
+    "models/u2net_halfpixel.onnx": ("models/u2net.onnx", "halfpixel.py",
+                                    "108d88ef6b8f37efd50a3b07e2a2f3aa05add1815545786278fcf6e5504306ea"),
 }
 
 
