@@ -11,14 +11,17 @@ all, ONNX Runtime's default thread count, sequential execution, memory arena
 and memory pattern on, every output fetched; the file as shipped: the float16
 one for `pro`).
 
-Method: the configurations of one model (for `pro`, those of both files
-together) are interleaved. Each round visits every configuration once, in an
-order shuffled anew each round (fixed seed): the session is created, run once
-untimed (the first run plans memory; its time is printed apart as "first"),
-run `--runs` times timed, and dropped before the next one is created, so only
-one session is in memory at a time and load, noise and heat hit every
-configuration alike. Medians are over all timed runs of all rounds; the
-fastest by median and by minimum (the least disturbed run) are named.
+Method: the configurations of one model are interleaved. Each round visits
+every configuration once, in an order shuffled anew each round (fixed seed):
+the configuration's sessions of both files are created, each run once
+(the first run plans memory; its time is printed apart as "first"), then run
+`--runs` times each, the two files alternating run by run, and dropped before
+the next configuration's are created; so load, noise and heat hit every
+configuration alike, and the two files are compared run against run (the
+per-configuration ratio printed is the median of those pairs, which holds up
+better on a busy machine than a ratio of medians). Medians are over all timed
+runs of all rounds; the fastest by median and by minimum (the least disturbed
+run) are named.
 
 Configurations (one setting changed at a time from the baseline; `--full`
 adds the whole grid of level x threads x mode x arena):
@@ -62,7 +65,7 @@ BASE = {"level": "all", "threads": 0, "mode": "sequential", "arena": True, "patt
 
 # model -> [(label, file)], input size, normalisation, default rounds and timed runs per visit
 MODELS = {
-    "pro": ([("fp16", "isnet_fp16.onnx"), ("fp32", "isnet_fp32.onnx")], 1024, "imgly", 3, 1),
+    "pro": ([("fp16", "isnet_fp16.onnx"), ("fp32", "isnet_fp32.onnx")], 1024, "imgly", 3, 2),
     "original": ([("orig", "u2net.onnx"), ("hp", "u2net_halfpixel.onnx")], 320, "rembg", 4, 3),
     "light": ([("orig", "u2netp.onnx"), ("hp", "u2netp_halfpixel.onnx")], 320, "rembg", 5, 5),
 }
@@ -166,7 +169,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="pro,original,light")
     ap.add_argument("--rounds", type=int, help="rounds (default per model: pro 3, original 4, light 5)")
-    ap.add_argument("--runs", type=int, help="timed runs per visit (default: pro 1, original 3, light 5)")
+    ap.add_argument("--runs", type=int, help="timed runs per visit (default: pro 2, original 3, light 5)")
     ap.add_argument("--full", action="store_true", help="also the full level x threads x mode x arena grid")
     ap.add_argument("--memory", action="store_true", help="also resident memory per configuration")
     ap.add_argument("--configs", help="only these (base is always in): " + ",".join(n for n, _ in configs(False)))
@@ -200,21 +203,33 @@ def main():
         cases = [(label, p, cfg) for label, p in paths for _, cfg in chosen]
         times = {i: [] for i in range(len(cases))}
         first = {i: [] for i in range(len(cases))}
+        # Per configuration: the second file's time over the first's, run by run.
+        paired = {c: [] for c in range(len(chosen))}
         t_start = time.time()
         for r in range(rounds):
-            order = list(range(len(cases)))
+            order = list(range(len(chosen)))
             random.Random(a.seed * 1000 + r).shuffle(order)
-            for i in order:
-                label, p, cfg = cases[i]
-                s, run = session(p, cfg)
-                t0 = time.perf_counter()
-                run(x)
-                first[i].append((time.perf_counter() - t0) * 1000)
-                for _ in range(runs):
+            for c in order:
+                # The configuration's sessions of every file at once, their runs
+                # alternating, so the files are compared run against run.
+                idx = [f * len(chosen) + c for f in range(len(paths))]
+                runners = []
+                for i in idx:
+                    runners.append(session(cases[i][1], cases[i][2]))
+                for i, (_, run) in zip(idx, runners):
                     t0 = time.perf_counter()
                     run(x)
-                    times[i].append((time.perf_counter() - t0) * 1000)
-                del s, run
+                    first[i].append((time.perf_counter() - t0) * 1000)
+                for k in range(runs):
+                    took = {}
+                    for j in (range(len(idx)) if k % 2 == 0 else reversed(range(len(idx)))):
+                        t0 = time.perf_counter()
+                        runners[j][1](x)
+                        took[j] = (time.perf_counter() - t0) * 1000
+                        times[idx[j]].append(took[j])
+                    if len(idx) > 1:
+                        paired[c].append(took[1] / took[0])
+                del runners
             print(f"  {name}: round {r + 1}/{rounds} done ({time.time() - t_start:.0f} s, "
                   f"load average {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
         base = {label: statistics.median(times[i]) for i, (label, _, cfg) in enumerate(cases) if cfg == BASE}
@@ -237,8 +252,13 @@ def main():
         quick = min(rows, key=lambda r: r["min_ms"])
         print(f"  fastest by minimum: {quick['file']} with {quick['label']}: {quick['min_ms']:.1f} ms")
         if len(paths) > 1:
-            print(f"  rbv's settings: {paths[1][0]} / {paths[0][0]} = {base[paths[1][0]] / base[paths[0][0]]:.2f}")
-        entry = {"rows": rows, "fastest": best, "fastest_by_min": quick, "baseline_ms": ref}
+            print(f"  {paths[1][0]} / {paths[0][0]}, run against run (median of {len(paired[0])} pairs), per "
+                  f"configuration:")
+            for c, (_, cfg) in enumerate(chosen):
+                print(f"    {describe(cfg):<48} {statistics.median(paired[c]):.2f}")
+        entry = {"rows": rows, "fastest": best, "fastest_by_min": quick, "baseline_ms": ref,
+                 "paired_ratio": {describe(cfg): statistics.median(paired[c]) for c, (_, cfg) in enumerate(chosen)
+                                  if paired[c]}}
 
         if a.memory:
             mem = []
