@@ -312,7 +312,8 @@ def main():
     print(f"peer benchmark: {FRAMES} frames of vtest.avi, {a.rounds} rounds, {cores} CPU cores, "
           f"load average {os.getloadavg()[0]:.2f} at start")
     print(f"  rbv: {plugin_file}; MediaPipe {mp.version} (Python {mp.python}, {a.peer_python}); "
-          f"GStreamer {Gst.version_string()}")
+          f"{Gst.version_string()}")
+    print(__doc__[__doc__.index("Method:"):__doc__.index("Fails (exit")].rstrip())
 
     results = {"frames": FRAMES, "rounds": a.rounds, "cores": cores, "mediapipe": mp.version,
                "plugin": plugin_file, "sizes": {}}
