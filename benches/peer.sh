@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 peer_python=$(python3 setup/fetch.py --peer | tail -n 1)
 if [ -z "${RBV_PLUGIN_DIR:-}" ]; then
-  cargo build --release
+  cargo build --release -p gst-plugin-rbv
   export RBV_PLUGIN_DIR="$PWD/target/release"
 fi
 py=python3

@@ -22,7 +22,7 @@ use super::Mode;
 use super::settings::Look;
 use super::worker::{self, Worker};
 use composite::Composite;
-use frames::{Frames, model_input};
+use frames::{Frames, foreground, model_input};
 
 /// Frames at least this wide (relative to their height) count as wide for
 /// `human-variant=auto`.
@@ -198,21 +198,22 @@ impl LocalPath {
                     model_info,
                     model_buffer,
                     to_fg,
+                    fast,
                     fg_info,
                     fg_buffer,
                     ..
                 } = frames;
+                // On this thread only: the other core runs the model.
                 let convert = || {
                     if in_place {
-                        to_fg.frame_ref(inframe, outframe);
-                        Ok(())
+                        foreground(fast.as_ref(), to_fg, inframe, outframe, 1)
                     } else {
                         gst_video::VideoFrameRef::from_buffer_ref_writable(
                             fg_buffer.make_mut(),
                             fg_info,
                         )
-                        .map(|mut fg| to_fg.frame_ref(inframe, &mut fg))
                         .map_err(|e| e.to_string())
+                        .and_then(|mut fg| foreground(fast.as_ref(), to_fg, inframe, &mut fg, 1))
                     }
                 };
                 let (inference, converted) = rayon::join(
@@ -249,7 +250,7 @@ impl LocalPath {
                     },
                     convert,
                 );
-                converted.map_err(|e| fail("cannot map the foreground", e))?;
+                converted.map_err(|e| fail("cannot convert the foreground", e))?;
                 let (size, took) = inference.map_err(|e| fail("inference failed", e))?;
                 (
                     size,
@@ -292,15 +293,20 @@ impl LocalPath {
                         reset: std::mem::take(worker_reset) || discont,
                     });
                 }
+                // Nothing else runs now: the conversion takes both cores.
+                let bands = rayon::current_num_threads();
+                let fast = frames.fast.as_ref();
                 if in_place {
-                    frames.to_fg.frame_ref(inframe, outframe);
+                    foreground(fast, &frames.to_fg, inframe, outframe, bands)
+                        .map_err(|e| fail("cannot convert the foreground", e))?;
                 } else {
                     let mut fg = gst_video::VideoFrameRef::from_buffer_ref_writable(
                         frames.fg_buffer.make_mut(),
                         &frames.fg_info,
                     )
                     .map_err(|e| fail("cannot map the foreground", e.to_string()))?;
-                    frames.to_fg.frame_ref(inframe, &mut fg);
+                    foreground(fast, &frames.to_fg, inframe, &mut fg, bands)
+                        .map_err(|e| fail("cannot convert the foreground", e))?;
                 }
                 let latest = worker
                     .with_latest(|latest| match latest {
