@@ -223,3 +223,60 @@ impl Staged {
         Ok(())
     }
 }
+
+/// A model's input made from frames of one format and size, on its own
+/// (the async correction's `human` model beside the heavy one).
+pub struct ModelInput {
+    to_model: gst_video::VideoConverter,
+    staged: Option<Staged>,
+    pub info: gst_video::VideoInfo,
+    buffer: gst::Buffer,
+}
+
+impl ModelInput {
+    /// Input of `mw`x`mh` packed RGB from frames of `in_info`.
+    pub fn new((mw, mh): (u32, u32), in_info: &gst_video::VideoInfo) -> Result<Self, String> {
+        let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, mw, mh)
+            .fps(in_info.fps())
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut config = gst_video::VideoConverterConfig::new();
+        config.set_resampler_method(gst_video::VideoResamplerMethod::Linear);
+        let to_model =
+            gst_video::VideoConverter::new(in_info, &info, Some(config)).map_err(|e| {
+                format!(
+                    "cannot convert {:?} to a model input: {e}",
+                    in_info.format()
+                )
+            })?;
+        let staged = Staged::new(in_info, &info).transpose()?;
+        let buffer = gst::Buffer::with_size(info.size()).map_err(|e| e.to_string())?;
+        Ok(ModelInput {
+            to_model,
+            staged,
+            info,
+            buffer,
+        })
+    }
+
+    /// Makes the input from `inframe` and gives it to `f` as (rows, stride).
+    pub fn with<R>(
+        &mut self,
+        inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
+        f: impl FnOnce(&[u8], usize) -> R,
+    ) -> Result<R, String> {
+        model_input(
+            &mut self.staged,
+            &self.to_model,
+            &mut self.buffer,
+            &self.info,
+            inframe,
+        )?;
+        let frame =
+            gst_video::VideoFrameRef::from_buffer_ref_readable(self.buffer.as_ref(), &self.info)
+                .map_err(|e| e.to_string())?;
+        let stride = frame.plane_stride()[0] as usize;
+        let rgb = frame.plane_data(0).map_err(|e| e.to_string())?;
+        Ok(f(rgb, stride))
+    }
+}
