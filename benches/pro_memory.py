@@ -95,7 +95,7 @@ def main():
         print(f"  {inst} instance(s) x {frames} frame(s) each: {after} MiB ({before} before)")
     if a.model == "pro":
         cache = Path(os.environ.get("RBV_CACHE_DIR") or Path.home() / ".cache/rbv")
-        model = str(cache / "models" / "isnet_fp16.onnx")
+        model = str(cache / "models" / "isnet_fp32.onnx")
         print(f"ONNX Runtime alone (Python, one session of {Path(model).name}), MiB after load and after each run:")
         for arena, pattern, what in ((1, 1, "arena on, pattern on (rbv now)"), (1, 0, "arena on, pattern off"),
                                      (0, 1, "arena off, pattern on")):

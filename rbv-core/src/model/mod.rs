@@ -132,8 +132,11 @@ pub const PRO: ModelSpec = ModelSpec {
     output: OutputKind::Probability,
 };
 
-/// The ISNet weights `pro` runs (imgly ships a quint8 and an fp16 one).
-pub const PRO_FILE: &str = "isnet_fp16.onnx";
+/// The ISNet weights `pro` runs: imgly's fp16 file turned to float32 by
+/// set-up (setup/fp16to32.py; masks within 1e-3). ONNX Runtime's CPU
+/// provider has no fast float16 kernels: the float32 file ran in 0.81-0.97
+/// of the fp16 file's time, run against run (benches/ort_options.py).
+pub const PRO_FILE: &str = "isnet_fp32.onnx";
 
 impl ModelSpec {
     /// The bundled file of this model in the model directory.
@@ -250,6 +253,7 @@ pub fn keep_sessions_loaded() {
 fn shared_session(
     path: &Path,
     options: &RunnerOptions,
+    spec: &ModelSpec,
 ) -> Result<(Arc<Mutex<Session>>, PathBuf, Provider), String> {
     let key = (
         path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
@@ -272,6 +276,19 @@ fn shared_session(
             let builder = builder
                 .with_optimization_level(GraphOptimizationLevel::All)
                 .map_err(|e| e.to_string())?;
+            // ISNet: ONNX Runtime's memory pattern kept the first run's arena
+            // chunks beside its ~820 MB planned block, so a second run (a
+            // second instance on the shared session, or the next frame)
+            // added about 300 MB resident; without it the runs reuse the
+            // arena, at the same speed (benches/pro_memory.py,
+            // benches/ort_options.py).
+            let builder = if spec.file == PRO.file {
+                builder
+                    .with_memory_pattern(false)
+                    .map_err(|e| e.to_string())?
+            } else {
+                builder
+            };
             let mut builder = if options.threads > 0 {
                 builder
                     .with_intra_threads(options.threads)
@@ -357,7 +374,7 @@ impl Segmenter {
         } else {
             spec
         };
-        let (session, ort_library, provider) = shared_session(&path, options)?;
+        let (session, ort_library, provider) = shared_session(&path, options, &spec)?;
         let guard = session.lock().unwrap_or_else(|e| e.into_inner());
         let inputs = guard.inputs();
         if inputs.len() != 1 {
