@@ -283,9 +283,10 @@ fn near(map: &[u8], w: usize, r: usize) -> Vec<bool> {
     out
 }
 
-/// `frames` fed in real time at `LIVE_FPS` (each pushed at its time,
-/// timestamps from 0) through `rbvremove {props}`: each frame's output alpha
-/// (by timestamp) and the mean `mask-age` of the rbv-stats messages.
+/// `frames` fed in real time at `LIVE_FPS` (each pushed at its time) through
+/// `rbvremove {props}` once its model has made a first mask: each frame's
+/// output alpha (by timestamp) and the mean `mask-age` of the rbv-stats
+/// messages during the clip.
 fn live(props: &str, frames: &[Rgba]) -> (Vec<Vec<u8>>, f64) {
     use std::sync::{Arc, Mutex};
     let (w, h) = (frames[0].w, frames[0].h);
@@ -314,12 +315,19 @@ fn live(props: &str, frames: &[Rgba]) -> (Vec<Vec<u8>>, f64) {
     let period = 1_000_000_000 / LIVE_FPS;
     let out: Arc<Mutex<Vec<Option<Vec<u8>>>>> = Arc::new(Mutex::new(vec![None; frames.len()]));
     let store = out.clone();
+    // Frames of the warm-up before the clip (not stored).
+    let offset = Arc::new(Mutex::new(u64::MAX));
+    let first = offset.clone();
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let s = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                 let b = s.buffer().ok_or(gst::FlowError::Error)?;
-                let i = (b.pts().map_or(0, |p| p.nseconds()) / period) as usize;
+                let n = b.pts().map_or(0, |p| p.nseconds()) / period;
+                let Some(i) = n.checked_sub(*first.lock().unwrap()) else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let i = i as usize;
                 let map = b.map_readable().map_err(|_| gst::FlowError::Error)?;
                 let alpha = map.chunks_exact(4).map(|p| p[3]).collect();
                 if let Some(slot) = store.lock().unwrap().get_mut(i) {
@@ -330,20 +338,45 @@ fn live(props: &str, frames: &[Rgba]) -> (Vec<Vec<u8>>, f64) {
             .build(),
     );
     pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    // Warm-up, as a live source that has been running a while: the first
+    // frame, repeated at the frame rate, until the model's first mask is
+    // out (an rbv-stats message with an inference time), at most 120 s.
+    // Its output is not counted.
     let t0 = Instant::now();
-    for (i, f) in frames.iter().enumerate() {
-        let due = std::time::Duration::from_nanos(period * i as u64);
+    let mut warm = 0u64;
+    let push = |i: u64, f: &Rgba| {
+        let mut b = gst::Buffer::from_slice(f.data.clone());
+        let bm = b.get_mut().unwrap();
+        bm.set_pts(gst::ClockTime::from_nseconds(period * i));
+        bm.set_duration(gst::ClockTime::from_nseconds(period));
+        let due = std::time::Duration::from_nanos(period * i);
         if let Some(wait) = due.checked_sub(t0.elapsed()) {
             std::thread::sleep(wait);
         }
-        let mut b = gst::Buffer::from_slice(f.data.clone());
-        let bm = b.get_mut().unwrap();
-        bm.set_pts(gst::ClockTime::from_nseconds(period * i as u64));
-        bm.set_duration(gst::ClockTime::from_nseconds(period));
         src.push_buffer(b).unwrap();
+    };
+    'warm: loop {
+        assert!(warm < 120 * LIVE_FPS, "{props}: no mask after 120 s");
+        push(warm, &frames[0]);
+        warm += 1;
+        while let Some(msg) = bus.pop() {
+            if let gst::MessageView::Element(e) = msg.view()
+                && let Some(s) = e.structure().filter(|s| s.name() == "rbv-stats")
+                && s.get::<f64>("inference-p50-ms").unwrap_or(0.0) > 0.0
+            {
+                break 'warm;
+            }
+            if let gst::MessageView::Error(e) = msg.view() {
+                panic!("{props}: {}", e.error());
+            }
+        }
+    }
+    *offset.lock().unwrap() = warm;
+    for (i, f) in frames.iter().enumerate() {
+        push(warm + i as u64, f);
     }
     src.end_of_stream().unwrap();
-    let bus = pipeline.bus().unwrap();
     let mut ages = Vec::new();
     while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(120)) {
         match msg.view() {

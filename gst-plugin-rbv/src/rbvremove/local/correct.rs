@@ -37,8 +37,11 @@ pub struct Corrector {
     /// This frame's human mask and its size.
     now: Vec<f32>,
     size: (u32, u32),
-    /// The human mask of the frame last handed to the heavy model.
-    then: Option<(u64, Vec<f32>)>,
+    /// The human masks of the last two frames handed to the heavy model:
+    /// the one whose mask is in use and the one in the model (a frame is
+    /// handed only when the model is free, so the newest heavy mask is
+    /// always of one of them).
+    then: Vec<(u64, Vec<f32>)>,
     /// Scratch: the weight and the fresh mask at the heavy resolution.
     weight: Vec<f32>,
     fresh: Vec<f32>,
@@ -65,7 +68,7 @@ impl Corrector {
             input: None,
             now: Vec::new(),
             size: (0, 0),
-            then: None,
+            then: Vec::new(),
             weight: Vec::new(),
             fresh: Vec::new(),
             across: Vec::new(),
@@ -85,7 +88,7 @@ impl Corrector {
 
     /// Forgets what belongs to another place in the stream (flush, caps).
     pub fn reset(&mut self) {
-        self.then = None;
+        self.then.clear();
     }
 
     /// Runs the human model on this frame.
@@ -105,7 +108,10 @@ impl Corrector {
 
     /// This frame is handed to the heavy model: keep its human mask.
     pub fn handed(&mut self, frame: u64) {
-        self.then = Some((frame, self.now.clone()));
+        if self.then.len() >= 2 {
+            self.then.remove(0);
+        }
+        self.then.push((frame, self.now.clone()));
     }
 
     /// Before the first heavy mask: this frame's human mask and its size.
@@ -118,7 +124,7 @@ impl Corrector {
     /// Corrects `mask` (`size`, made from frame `frame`) in place where the
     /// picture moved since. Returns whether anything moved.
     pub fn correct(&mut self, mask: &mut [f32], size: (u32, u32), frame: u64) -> bool {
-        let Some((_, then)) = self.then.as_ref().filter(|(f, _)| *f == frame) else {
+        let Some((_, then)) = self.then.iter().find(|(f, _)| *f == frame) else {
             return false;
         };
         let (hw, hh) = (self.size.0 as usize, self.size.1 as usize);
@@ -240,8 +246,13 @@ mod tests {
         assert!(at(11, 4) > 0.95, "new place {}", at(11, 4));
         // Far from the motion the heavy mask is kept as it was.
         assert_eq!(at(15, 7), 0.0);
-        // No motion at all: nothing to correct.
+        // The frame in the model now is another: frame 7's mask still
+        // gets corrected.
         c.handed(8);
+        let mut again = heavy_mask.clone();
+        assert!(c.correct(&mut again, (16, 8), 7));
+        assert_eq!(again, m);
+        // No motion at all: nothing to correct.
         assert!(!c.correct(&mut heavy_mask, (16, 8), 8));
         // Before any heavy mask: the human mask alone.
         let mut alone = Vec::new();
