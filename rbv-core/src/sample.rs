@@ -54,6 +54,8 @@ impl Yuv {
         // SAFETY: clamped to 0..=255 (x is never NaN: it comes from integer
         // sums), which i32 holds: a plain truncation, as `as u8` would give,
         // but one that vectorises.
+        // `max`/`min` as measured (`clamp` would pass a NaN through).
+        #[allow(clippy::manual_clamp)]
         let px = |x: f32| unsafe { (x + 0.5).max(0.0).min(255.0).to_int_unchecked::<i32>() as u8 };
         [
             px(y + self.rv * v),

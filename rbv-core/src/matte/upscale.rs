@@ -98,7 +98,9 @@ impl Upscale {
 #[inline(always)]
 fn level(a: f32, b: f32, f: f32) -> u32 {
     let v = a + (b - a) * f;
-    // `max` first turns NaN into 0, as `clamp` then `as` would.
+    // `max` first turns NaN into 0, as `clamp` then `as` would (`clamp`
+    // keeps NaN, which the unchecked conversion below must not see).
+    #[allow(clippy::manual_clamp)]
     let v = v.max(0.0).min(1.0) * 255.0 + 0.5;
     // SAFETY: v is within 0.5..=255.5, which i32 holds: a plain truncation
     // (the checked conversion does not vectorise).
