@@ -284,9 +284,17 @@ impl LocalPath {
             Some(worker) => {
                 // Async: hand this frame to the worker when it is free,
                 // apply the newest mask (corrected where the picture moved).
+                // The human model runs only while the correction is on (a
+                // live property); off, what it kept is dropped, so turning
+                // it on again never compares with an old frame.
+                let correcting = look.async_correction;
                 if let Some(c) = corrector.as_mut() {
-                    c.observe(inframe)
-                        .map_err(|e| fail("inference failed", e))?;
+                    if correcting {
+                        c.observe(inframe)
+                            .map_err(|e| fail("inference failed", e))?;
+                    } else {
+                        c.reset();
+                    }
                 }
                 if worker.idle() {
                     model_input(
@@ -318,7 +326,7 @@ impl LocalPath {
                         smoothing_threshold: look.smoothing_threshold,
                         reset: std::mem::take(worker_reset) || discont,
                     });
-                    if let Some(c) = corrector.as_mut() {
+                    if let Some(c) = corrector.as_mut().filter(|_| correcting) {
                         c.handed(this_frame);
                     }
                 }
@@ -348,7 +356,7 @@ impl LocalPath {
                         _ => None,
                     })
                     .map_err(|e| fail("inference failed", e))?;
-                let correction = corrector.as_mut().filter(|_| look.async_correction);
+                let correction = corrector.as_mut().filter(|_| correcting);
                 match latest {
                     Some((size, frame, took, fresh)) => {
                         if let Some(c) = correction {
