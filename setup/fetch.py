@@ -9,9 +9,11 @@ the right hash) is skipped, so running this again is cheap.
 Layout under the cache dir ($RBV_CACHE_DIR, default ${XDG_CACHE_HOME:-~/.cache}/rbv):
   downloads/   the archives as downloaded
   venv/        Python tools for the conversion steps (setup/requirements-tools.txt)
+  peer-venv/   only with --peer: MediaPipe for benches/peer.py (setup/requirements-peer.txt)
   onnxruntime/ libonnxruntime.so.1.31.1
   models/      selfie_segmentation{,_landscape}.onnx (converted here), u2netp.onnx,
-               u2net.onnx, isnet_fp16.onnx (reassembled here)
+               u2net.onnx, isnet_fp16.onnx (reassembled here), isnet_fp32.onnx,
+               u2net{,p}_halfpixel.onnx (converted here)
   data/        test photos, VOC ground truth, vtest.avi, the generated demo clip
 """
 import hashlib
@@ -127,14 +129,27 @@ FILES = {
                        "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf"),
 }
 
-# Converted by setup/tflite2onnx_selfie.py; the converter is deterministic, so the
-# output is pinned too (its outputs were compared with MediaPipe's own runtime:
-# setup/check_selfie_vs_mediapipe.py).
+# Converted here by deterministic converters, so the outputs are pinned too:
+# destination -> (source, converter in setup/, sha256).
+# - tflite2onnx_selfie.py: its outputs were compared with MediaPipe's own
+#   runtime (setup/check_selfie_vs_mediapipe.py).
+# - fp16to32.py: ISNet's weights and casts in float32 (ONNX Runtime's CPU
+#   provider has no fast float16 kernels: the casts cost about a third of a
+#   frame); masks within 1e-3 of the float16 file (setup/check_fp16to32.py).
+# - halfpixel.py: u2net/u2netp's Resize nodes in the equivalent half_pixel mode,
+#   which ONNX Runtime keeps in its blocked (NCHWc) layout; outputs equal.
 CONVERTED = {
-    "models/selfie_segmentation.onnx": ("downloads/selfie_segmentation.tflite",
+    "models/selfie_segmentation.onnx": ("downloads/selfie_segmentation.tflite", "tflite2onnx_selfie.py",
                                         "4499e03a47ad28d6a2078396ec66d33a1687291e2c0971668e88593d8084ad88"),
     "models/selfie_segmentation_landscape.onnx": ("downloads/selfie_segmentation_landscape.tflite",
+                                                  "tflite2onnx_selfie.py",
                                                   "3922c6d5c831fb64e0fc22d647d09f10e2e7c629f4fa5fdd6d08f713a6ab2825"),
+    "models/isnet_fp32.onnx": ("models/isnet_fp16.onnx", "fp16to32.py",
+                               "0c82339c4d77aeb7274d2ff2e6ec3512ea2a93d203c471ef884d709f9f8cb873"),
+    "models/u2netp_halfpixel.onnx": ("models/u2netp.onnx", "halfpixel.py",
+                                     "3b34d89942418e4504776ebde53185bead368146e01c52bb067ea1b0e6d481aa"),
+    "models/u2net_halfpixel.onnx": ("models/u2net.onnx", "halfpixel.py",
+                                    "108d88ef6b8f37efd50a3b07e2a2f3aa05add1815545786278fcf6e5504306ea"),
 }
 
 
@@ -180,13 +195,17 @@ def run(cmd, **kw):
 
 
 def tools_venv(cache):
-    venv = cache / "venv"
+    return make_venv(cache / "venv", HERE / "requirements-tools.txt", "the Python tools venv")
+
+
+def make_venv(venv, req, what):
+    """A venv at `venv` holding exactly the hash-pinned wheels of `req`; kept
+    while `req` is unchanged."""
     py = venv / "bin" / "python"
-    req = HERE / "requirements-tools.txt"
     stamp = venv / ".requirements.sha256"
     if py.exists() and stamp.exists() and stamp.read_text() == sha256(req):
         return py
-    log("creating the Python tools venv")
+    log(f"creating {what}")
     shutil.rmtree(venv, ignore_errors=True)
     run([sys.executable, "-m", "venv", str(venv)])
     run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
@@ -264,6 +283,8 @@ def assemble(archive, key, dest):
 def main():
     if sys.argv[1:] == ["--gpu"]:
         return fetch_gpu()
+    if sys.argv[1:] == ["--peer"]:
+        return fetch_peer()
     cache = cache_dir()
     for sub in ("downloads", "onnxruntime", "models", "data"):
         (cache / sub).mkdir(parents=True, exist_ok=True)
@@ -280,12 +301,12 @@ def main():
         assemble(archive, key, dest)
         check(dest, digest)
 
-    for rel, (src, digest) in CONVERTED.items():
+    for rel, (src, converter, digest) in CONVERTED.items():
         dest = cache / rel
         if ok(dest, digest):
             continue
         log(f"converting {src} -> {rel}")
-        run([str(py), str(HERE / "tflite2onnx_selfie.py"), str(cache / src), str(dest)])
+        run([str(py), str(HERE / converter), str(cache / src), str(dest)])
         check(dest, digest)
 
     mask = cache / "data" / "voc_person_mask.png"
@@ -318,6 +339,19 @@ def fetch_gpu():
     ARCHIVES.update(GPU_ARCHIVES)
     extract_all(cache, py, GPU_FILES)
     log(f"GPU build of ONNX Runtime ready in {cache / 'onnxruntime-gpu'}")
+
+
+def fetch_peer():
+    """MediaPipe's Python package in a venv of its own (<cache>/peer-venv), for
+    the peer benchmark (benches/peer.py) only; prints its python."""
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    if sys.version_info[:2] not in ((3, 11), (3, 12)):
+        sys.exit(f"rbv setup: the peer venv needs CPython 3.11 or 3.12 (mediapipe 0.10.14 has wheels "
+                 f"for 3.9-3.12, matplotlib 3.11.2 for >= 3.11); this is {sys.version.split()[0]}")
+    py = make_venv(cache / "peer-venv", HERE / "requirements-peer.txt", "the MediaPipe peer venv")
+    log(f"MediaPipe peer venv ready: {py}")
+    print(py)
 
 
 if __name__ == "__main__":

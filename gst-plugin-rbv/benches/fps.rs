@@ -37,13 +37,17 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Pushes `FRAMES` frames through `appsrc ! <chain> ! fakesink`; returns (wall ms, cpu ms) per frame.
-fn run(chain: &str, caps: &gst::Caps, frames: &[gst::Buffer]) -> (f64, f64) {
-    run_n(chain, caps, frames, FRAMES)
-}
-
-/// [`run`] with `count` frames.
-fn run_n(chain: &str, caps: &gst::Caps, frames: &[gst::Buffer], count: usize) -> (f64, f64) {
+/// Pushes `count` frames through `appsrc ! <chain> ! fakesink`; returns
+/// (wall ms, cpu ms) per frame; `fresh`: each frame copied into a newly
+/// allocated buffer before it is pushed, as a decoder hands a new buffer
+/// every frame (the plain rows cycle the same decoded frames).
+fn run_n(
+    chain: &str,
+    caps: &gst::Caps,
+    frames: &[gst::Buffer],
+    count: usize,
+    fresh: bool,
+) -> (f64, f64) {
     let pipeline = common::launch(&format!(
         "appsrc name=src format=time ! {chain} ! fakesink sync=false"
     ));
@@ -59,7 +63,18 @@ fn run_n(chain: &str, caps: &gst::Caps, frames: &[gst::Buffer], count: usize) ->
     pipeline.set_state(gst::State::Playing).unwrap();
     // Warm up on a few frames first (session, converters, caches).
     let push = |i: usize| {
-        let mut b = frames[i % frames.len()].clone();
+        let frame = &frames[i % frames.len()];
+        let mut b = if fresh {
+            let map = frame.map_readable().unwrap();
+            let mut b = gst::Buffer::with_size(map.size()).unwrap();
+            b.get_mut()
+                .unwrap()
+                .copy_from_slice(0, map.as_slice())
+                .unwrap();
+            b
+        } else {
+            frame.clone()
+        };
         let b = b.make_mut();
         b.set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
         src.push_buffer(b.to_owned()).unwrap();
@@ -242,7 +257,7 @@ fn providers(list: &str) {
                 continue;
             }
             let n = if provider == "cpu" { 10 } else { FRAMES };
-            let (ms, cpu) = run_n(&chain, &caps, &frames, n);
+            let (ms, cpu) = run_n(&chain, &caps, &frames, n, false);
             println!(
                 "{model:<9} {provider:<9} {:>8.1} fps {ms:>9.2} ms/frame {cpu:>9.2} CPU ms/frame",
                 1000.0 / ms
@@ -271,40 +286,68 @@ fn main() {
         "{:<6} {:<5} {:<10} {:<44} {:>8} {:>9} {:>9}",
         "size", "input", "clip", "chain", "fps", "ms/frame", "CPU ms/f"
     );
-    for (w, h, label) in [(1280, 720, "720p"), (1920, 1080, "1080p")] {
+    // RBV_BENCH_ONLY=text: only the chains containing it (and no live or
+    // memory rows), for quick comparisons while working.
+    let only = std::env::var("RBV_BENCH_ONLY").ok();
+    for (w, h, label) in [
+        (1280, 720, "720p"),
+        (1920, 1080, "1080p"),
+        (3840, 2160, "4K"),
+    ] {
         for format in ["I420", "RGBA"] {
             for clip in ["vtest.avi", "demo_input.webm"] {
-                let (caps, frames) = common::decoded_frames(clip, w, h, format, 50);
-                let chains: &[&str] = if clip == "vtest.avi" {
+                if label == "4K" && (format != "I420" || clip != "vtest.avi") {
+                    continue;
+                }
+                // (chain, fresh buffers every frame)
+                let chains: &[(&str, bool)] = if label == "4K" {
                     &[
-                        "videoconvert ! video/x-raw,format=RGBA",
-                        "rbvremove model=human",
-                        "rbvremove model=human human-variant=square",
-                        "rbvremove model=human threads=2",
-                        "rbvremove model=human background=color",
-                        "rbvremove model=human background=blur",
+                        ("videoconvert ! video/x-raw,format=RGBA", false),
+                        ("rbvremove model=human", false),
+                        ("rbvremove model=human", true),
+                    ]
+                } else if clip == "vtest.avi" {
+                    &[
+                        ("videoconvert ! video/x-raw,format=RGBA", false),
+                        ("rbvremove model=human", false),
+                        ("rbvremove model=human", true),
+                        ("rbvremove model=human human-variant=square", false),
+                        ("rbvremove model=human threads=2", false),
+                        ("rbvremove model=human background=color", false),
+                        ("rbvremove model=human background=blur", false),
                     ]
                 } else {
                     &[
-                        "videoconvert ! video/x-raw,format=RGBA",
-                        "rbvremove model=human",
-                        "rbvremove model=human background=color",
+                        ("videoconvert ! video/x-raw,format=RGBA", false),
+                        ("rbvremove model=human", false),
+                        ("rbvremove model=human background=color", false),
                     ]
                 };
-                // RBV_BENCH_ONLY=text: only the chains containing it (and no
-                // live or memory rows), for quick comparisons while working.
-                let only = std::env::var("RBV_BENCH_ONLY").ok();
-                for chain in chains {
+                if chains
+                    .iter()
+                    .all(|(c, _)| only.as_deref().is_some_and(|o| !c.contains(o)))
+                {
+                    continue;
+                }
+                let n = if label == "4K" { 20 } else { 50 };
+                let (caps, frames) = common::decoded_frames(clip, w, h, format, n);
+                for &(chain, fresh) in chains {
                     if only.as_deref().is_some_and(|o| !chain.contains(o)) {
                         continue;
                     }
-                    let (ms, cpu) = run(chain, &caps, &frames);
+                    let (ms, cpu) = run_n(chain, &caps, &frames, FRAMES, fresh);
+                    let shown = if fresh {
+                        format!("{chain} (fresh buffers)")
+                    } else {
+                        chain.to_string()
+                    };
                     println!(
-                        "{label:<6} {format:<5} {clip:<10.10} {chain:<44} {:>8.1} {ms:>9.2} {cpu:>9.2}",
+                        "{label:<6} {format:<5} {clip:<10.10} {shown:<44} {:>8.1} {ms:>9.2} {cpu:>9.2}",
                         1000.0 / ms
                     );
                     rows.push(serde_json::json!({
                         "size": label, "input": format, "clip": clip, "chain": chain,
+                        "fresh_buffers": fresh,
                         "fps": 1000.0 / ms, "ms_per_frame": ms, "cpu_ms_per_frame": cpu,
                     }));
                 }

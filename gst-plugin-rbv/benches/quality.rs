@@ -13,6 +13,11 @@
 //!   over pixels that are background in both frames and do not change.
 //! - vtest.avi: flicker over pixels whose input does not change between
 //!   frames (luma within 2).
+//! - Live: a 10 s clip of the same cut-out (2 s still, then walking to and
+//!   fro) fed in real time at 30 fps through `mode=async`: IoU over the
+//!   frames where the truth moved, and the mean mask age, for `human` and
+//!   each heavy model with and without `async-correction`
+//!   (`RBV_QUALITY_LIVE=0` leaves it out, `=only` runs it alone).
 
 use std::time::Instant;
 
@@ -25,6 +30,9 @@ const W: u32 = 960;
 const H: u32 = 540;
 const MOVING_FRAMES: usize = 24;
 const VTEST_FRAMES: usize = 30;
+const LIVE_FPS: u64 = 30;
+const LIVE_FRAMES: usize = 300;
+const LIVE_STILL: usize = 60;
 
 /// A packed RGBA image.
 #[derive(Clone)]
@@ -275,6 +283,121 @@ fn near(map: &[u8], w: usize, r: usize) -> Vec<bool> {
     out
 }
 
+/// `frames` fed in real time at `LIVE_FPS` (each pushed at its time) through
+/// `rbvremove {props}` once its model has made a first mask: each frame's
+/// output alpha (by timestamp) and the mean `mask-age` of the rbv-stats
+/// messages during the clip.
+fn live(props: &str, frames: &[Rgba]) -> (Vec<Vec<u8>>, f64) {
+    use std::sync::{Arc, Mutex};
+    let (w, h) = (frames[0].w, frames[0].h);
+    let pipeline = common::launch(&format!(
+        "appsrc name=src format=time is-live=true ! rbvremove {props} stats-interval=500 ! \
+         video/x-raw,format=RGBA ! appsink name=sink sync=false"
+    ));
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    src.set_caps(Some(
+        &gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgba, w, h)
+            .fps(gst::Fraction::new(LIVE_FPS as i32, 1))
+            .build()
+            .unwrap()
+            .to_caps()
+            .unwrap(),
+    ));
+    let period = 1_000_000_000 / LIVE_FPS;
+    let out: Arc<Mutex<Vec<Option<Vec<u8>>>>> = Arc::new(Mutex::new(vec![None; frames.len()]));
+    let store = out.clone();
+    // Frames of the warm-up before the clip (not stored).
+    let offset = Arc::new(Mutex::new(u64::MAX));
+    let first = offset.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let s = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let b = s.buffer().ok_or(gst::FlowError::Error)?;
+                let n = b.pts().map_or(0, |p| p.nseconds()) / period;
+                let Some(i) = n.checked_sub(*first.lock().unwrap()) else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let i = i as usize;
+                let map = b.map_readable().map_err(|_| gst::FlowError::Error)?;
+                let alpha = map.chunks_exact(4).map(|p| p[3]).collect();
+                if let Some(slot) = store.lock().unwrap().get_mut(i) {
+                    *slot = Some(alpha);
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    // Warm-up, as a live source that has been running a while: the first
+    // frame, repeated at the frame rate, until the model's first mask is
+    // out (an rbv-stats message with an inference time), at most 120 s.
+    // Its output is not counted.
+    let t0 = Instant::now();
+    let mut warm = 0u64;
+    let push = |i: u64, f: &Rgba| {
+        let mut b = gst::Buffer::from_slice(f.data.clone());
+        let bm = b.get_mut().unwrap();
+        bm.set_pts(gst::ClockTime::from_nseconds(period * i));
+        bm.set_duration(gst::ClockTime::from_nseconds(period));
+        let due = std::time::Duration::from_nanos(period * i);
+        if let Some(wait) = due.checked_sub(t0.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        src.push_buffer(b).unwrap();
+    };
+    'warm: loop {
+        assert!(warm < 120 * LIVE_FPS, "{props}: no mask after 120 s");
+        push(warm, &frames[0]);
+        warm += 1;
+        while let Some(msg) = bus.pop() {
+            if let gst::MessageView::Element(e) = msg.view()
+                && let Some(s) = e.structure().filter(|s| s.name() == "rbv-stats")
+                && s.get::<f64>("inference-p50-ms").unwrap_or(0.0) > 0.0
+            {
+                break 'warm;
+            }
+            if let gst::MessageView::Error(e) = msg.view() {
+                panic!("{props}: {}", e.error());
+            }
+        }
+    }
+    *offset.lock().unwrap() = warm;
+    for (i, f) in frames.iter().enumerate() {
+        push(warm + i as u64, f);
+    }
+    src.end_of_stream().unwrap();
+    let mut ages = Vec::new();
+    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(120)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "rbv-stats") {
+                    ages.push(f64::from(s.get::<u32>("mask-age").unwrap_or(0)));
+                }
+            }
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{props}: {}", e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let alphas = std::mem::take(&mut *out.lock().unwrap())
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| vec![0; (w * h) as usize]))
+        .collect();
+    (alphas, mean(&ages))
+}
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
@@ -363,7 +486,10 @@ fn main() {
     let variants: Vec<String> = std::env::var("RBV_QUALITY_VARIANTS")
         .map(|v| v.split(';').map(str::to_string).collect())
         .unwrap_or_default();
-    for model in &models {
+    // RBV_QUALITY_LIVE=0: no live rows; =only: the live rows alone.
+    let live_env = std::env::var("RBV_QUALITY_LIVE").unwrap_or_default();
+    let live_on = live_env != "0";
+    for model in models.iter().filter(|_| live_env != "only") {
         let base = format!("model={model}");
         let runs =
             std::iter::once(base.clone()).chain(variants.iter().map(|v| format!("{base} {v}")));
@@ -437,5 +563,41 @@ fn main() {
                 ""
             );
         }
+    }
+
+    if !live_on {
+        return;
+    }
+    // Live: 2 s still, then to and fro across two thirds of the width at
+    // about 7 px a frame, fed in real time.
+    let clip: Vec<(Rgba, Vec<u8>)> = (0..LIVE_FRAMES)
+        .map(|i| {
+            let span = 2 * W as i32 / 3;
+            let t = i.saturating_sub(LIVE_STILL) as i32 * 7;
+            let tri = t % (2 * span);
+            let x = if tri < span { tri } else { 2 * span - tri };
+            paste(&foregrounds[0], &backgrounds[0], 0.8, x - span / 2)
+        })
+        .collect();
+    let moving: Vec<usize> = (1..LIVE_FRAMES)
+        .filter(|&i| clip[i].1 != clip[i - 1].1)
+        .collect();
+    let frames: Vec<Rgba> = clip.iter().map(|(f, _)| f.clone()).collect();
+    println!(
+        "\nlive: {LIVE_FRAMES} frames at {LIVE_FPS} fps in real time ({} moving), {W}x{H}, mode=async; \
+         IoU over the moving frames, all frames; mean mask age in frames",
+        moving.len()
+    );
+    let mut rows = vec!["model=human mode=async".to_string()];
+    for m in models.iter().filter(|m| m.as_str() != "human") {
+        rows.push(format!("model={m} mode=async"));
+        rows.push(format!("model={m} mode=async async-correction=false"));
+    }
+    for props in rows {
+        let (alphas, age) = live(&props, &frames);
+        let iou_of = |i: usize| common::iou(&alphas[i], &clip[i].1);
+        let mv = mean(&moving.iter().map(|&i| iou_of(i)).collect::<Vec<_>>());
+        let all = mean(&(0..LIVE_FRAMES).map(iou_of).collect::<Vec<_>>());
+        println!("{props:<48} moving IoU {mv:.3}, all {all:.3}, mask age {age:.1}");
     }
 }

@@ -4,6 +4,7 @@
 //! - [`model`]: one ONNX segmentation model on ONNX Runtime, RGB in, a soft
 //!   mask out (no GStreamer);
 //! - [`sample`]: the model's input sampled straight from a video frame;
+//! - [`convert`]: the frame to 4-byte RGBA/BGRA for the foreground (SIMD);
 //! - [`matte`]: the mask made a full-resolution alpha channel, refined and
 //!   smoothed over time;
 //! - [`compositor`]: the foreground placed on a canvas over a colour, an
@@ -14,6 +15,7 @@
 //! - [`paths`]: where the runtime, models and test data are.
 
 pub mod compositor;
+pub mod convert;
 pub mod image;
 pub mod matte;
 pub mod model;

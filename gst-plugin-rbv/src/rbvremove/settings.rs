@@ -86,6 +86,9 @@ pub struct Settings {
     pub smoothing: f64,
     pub smoothing_threshold: u32,
     pub refine: bool,
+    /// `mode=async` with a heavy model: correct its stale mask where the
+    /// picture moved (local/correct.rs).
+    pub async_correction: bool,
     pub refine_radius: u32,
     pub refine_eps: f64,
 }
@@ -122,6 +125,7 @@ impl Default for Settings {
             smoothing: DEFAULT_SMOOTHING,
             smoothing_threshold: DEFAULT_SMOOTHING_THRESHOLD,
             refine: DEFAULT_REFINE,
+            async_correction: true,
             refine_radius: DEFAULT_REFINE_RADIUS,
             refine_eps: DEFAULT_REFINE_EPS,
         }
@@ -157,6 +161,8 @@ pub struct Look {
     pub smoothing_threshold: u8,
     /// Guided-filter refinement: (radius, eps), or none.
     pub refine: Option<(usize, f32)>,
+    /// See [`Settings::async_correction`].
+    pub async_correction: bool,
 }
 
 impl Settings {
@@ -170,6 +176,7 @@ impl Settings {
             placement: self.placement,
             smoothing: self.smoothing,
             smoothing_threshold: self.smoothing_threshold.min(255) as u8,
+            async_correction: self.async_correction,
             refine: self
                 .refine
                 .then_some((self.refine_radius as usize, self.refine_eps as f32)),
@@ -372,6 +379,7 @@ impl Settings {
             "stats-interval" => self.stats_interval = value.get().expect(CHECKED),
             "smoothing" => self.smoothing = value.get().expect(CHECKED),
             "refine" => self.refine = value.get().expect(CHECKED),
+            "async-correction" => self.async_correction = value.get().expect(CHECKED),
             "refine-radius" => self.refine_radius = value.get().expect(CHECKED),
             "refine-eps" => self.refine_eps = value.get().expect(CHECKED),
             "smoothing-threshold" => self.smoothing_threshold = value.get().expect(CHECKED),
@@ -418,6 +426,7 @@ impl Settings {
             "stats-interval" => s.stats_interval.to_value(),
             "smoothing" => s.smoothing.to_value(),
             "refine" => s.refine.to_value(),
+            "async-correction" => s.async_correction.to_value(),
             "refine-radius" => s.refine_radius.to_value(),
             "refine-eps" => s.refine_eps.to_value(),
             "smoothing-threshold" => s.smoothing_threshold.to_value(),
@@ -588,6 +597,16 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .default_value(DEFAULT_SMOOTHING_THRESHOLD)
             .mutable_playing()
             .build(),
+        glib::ParamSpecBoolean::builder("async-correction")
+            .nick("Correct stale heavy masks")
+            .blurb(
+                "mode=async with light, original or pro: where the picture moved since the \
+                 heavy model's newest mask, take the human model's mask of this frame (run on \
+                 every frame, about 2 ms); before the first heavy mask, use it alone",
+            )
+            .default_value(true)
+            .mutable_playing()
+            .build(),
         glib::ParamSpecBoolean::builder("refine")
             .nick("Refine edges")
             .blurb(
@@ -667,7 +686,8 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .blurb(
                 "sync: every frame waits for its own mask (files; real time with human). \
                  async: inference on its own thread, frames leave at once with the \
-                 newest mask, no motion compensation (live sources, heavy models); the \
+                 newest mask, corrected where the picture moved (async-correction; live \
+                 sources, heavy models); the \
                  mask's age in frames is in rbv-stats. Needs READY",
             )
             .build(),

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MPL-2.0
 //! `mode=async`: inference on a thread of its own. The streaming thread
-//! hands over the newest model input (an older one still waiting is
-//! replaced: the worker always takes the latest frame) and takes the newest
-//! mask, never waiting for the model. No motion compensation: the newest
-//! mask is applied as it is, and its age in frames is reported.
+//! hands over a frame's model input when the worker is free (see
+//! [`Worker::idle`]: the heavy model's input is not made for frames it
+//! would never run) and takes the newest mask, never waiting for the model.
+//! A heavy model's stale mask is corrected where the picture moved by
+//! `local/correct.rs`; its age in frames is reported.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -44,6 +45,8 @@ struct Slots {
     latest: Option<Output>,
     error: Option<String>,
     stop: bool,
+    /// A frame is in the model.
+    busy: bool,
 }
 
 #[derive(Default)]
@@ -77,6 +80,12 @@ impl Worker {
     pub fn submit(&self, input: Input) {
         lock(&self.shared.slots).pending = Some(input);
         self.shared.cond.notify_all();
+    }
+
+    /// Whether the worker waits for a frame (none running, none waiting).
+    pub fn idle(&self) -> bool {
+        let slots = lock(&self.shared.slots);
+        !slots.busy && slots.pending.is_none()
     }
 
     /// Calls `f` with the newest mask (none before the first), and marks it
@@ -117,6 +126,7 @@ fn run(shared: &Shared, segmenters: &Mutex<Vec<Segmenter>>) {
                     return;
                 }
                 if let Some(input) = slots.pending.take() {
+                    slots.busy = true;
                     break input;
                 }
                 slots = shared.cond.wait(slots).unwrap_or_else(|e| e.into_inner());
@@ -128,6 +138,7 @@ fn run(shared: &Shared, segmenters: &Mutex<Vec<Segmenter>>) {
         let started = Instant::now();
         let mut segs = segmenters.lock().unwrap_or_else(|e| e.into_inner());
         let Some(segmenter) = segs.get_mut(input.active) else {
+            lock(&shared.slots).busy = false;
             continue;
         };
         let result = segmenter.run(&input.rgb, input.stride).map(|(mask, w, h)| {
@@ -144,6 +155,7 @@ fn run(shared: &Shared, segmenters: &Mutex<Vec<Segmenter>>) {
         });
         drop(segs);
         let mut slots = lock(&shared.slots);
+        slots.busy = false;
         match result {
             Ok((mask, size)) => {
                 slots.latest = Some(Output {

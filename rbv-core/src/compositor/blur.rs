@@ -114,10 +114,11 @@ fn downsample(frame: Pixels, d: u32, sw: u32, sh: u32, out: &mut Vec<u8>, acc: &
     let (w, h) = (frame.width as usize, frame.height as usize);
     out.resize(sw * sh * 4, 0);
     let step = (d / 2).max(1);
-    // Column sums of the sampled rows (at most 3 rows of 255: fits u16).
-    acc.resize(w * 4, 0);
-    for (by, orow) in out.chunks_exact_mut(sw * 4).enumerate().take(sh) {
-        acc.fill(0);
+    // One reduced row: column sums of its sampled rows (at most 3 rows of
+    // 255: fits u16), then each block's mean.
+    let reduce = |by: usize, orow: &mut [u8], acc: &mut Vec<u16>| {
+        acc.clear();
+        acc.resize(w * 4, 0);
         let (y0, y1) = (by * d, (by * d + d).min(h));
         let rows = (y0..y1).step_by(step).len();
         for y in (y0..y1).step_by(step) {
@@ -142,6 +143,27 @@ fn downsample(frame: Pixels, d: u32, sw: u32, sh: u32, out: &mut Vec<u8>, acc: &
                 o[c] = div.div(s[c]);
             }
         }
+    };
+    // Large frames: bands of reduced rows on every core (a read of the
+    // whole frame is most of the blur's cost).
+    if w * h >= 1024 * 1024 {
+        use rayon::prelude::*;
+        out.par_chunks_exact_mut(sw * 4 * 8)
+            .enumerate()
+            .for_each_init(Vec::new, |acc, (band, rows)| {
+                for (i, orow) in rows.chunks_exact_mut(sw * 4).enumerate() {
+                    reduce(band * 8 + i, orow, acc);
+                }
+            });
+        // The rows past the last whole band.
+        let done = sh / 8 * 8;
+        for (i, orow) in out[done * sw * 4..].chunks_exact_mut(sw * 4).enumerate() {
+            reduce(done + i, orow, acc);
+        }
+        return;
+    }
+    for (by, orow) in out.chunks_exact_mut(sw * 4).enumerate().take(sh) {
+        reduce(by, orow, acc);
     }
 }
 

@@ -30,6 +30,13 @@ impl Scaler {
         if cache.as_ref().is_none_or(|s| s.key != key) {
             let mut config = VideoConverterConfig::new();
             config.set_resampler_method(method);
+            // Both cores (the blurred background's and the placed
+            // foreground's scaling ran on one).
+            config.set_threads(
+                std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .min(2) as u32,
+            );
             config.set_src_x(crop[0] as i32);
             config.set_src_y(crop[1] as i32);
             config.set_src_width(Some(crop[2] as i32));

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
-use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::paths;
@@ -132,8 +132,11 @@ pub const PRO: ModelSpec = ModelSpec {
     output: OutputKind::Probability,
 };
 
-/// The ISNet weights `pro` runs (imgly ships a quint8 and an fp16 one).
-pub const PRO_FILE: &str = "isnet_fp16.onnx";
+/// The ISNet weights `pro` runs: imgly's fp16 file turned to float32 by
+/// set-up (setup/fp16to32.py; masks within 1e-3). ONNX Runtime's CPU
+/// provider has no fast float16 kernels: the float32 file ran in 0.81-0.97
+/// of the fp16 file's time, run against run (benches/ort_options.py).
+pub const PRO_FILE: &str = "isnet_fp32.onnx";
 
 impl ModelSpec {
     /// The bundled file of this model in the model directory.
@@ -250,6 +253,7 @@ pub fn keep_sessions_loaded() {
 fn shared_session(
     path: &Path,
     options: &RunnerOptions,
+    spec: &ModelSpec,
 ) -> Result<(Arc<Mutex<Session>>, PathBuf, Provider), String> {
     let key = (
         path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
@@ -272,6 +276,19 @@ fn shared_session(
             let builder = builder
                 .with_optimization_level(GraphOptimizationLevel::All)
                 .map_err(|e| e.to_string())?;
+            // ISNet: ONNX Runtime's memory pattern kept the first run's arena
+            // chunks beside its ~820 MB planned block, so a second run (a
+            // second instance on the shared session, or the next frame)
+            // added about 300 MB resident; without it the runs reuse the
+            // arena, at the same speed (benches/pro_memory.py,
+            // benches/ort_options.py).
+            let builder = if spec.file == PRO.file {
+                builder
+                    .with_memory_pattern(false)
+                    .map_err(|e| e.to_string())?
+            } else {
+                builder
+            };
             let mut builder = if options.threads > 0 {
                 builder
                     .with_intra_threads(options.threads)
@@ -306,6 +323,10 @@ pub struct Segmenter {
     ort_library: PathBuf,
     layout: Layout,
     input_name: String,
+    /// Asks for the mask output alone: ISNet has 12 outputs (side outputs
+    /// at every scale), and fetching them all kept about 300 MB more
+    /// resident (benches/pro_memory.py) for values nobody reads.
+    run_options: RunOptions<HasSelectedOutputs>,
     width: u32,
     height: u32,
     input: Vec<f32>,
@@ -353,7 +374,7 @@ impl Segmenter {
         } else {
             spec
         };
-        let (session, ort_library, provider) = shared_session(&path, options)?;
+        let (session, ort_library, provider) = shared_session(&path, options, &spec)?;
         let guard = session.lock().unwrap_or_else(|e| e.into_inner());
         let inputs = guard.inputs();
         if inputs.len() != 1 {
@@ -414,6 +435,9 @@ impl Segmenter {
             None => return Err(format!("model {} has no outputs", path.display())),
         }
 
+        let run_options = RunOptions::new()
+            .map_err(|e| e.to_string())?
+            .with_outputs(OutputSelector::no_default().with(outputs[0].name()));
         drop(guard);
         let pixels = width as usize * height as usize;
         Ok(Segmenter {
@@ -424,6 +448,7 @@ impl Segmenter {
             ort_library,
             layout,
             input_name,
+            run_options,
             width,
             height,
             input: vec![0.0; pixels * 3],
@@ -489,7 +514,10 @@ impl Segmenter {
             TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| e.to_string())?;
         let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
         let outputs = session
-            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .run_with_options(
+                ort::inputs![self.input_name.as_str() => tensor],
+                &self.run_options,
+            )
             .map_err(|e| format!("model {} failed: {e}", self.path.display()))?;
         let (out_shape, data) = outputs[0]
             .try_extract_tensor::<f32>()

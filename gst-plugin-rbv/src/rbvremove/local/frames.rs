@@ -4,6 +4,7 @@
 //! the foreground's 4-byte pixels.
 
 use gst_video::prelude::*;
+use rbv_core::convert::ToRgba;
 use rbv_core::matte::AlphaMode;
 use rbv_core::sample::Sampler;
 
@@ -21,7 +22,10 @@ pub struct Frames {
     pub model_info: gst_video::VideoInfo,
     pub model_buffer: gst::Buffer,
     /// Input format to 4-byte pixels at the input size: the foreground.
+    /// `fast` where it covers the formats (SIMD, rbv_core::convert), else
+    /// GStreamer's converter.
     pub to_fg: gst_video::VideoConverter,
+    pub fast: Option<ToRgba>,
     pub fg_info: gst_video::VideoInfo,
     /// The foreground when it cannot be written straight into the output.
     pub fg_buffer: gst::Buffer,
@@ -89,6 +93,7 @@ impl Frames {
                     fg_info.format()
                 )
             })?;
+        let fast = ToRgba::new(in_info, fg_info.format());
         let model_buffer = gst::Buffer::with_size(model_info.size()).map_err(|e| e.to_string())?;
         let fg_buffer = gst::Buffer::with_size(fg_info.size()).map_err(|e| e.to_string())?;
         let staged = Staged::new(in_info, &model_info).transpose()?;
@@ -98,6 +103,7 @@ impl Frames {
             model_info,
             model_buffer,
             to_fg,
+            fast,
             alpha_offset: caps::alpha_offset(fg_format).expect("4-byte format"),
             fg_info,
             fg_buffer,
@@ -114,6 +120,29 @@ impl Frames {
     /// Whether the model input is sampled in two stages.
     pub fn staged(&self) -> bool {
         self.staged.is_some()
+    }
+}
+
+/// The foreground: `inframe` converted into `out` (4-byte pixels, its
+/// size), by `fast` in `bands` bands of rows over the cores where it
+/// applies, else by GStreamer's converter.
+pub fn foreground(
+    fast: Option<&ToRgba>,
+    to_fg: &gst_video::VideoConverter,
+    inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
+    out: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    bands: usize,
+) -> Result<(), String> {
+    match fast {
+        Some(fast) => {
+            let stride = out.plane_stride()[0] as usize;
+            let data = out.plane_data_mut(0).map_err(|e| e.to_string())?;
+            fast.run(inframe, data, stride, bands)
+        }
+        None => {
+            to_fg.frame_ref(inframe, out);
+            Ok(())
+        }
     }
 }
 
@@ -192,5 +221,62 @@ impl Staged {
                 .map_err(|e| e.to_string())?;
         self.to_model.frame_ref(&frame, model_frame);
         Ok(())
+    }
+}
+
+/// A model's input made from frames of one format and size, on its own
+/// (the async correction's `human` model beside the heavy one).
+pub struct ModelInput {
+    to_model: gst_video::VideoConverter,
+    staged: Option<Staged>,
+    pub info: gst_video::VideoInfo,
+    buffer: gst::Buffer,
+}
+
+impl ModelInput {
+    /// Input of `mw`x`mh` packed RGB from frames of `in_info`.
+    pub fn new((mw, mh): (u32, u32), in_info: &gst_video::VideoInfo) -> Result<Self, String> {
+        let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, mw, mh)
+            .fps(in_info.fps())
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut config = gst_video::VideoConverterConfig::new();
+        config.set_resampler_method(gst_video::VideoResamplerMethod::Linear);
+        let to_model =
+            gst_video::VideoConverter::new(in_info, &info, Some(config)).map_err(|e| {
+                format!(
+                    "cannot convert {:?} to a model input: {e}",
+                    in_info.format()
+                )
+            })?;
+        let staged = Staged::new(in_info, &info).transpose()?;
+        let buffer = gst::Buffer::with_size(info.size()).map_err(|e| e.to_string())?;
+        Ok(ModelInput {
+            to_model,
+            staged,
+            info,
+            buffer,
+        })
+    }
+
+    /// Makes the input from `inframe` and gives it to `f` as (rows, stride).
+    pub fn with<R>(
+        &mut self,
+        inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
+        f: impl FnOnce(&[u8], usize) -> R,
+    ) -> Result<R, String> {
+        model_input(
+            &mut self.staged,
+            &self.to_model,
+            &mut self.buffer,
+            &self.info,
+            inframe,
+        )?;
+        let frame =
+            gst_video::VideoFrameRef::from_buffer_ref_readable(self.buffer.as_ref(), &self.info)
+                .map_err(|e| e.to_string())?;
+        let stride = frame.plane_stride()[0] as usize;
+        let rgb = frame.plane_data(0).map_err(|e| e.to_string())?;
+        Ok(f(rgb, stride))
     }
 }

@@ -6,6 +6,7 @@
 //! tested on frames without a pipeline (`tests` below).
 
 mod composite;
+mod correct;
 mod frames;
 #[cfg(test)]
 mod tests;
@@ -22,7 +23,8 @@ use super::Mode;
 use super::settings::Look;
 use super::worker::{self, Worker};
 use composite::Composite;
-use frames::{Frames, model_input};
+use correct::Corrector;
+use frames::{Frames, foreground, model_input};
 
 /// Frames at least this wide (relative to their height) count as wide for
 /// `human-variant=auto`.
@@ -69,6 +71,8 @@ pub struct LocalPath {
     active: usize,
     /// `mode=async`: the inference thread.
     worker: Option<Worker>,
+    /// `mode=async` with a heavy model: its stale mask corrected each frame.
+    corrector: Option<Corrector>,
     /// Frames seen since the start, to age async masks by.
     frame_no: u64,
     /// The async worker must reset its smoother with the next frame.
@@ -93,6 +97,15 @@ impl LocalPath {
             .iter()
             .map(|seg| (*seg.spec(), seg.input_size()))
             .collect();
+        let heavy = !segmenters
+            .first()
+            .is_some_and(|s| s.spec().name.starts_with("human"));
+        let corrector = match (mode, segmenters.first()) {
+            (Mode::Async, Some(seg)) if heavy => {
+                Some(Corrector::new(seg).map_err(std::io::Error::other)?)
+            }
+            _ => None,
+        };
         let segmenters = Arc::new(Mutex::new(segmenters));
         let worker = match mode {
             Mode::Sync => None,
@@ -103,6 +116,7 @@ impl LocalPath {
             models,
             active: 0,
             worker,
+            corrector,
             frame_no: 0,
             worker_reset: true,
             mask: Vec::new(),
@@ -123,6 +137,9 @@ impl LocalPath {
         self.active = if self.models.len() > 1 && wide { 1 } else { 0 };
         let (spec, input_size) = self.models[self.active];
         self.frames = Some(Frames::new(input_size, in_info, out_info)?);
+        if let Some(c) = self.corrector.as_mut() {
+            c.set_caps(in_info, wide)?;
+        }
         self.flush();
         Ok(spec.name)
     }
@@ -151,6 +168,9 @@ impl LocalPath {
     pub fn flush(&mut self) {
         self.smoother.reset();
         self.worker_reset = true;
+        if let Some(c) = self.corrector.as_mut() {
+            c.reset();
+        }
         if let Some(worker) = &self.worker {
             worker.clear();
         }
@@ -167,6 +187,7 @@ impl LocalPath {
             segmenters,
             active,
             worker,
+            corrector,
             frame_no,
             worker_reset,
             mask,
@@ -198,21 +219,22 @@ impl LocalPath {
                     model_info,
                     model_buffer,
                     to_fg,
+                    fast,
                     fg_info,
                     fg_buffer,
                     ..
                 } = frames;
+                // On this thread only: the other core runs the model.
                 let convert = || {
                     if in_place {
-                        to_fg.frame_ref(inframe, outframe);
-                        Ok(())
+                        foreground(fast.as_ref(), to_fg, inframe, outframe, 1)
                     } else {
                         gst_video::VideoFrameRef::from_buffer_ref_writable(
                             fg_buffer.make_mut(),
                             fg_info,
                         )
-                        .map(|mut fg| to_fg.frame_ref(inframe, &mut fg))
                         .map_err(|e| e.to_string())
+                        .and_then(|mut fg| foreground(fast.as_ref(), to_fg, inframe, &mut fg, 1))
                     }
                 };
                 let (inference, converted) = rayon::join(
@@ -249,7 +271,7 @@ impl LocalPath {
                     },
                     convert,
                 );
-                converted.map_err(|e| fail("cannot map the foreground", e))?;
+                converted.map_err(|e| fail("cannot convert the foreground", e))?;
                 let (size, took) = inference.map_err(|e| fail("inference failed", e))?;
                 (
                     size,
@@ -260,16 +282,29 @@ impl LocalPath {
                 )
             }
             Some(worker) => {
-                // Async: hand this frame to the worker, apply the newest mask.
-                model_input(
-                    &mut frames.staged,
-                    &frames.to_model,
-                    &mut frames.model_buffer,
-                    &frames.model_info,
-                    inframe,
-                )
-                .map_err(|e| fail("cannot make the model input", e))?;
-                {
+                // Async: hand this frame to the worker when it is free,
+                // apply the newest mask (corrected where the picture moved).
+                // The human model runs only while the correction is on (a
+                // live property); off, what it kept is dropped, so turning
+                // it on again never compares with an old frame.
+                let correcting = look.async_correction;
+                if let Some(c) = corrector.as_mut() {
+                    if correcting {
+                        c.observe(inframe)
+                            .map_err(|e| fail("inference failed", e))?;
+                    } else {
+                        c.reset();
+                    }
+                }
+                if worker.idle() {
+                    model_input(
+                        &mut frames.staged,
+                        &frames.to_model,
+                        &mut frames.model_buffer,
+                        &frames.model_info,
+                        inframe,
+                    )
+                    .map_err(|e| fail("cannot make the model input", e))?;
                     let model = gst_video::VideoFrameRef::from_buffer_ref_readable(
                         frames.model_buffer.as_ref(),
                         &frames.model_info,
@@ -291,16 +326,24 @@ impl LocalPath {
                         smoothing_threshold: look.smoothing_threshold,
                         reset: std::mem::take(worker_reset) || discont,
                     });
+                    if let Some(c) = corrector.as_mut().filter(|_| correcting) {
+                        c.handed(this_frame);
+                    }
                 }
+                // Nothing else runs now: the conversion takes both cores.
+                let bands = rayon::current_num_threads();
+                let fast = frames.fast.as_ref();
                 if in_place {
-                    frames.to_fg.frame_ref(inframe, outframe);
+                    foreground(fast, &frames.to_fg, inframe, outframe, bands)
+                        .map_err(|e| fail("cannot convert the foreground", e))?;
                 } else {
                     let mut fg = gst_video::VideoFrameRef::from_buffer_ref_writable(
                         frames.fg_buffer.make_mut(),
                         &frames.fg_info,
                     )
                     .map_err(|e| fail("cannot map the foreground", e.to_string()))?;
-                    frames.to_fg.frame_ref(inframe, &mut fg);
+                    foreground(fast, &frames.to_fg, inframe, &mut fg, bands)
+                        .map_err(|e| fail("cannot convert the foreground", e))?;
                 }
                 let latest = worker
                     .with_latest(|latest| match latest {
@@ -313,14 +356,31 @@ impl LocalPath {
                         _ => None,
                     })
                     .map_err(|e| fail("inference failed", e))?;
+                let correction = corrector.as_mut().filter(|_| correcting);
                 match latest {
-                    Some((size, frame, took, fresh)) => (
-                        size,
-                        Processed {
-                            inference: fresh.then_some(took),
-                            mask_age: (this_frame - frame).min(u64::from(u32::MAX)) as u32,
-                        },
-                    ),
+                    Some((size, frame, took, fresh)) => {
+                        if let Some(c) = correction {
+                            c.correct(mask, size, frame);
+                        }
+                        (
+                            size,
+                            Processed {
+                                inference: fresh.then_some(took),
+                                mask_age: (this_frame - frame).min(u64::from(u32::MAX)) as u32,
+                            },
+                        )
+                    }
+                    None if correction.is_some() => {
+                        // Before the first heavy mask: the human model's.
+                        let size = correction.map_or(model_size, |c| c.alone(mask));
+                        (
+                            size,
+                            Processed {
+                                inference: None,
+                                mask_age: 0,
+                            },
+                        )
+                    }
                     None => {
                         // No mask yet: nothing is kept until the first.
                         mask.clear();
