@@ -30,6 +30,17 @@ the predicted masks with the VOC ground truth (voc_data.npz).  --fixtures
 writes OUT_DIR/<photo>_<H>x<W>.json (letterbox, top detections with boxes and
 mask statistics) for the Rust tests.  --bench times onnxruntime (2 threads,
 median of 10 runs after 2 warm-up runs) at both input sizes.
+
+Fixture fields: image_size and input_size are [width, height]; letterbox has
+the gain r, the fractional padding [dw, dh] used to map boxes back, and
+`placed` = [left, top, width, height] of the resized photo in the input.
+Each of the top 20 detections (by score) has its COCO class id and name, the
+score, `box_input` (x1, y1, x2, y2 in input pixels), `box` (in image pixels)
+and its mask at the image size (> 0.5): area in pixels, bounding box
+[x0, y0, x1, y1) and centroid [x, y].  `mask_detail` is about detection 0:
+the mean logit / mean and max probability of sigmoid(coefficients . protos)
+over the whole proto map, how many proto cells exceed 0.5, and at the image
+size the mean probability inside the box and the area above 0.5.
 """
 import json
 import os
@@ -45,6 +56,7 @@ PHOTOS = ["bus.jpg", "zidane.jpg", "voc_rgb.jpg"]
 SIZES = [(640, 640), (384, 640)]  # (H, W)
 CONF, IOU, MAX_DET, MAX_WH = 0.25, 0.45, 300, 7680.0
 PAD_VALUE = 114
+MODEL_SHA256 = "4facc2e46befbc31d6e50749790fbd7d1581f3580f67c7e0cb38e3492970773e"  # as pinned in fetch.py
 TOP_N = 20  # detections kept in a fixture
 # VOC label ids in voc_data.npz -> COCO class ids of the model
 VOC_TO_COCO = {"person": (15, 0), "chair": (9, 56), "dining table": (11, 60), "bottle": (5, 39)}
@@ -236,6 +248,7 @@ def fixture(name, img, size, r, names):
         }
     return {
         "model": "yolov5s-seg.onnx",
+        "model_sha256": MODEL_SHA256,
         "image": name,
         "image_size": [img.shape[1], img.shape[0]],
         "input_size": [size[1], size[0]],
@@ -247,6 +260,18 @@ def fixture(name, img, size, r, names):
         "detections": dets,
         "mask_detail": detail,
     }
+
+
+def dump_fixture(fx):
+    """JSON with one line per key and per detection, so diffs stay readable."""
+    lines = []
+    for k, v in fx.items():
+        if k == "detections":
+            dets = ",\n".join("  " + json.dumps(d) for d in v)
+            lines.append(f' "{k}": [\n{dets}\n ]')
+        else:
+            lines.append(f" {json.dumps(k)}: {json.dumps(v)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def iou(a, b):
@@ -308,7 +333,7 @@ def main():
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 f = out_dir / f"{Path(photo).stem}_{size[0]}x{size[1]}.json"
-                f.write_text(json.dumps(fixture(photo, img, size, r, names), indent=1) + "\n")
+                f.write_text(dump_fixture(fixture(photo, img, size, r, names)))
             if photo == "voc_rgb.jpg":
                 for cname, (v, n_pred, n_gt) in voc_report(r, cache).items():
                     print(f"  VOC IoU {cname:<13} {v:.3f}  ({n_pred} predicted, {n_gt} ground-truth instances)")
