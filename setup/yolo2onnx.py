@@ -166,7 +166,7 @@ def load_checkpoint(path):
         if len(pkl) != 1:
             raise SystemExit(f"{path}: not a PyTorch zip checkpoint")
         ckpt = CheckpointUnpickler(zf, pkl[0][: -len("data.pkl")]).load()
-    model = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else None
+    model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
     if not isinstance(model, STUBS["models.yolo.SegmentationModel"]):
         raise SystemExit(f"{path}: no YOLOv5 SegmentationModel in the checkpoint")
     return model
@@ -382,7 +382,6 @@ def convert(model):
     outs = []  # output name of each layer
     x = "images"
     result = None
-    ch = [cfg.get("ch", 3)]
     for i, (f, n, mname, args) in enumerate(spec):
         m = layers[str(i)]
         hint = f"model.{i}"
@@ -406,10 +405,8 @@ def convert(model):
                 x = b.c3(m, src, hint, n, args[1] if len(args) > 1 else True)
             else:
                 x = b.sppf(m, src, hint)
-            ch.append(c2)
         elif expected == "Upsample":
             x = b.upsample(m, src, hint)
-            ch.append(ch[-1])
         elif expected == "Concat":
             x = b.node("Concat", [x if j == -1 else outs[j] for j in f], hint, axis=int(m.d))
         elif expected == "Segment":
