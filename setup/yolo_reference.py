@@ -28,7 +28,8 @@ CACHE_DIR defaults to the set-up cache (~/.cache/rbv).  Prints the detections
 on bus.jpg, zidane.jpg and voc_rgb.jpg at 640x640 and 384x640 and the IoU of
 the predicted masks with the VOC ground truth (voc_data.npz).  --fixtures
 writes OUT_DIR/<photo>_<H>x<W>.json (letterbox, top detections with boxes and
-mask statistics) for the Rust tests.  --bench times onnxruntime (2 threads,
+mask statistics) for the Rust tests (rbv-core/tests/fixtures/yolo, read by
+rbv-core/src/detect/tests.rs).  --bench times onnxruntime (2 threads,
 median of 10 runs after 2 warm-up runs) at both input sizes.
 
 Fixture fields: image_size and input_size are [width, height]; letterbox has
