@@ -23,13 +23,18 @@ choices of YOLOv5's own segment/predict.py (retina masks):
      that leaves the 0.5 threshold of the sigmoid unchanged and is left out.)
 
 usage:
-  yolo_reference.py [CACHE_DIR] [--fixtures OUT_DIR] [--bench]
+  yolo_reference.py [CACHE_DIR] [--fixtures OUT_DIR] [--gst-decode] [--bench]
 CACHE_DIR defaults to the set-up cache (~/.cache/rbv).  Prints the detections
 on bus.jpg, zidane.jpg and voc_rgb.jpg at 640x640 and 384x640 and the IoU of
 the predicted masks with the VOC ground truth (voc_data.npz).  --fixtures
 writes OUT_DIR/<photo>_<H>x<W>.json (letterbox, top detections with boxes and
 mask statistics) for the Rust tests (rbv-core/tests/fixtures/yolo, read by
-rbv-core/src/detect/tests.rs).  --bench times onnxruntime (2 threads,
+rbv-core/src/detect/tests.rs; made with --gst-decode).  --gst-decode decodes the
+photos with GStreamer (gst-launch-1.0: decodebin ! videoconvert ! RGBA, as
+rbv's own image loader does) instead of PIL: JPEG decoders differ by up to 44
+levels on these photos, enough to move a half-visible person's box by 10 px,
+so the Rust test, which decodes with GStreamer, compares with GStreamer's
+pixels and the post-processing exactly.  --bench times onnxruntime (2 threads,
 median of 10 runs after 2 warm-up runs) at both input sizes.
 
 Fixture fields: image_size and input_size are [width, height]; letterbox has
@@ -196,8 +201,20 @@ def session(model, threads=2):
     return ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
 
 
+GST_DECODE = False
+
+
 def load_rgb(path):
-    return np.array(Image.open(path).convert("RGB"))
+    if not GST_DECODE:
+        return np.array(Image.open(path).convert("RGB"))
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        png = os.path.join(tmp, "decoded.png")
+        subprocess.run(["gst-launch-1.0", "-q", "filesrc", f"location={path}", "!", "decodebin", "!",
+                        "videoconvert", "!", "video/x-raw,format=RGBA", "!", "pngenc", "!",
+                        "filesink", f"location={png}"], check=True)
+        return np.array(Image.open(png).convert("RGB"))
 
 
 def infer(sess, img, size):
@@ -310,9 +327,13 @@ def bench(sess, sizes, runs=10):
 def main():
     args = sys.argv[1:]
     out_dir = None
+    global GST_DECODE
     do_bench = "--bench" in args
     if do_bench:
         args.remove("--bench")
+    if "--gst-decode" in args:
+        args.remove("--gst-decode")
+        GST_DECODE = True
     if "--fixtures" in args:
         k = args.index("--fixtures")
         out_dir = Path(args[k + 1])

@@ -4,6 +4,8 @@
 //! - [`model`]: one ONNX segmentation model on ONNX Runtime, RGB in, a soft
 //!   mask out (no GStreamer);
 //! - [`sample`]: the model's input sampled straight from a video frame;
+//! - [`detect`]: the class-aware detector (YOLOv5s-seg, COCO's 80 classes)
+//!   and the gate that keeps the matting model's alpha in its regions;
 //! - [`matte`]: the mask made a full-resolution alpha channel, refined and
 //!   smoothed over time;
 //! - [`compositor`]: the foreground placed on a canvas over a colour, an
@@ -14,6 +16,7 @@
 //! - [`paths`]: where the runtime, models and test data are.
 
 pub mod compositor;
+pub mod detect;
 pub mod image;
 pub mod matte;
 pub mod model;

@@ -247,7 +247,7 @@ pub fn keep_sessions_loaded() {
 
 /// The session for `path` with `options`, loaded or shared; with the ONNX
 /// Runtime library it runs on.
-fn shared_session(
+pub(crate) fn shared_session(
     path: &Path,
     options: &RunnerOptions,
 ) -> Result<(Arc<Mutex<Session>>, PathBuf, Provider), String> {
