@@ -261,6 +261,11 @@ impl Detector {
         self.provider
     }
 
+    /// The input size the file fixes, if it does.
+    pub fn fixed_input(&self) -> Option<(u32, u32)> {
+        self.fixed
+    }
+
     /// The letterbox for an image of `image` size: fitted to `longest`
     /// pixels on its longer side, or to the file's fixed input size.
     pub fn letterbox(&self, image: (u32, u32), longest: u32) -> Letterbox {

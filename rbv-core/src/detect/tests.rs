@@ -207,7 +207,13 @@ fn the_gate_clears_far_ghosts_keeps_soft_edges_and_fills_holes() {
         }
     }
     let mut gate = Gate::new();
-    let p = GateParams::default();
+    let p = GateParams {
+        margin: 0.01,
+        feather: 0.01,
+        inset: 0.01,
+        grow: 0.004,
+        max_age: 30,
+    };
     gate.apply(&mut mask, (w as u32, h as u32), &person, 0, &p);
     assert_eq!(mask[50 * w + 90], 0.0, "the ghost is cleared");
     assert!(
@@ -223,11 +229,38 @@ fn the_gate_clears_far_ghosts_keeps_soft_edges_and_fills_holes() {
         (mask[20 * w + 20] - 0.9).abs() < 1e-6,
         "the matte's own edge inside"
     );
-    // Old regions: wider margin, deeper inset.
+    // Old regions: a wider margin (and a deeper inset).
+    let person = regions(vec![det(0, [20.0, 10.0, 60.0, 100.0])], true, (100, 100));
     let mut mask = vec![0.5f32; w * h];
     gate.apply(&mut mask, (w as u32, h as u32), &person, 10, &p);
     let reach = (0..w).rev().find(|&x| mask[50 * w + x] > 0.0).unwrap();
-    assert!((64..=72).contains(&reach), "reach {reach}");
+    let grown = 59.0 + (p.margin + 10.0 * p.grow + p.feather) * 100.0;
+    assert!(
+        (reach as f32 - grown).abs() <= 1.0,
+        "reach {reach}, {grown}"
+    );
+    // The person walks 12 cells to the right: the regions go with the matte.
+    let person = regions(vec![det(0, [20.0, 10.0, 60.0, 100.0])], true, (100, 100));
+    let body = |dx: usize| {
+        let mut m = vec![0.0f32; w * h];
+        for y in 10..100 {
+            for x in 20 + dx..60 + dx {
+                m[y * w + x] = 0.9;
+            }
+        }
+        m
+    };
+    let mut first = body(0);
+    gate.apply(&mut first, (w as u32, h as u32), &person, 0, &p);
+    for dx in [4, 8, 12] {
+        let mut m = body(dx);
+        m[50 * w + 5] = 0.8; // a ghost where nobody is
+        gate.apply(&mut m, (w as u32, h as u32), &person, dx as u32 / 4, &p);
+        assert!(m[50 * w + 59 + dx] > 0.85, "the leading edge at {dx}");
+        assert!(m[50 * w + 25 + dx] > 0.99, "filled where the body is now");
+        assert!(m[50 * w + 21] < 0.01, "nothing filled where it was: {dx}");
+        assert_eq!(m[50 * w + 5], 0.0);
+    }
     // Nothing found: nothing kept.
     let none = regions(vec![], true, (100, 100));
     let mut mask = vec![0.7f32; w * h];
