@@ -306,6 +306,15 @@ def main():
         part = mask.with_name("voc_person_mask.part.png")
         run([str(py), str(HERE / "voc_person_mask.py"), str(cache / "data" / "voc_data.npz"), str(part)])
         os.replace(part, mask)
+    # The photo's other objects, for the detector's per-class rows of the quality bench.
+    for name, label in [("chair", 9), ("bottle", 5), ("table", 11)]:
+        mask = cache / "data" / f"voc_{name}_mask.png"
+        if not mask.exists():
+            log(f"writing the VOC {name} ground truth mask")
+            part = mask.with_name(f"voc_{name}_mask.part.png")
+            run([str(py), str(HERE / "voc_person_mask.py"), str(cache / "data" / "voc_data.npz"), str(part),
+                 str(label)])
+            os.replace(part, mask)
 
     bad = cache / "data" / "not_a_mask.onnx"
     if not bad.exists():
