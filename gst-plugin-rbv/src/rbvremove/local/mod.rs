@@ -7,6 +7,7 @@
 
 mod composite;
 mod frames;
+mod gate;
 #[cfg(test)]
 mod tests;
 
@@ -23,6 +24,7 @@ use super::settings::Look;
 use super::worker::{self, Worker};
 use composite::Composite;
 use frames::{Frames, model_input};
+pub use gate::LocalGate;
 
 /// Frames at least this wide (relative to their height) count as wide for
 /// `human-variant=auto`.
@@ -78,6 +80,8 @@ pub struct LocalPath {
     frames: Option<Frames>,
     smoother: Smoother,
     composite: Composite,
+    /// The detector's step (`detector=true`): what to keep.
+    gate: Option<LocalGate>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,7 +113,14 @@ impl LocalPath {
             frames: None,
             smoother: Smoother::new(),
             composite: Composite::default(),
+            gate: None,
         })
+    }
+
+    /// Adds the detector's step: the mask is kept only in and around the
+    /// regions of what `text-prompt` asks for (see `gate.rs`).
+    pub fn set_detector(&mut self, gate: LocalGate) {
+        self.gate = Some(gate);
     }
 
     /// New caps: the model for the frame's shape, and the buffers for the
@@ -123,6 +134,9 @@ impl LocalPath {
         self.active = if self.models.len() > 1 && wide { 1 } else { 0 };
         let (spec, input_size) = self.models[self.active];
         self.frames = Some(Frames::new(input_size, in_info, out_info)?);
+        if let Some(gate) = &mut self.gate {
+            gate.set_caps(in_info)?;
+        }
         self.flush();
         Ok(spec.name)
     }
@@ -154,6 +168,9 @@ impl LocalPath {
         if let Some(worker) = &self.worker {
             worker.clear();
         }
+        if let Some(gate) = &mut self.gate {
+            gate.flush();
+        }
     }
 
     /// One frame: model input, inference, matte, composite.
@@ -173,6 +190,7 @@ impl LocalPath {
             frames,
             smoother,
             composite,
+            gate,
             ..
         } = self;
         let frames = frames
@@ -336,6 +354,11 @@ impl LocalPath {
                 }
             }
         };
+
+        // What to keep: the detector's regions gate the mask (gate.rs).
+        if let Some(gate) = gate {
+            gate.apply(&look.detect, inframe, this_frame, discont, mask, mask_size)?;
+        }
 
         // 2. The foreground (input pixels with the upscaled matte as alpha),
         // then the background under it on the canvas.
