@@ -268,27 +268,34 @@ fn main() {
     );
     println!("bare inference: selfie square {square:.2} ms, selfie landscape {landscape:.2} ms");
     println!(
-        "{:<6} {:<5} {:<10} {:<44} {:>8} {:>9} {:>9}",
+        "{:<6} {:<5} {:<10} {:<58} {:>8} {:>9} {:>9}",
         "size", "input", "clip", "chain", "fps", "ms/frame", "CPU ms/f"
     );
     for (w, h, label) in [(1280, 720, "720p"), (1920, 1080, "1080p")] {
         for format in ["I420", "RGBA"] {
             for clip in ["vtest.avi", "demo_input.webm"] {
                 let (caps, frames) = common::decoded_frames(clip, w, h, format, 50);
+                // The matting frame path alone (detector=false), then with
+                // the detector (the default): sync (a detection every 5th
+                // frame, waited for) and async (its own thread).
                 let chains: &[&str] = if clip == "vtest.avi" {
                     &[
                         "videoconvert ! video/x-raw,format=RGBA",
+                        "rbvremove model=human detector=false",
+                        "rbvremove model=human detector=false human-variant=square",
+                        "rbvremove model=human detector=false threads=2",
+                        "rbvremove model=human detector=false background=color",
+                        "rbvremove model=human detector=false background=blur",
                         "rbvremove model=human",
-                        "rbvremove model=human human-variant=square",
-                        "rbvremove model=human threads=2",
-                        "rbvremove model=human background=color",
-                        "rbvremove model=human background=blur",
+                        "rbvremove model=human mode=async detector=false",
+                        "rbvremove model=human mode=async",
                     ]
                 } else {
                     &[
                         "videoconvert ! video/x-raw,format=RGBA",
+                        "rbvremove model=human detector=false",
+                        "rbvremove model=human detector=false background=color",
                         "rbvremove model=human",
-                        "rbvremove model=human background=color",
                     ]
                 };
                 // RBV_BENCH_ONLY=text: only the chains containing it (and no
@@ -300,7 +307,7 @@ fn main() {
                     }
                     let (ms, cpu) = run(chain, &caps, &frames);
                     println!(
-                        "{label:<6} {format:<5} {clip:<10.10} {chain:<44} {:>8.1} {ms:>9.2} {cpu:>9.2}",
+                        "{label:<6} {format:<5} {clip:<10.10} {chain:<58} {:>8.1} {ms:>9.2} {cpu:>9.2}",
                         1000.0 / ms
                     );
                     rows.push(serde_json::json!({
@@ -315,11 +322,20 @@ fn main() {
     if std::env::var_os("RBV_BENCH_ONLY").is_some() {
         return;
     }
-    println!("\nlive 30 fps source, 1280x720, mode=async (output rate and mask age)");
+    println!(
+        "\nlive 30 fps source, 1280x720, mode=async (output rate and mask age), with the \
+         detector (the default) and without"
+    );
     let mut live = Vec::new();
-    for (model, secs) in [("human", 6), ("light", 6), ("original", 8), ("pro", 12)] {
+    for (model, secs) in [
+        ("human detector=false", 6),
+        ("human", 6),
+        ("light", 6),
+        ("original", 8),
+        ("pro", 12),
+    ] {
         let (fps, age) = live_async(model, secs);
-        println!("{model:<9} output {fps:>5.1} fps, mask age {age:>5.1} frames");
+        println!("{model:<22} output {fps:>5.1} fps, mask age {age:>5.1} frames");
         live.push(serde_json::json!({"model": model, "output_fps": fps, "mask_age_frames": age}));
     }
 
