@@ -108,7 +108,20 @@ impl Drop for DetectorThread {
     }
 }
 
+/// The detector's thread runs at a lower priority (nice +10): on a busy
+/// machine the streaming thread and the matting model's worker come first,
+/// and the detector takes what is left (its regions just get older).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system call on this thread's own scheduling value; on
+    // Linux the nice value is per thread, so who = 0 is the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
 fn run(shared: &Shared, mut detector: Detector) {
+    lower_priority();
     loop {
         let input = {
             let mut slots = lock(&shared.slots);
