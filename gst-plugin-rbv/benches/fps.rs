@@ -251,7 +251,52 @@ fn providers(list: &str) {
     }
 }
 
+/// `RBV_BENCH_DETECTOR=1`: only what the detector costs, side by side:
+/// 1080p I420 vtest.avi through `model=human` without and with it, sync
+/// and async, interleaved over `rounds` rounds (median per chain), then the
+/// live 30 fps source with and without it.
+fn detector_rows(rounds: usize) {
+    let (caps, frames) = common::decoded_frames("vtest.avi", 1920, 1080, "I420", 50);
+    let chains = [
+        "rbvremove model=human detector=false",
+        "rbvremove model=human",
+        "rbvremove model=human mode=async detector=false",
+        "rbvremove model=human mode=async",
+    ];
+    let mut ms = vec![Vec::new(); chains.len()];
+    for _ in 0..rounds {
+        for (chain, out) in chains.iter().zip(&mut ms) {
+            out.push(run(chain, &caps, &frames).0);
+        }
+    }
+    println!("1080p I420 vtest.avi, {FRAMES} frames a row, median of {rounds} interleaved rounds");
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let base: Vec<f64> = ms.iter_mut().map(median).collect();
+    for (i, chain) in chains.iter().enumerate() {
+        let off = base[i - i % 2];
+        println!(
+            "{chain:<52} {:>7.1} fps {:>8.2} ms/frame  (+{:.2} ms against detector=false)",
+            1000.0 / base[i],
+            base[i],
+            base[i] - off
+        );
+    }
+    for (model, secs) in [("human detector=false", 10), ("human", 10)] {
+        let (fps, age) = live_async(model, secs);
+        println!(
+            "live 720p 30 fps, mode=async, {model:<22} output {fps:>5.1} fps, mask age {age:>4.1} frames"
+        );
+    }
+}
+
 fn main() {
+    if std::env::var_os("RBV_BENCH_DETECTOR").is_some() {
+        common::init();
+        return detector_rows(3);
+    }
     if let Ok(spec) = std::env::var("RBV_BENCH_MEMORY") {
         return memory_probe(&spec);
     }
