@@ -64,8 +64,7 @@ fn run(
     let mut output = gst::Buffer::with_size(out.size()).unwrap();
     {
         let inframe = VideoFrameRef::from_buffer_ref_readable(input.as_ref(), in_info).unwrap();
-        let mut outframe =
-            VideoFrameRef::from_buffer_ref_writable(output.make_mut(), out).unwrap();
+        let mut outframe = VideoFrameRef::from_buffer_ref_writable(output.make_mut(), out).unwrap();
         path.process(look, &inframe, &mut outframe).unwrap();
     }
     output.map_readable().unwrap().to_vec()
