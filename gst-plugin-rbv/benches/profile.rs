@@ -207,4 +207,109 @@ fn main() {
                 .unwrap();
         },
     );
+
+    detector_stages(&in_info, &frames, &mut seg, &rgb, stride);
+}
+
+/// What the detector adds: its input sampled from the frame (once per
+/// detection), its inference (on its own thread in async mode, once per
+/// `detector-interval` frames in sync mode), and the gate (every frame).
+fn detector_stages(
+    in_info: &gst_video::VideoInfo,
+    frames: &[gst::Buffer],
+    seg: &mut Segmenter,
+    model_rgb: &[u8],
+    model_stride: usize,
+) {
+    use rbv_core::detect::{Detector, Gate, GateParams, Letterbox, PERSON, Regions};
+    let lb = Letterbox::fit((in_info.width(), in_info.height()), 640);
+    let (_, _, pw, ph) = lb.placed;
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, pw, ph)
+        .build()
+        .unwrap();
+    let mut sampler = rbv_core::sample::Sampler::new(in_info, pw, ph).unwrap();
+    let mut buf = gst::Buffer::with_size(info.size()).unwrap();
+    let input_ms = time(
+        &format!("5 detector input: 2x2 samples, I420 1080p -> RGB {pw}x{ph}"),
+        |i| {
+            let inf = gst_video::VideoFrameRef::from_buffer_ref_readable(&frames[i % 20], in_info)
+                .unwrap();
+            let mut out =
+                gst_video::VideoFrameRef::from_buffer_ref_writable(buf.make_mut(), &info).unwrap();
+            let st = out.plane_stride()[0] as usize;
+            sampler
+                .run(&inf, out.plane_data_mut(0).unwrap(), st)
+                .unwrap();
+        },
+    );
+    let rgb = {
+        let f = gst_video::VideoFrameRef::from_buffer_ref_readable(buf.as_ref(), &info).unwrap();
+        (
+            f.plane_data(0).unwrap().to_vec(),
+            f.plane_stride()[0] as usize,
+        )
+    };
+    let mut wanted = [false; rbv_core::detect::NUM_CLASSES];
+    wanted[PERSON] = true;
+    let mut found = None;
+    for threads in [1usize, 2] {
+        let mut det = Detector::new(
+            None,
+            &RunnerOptions {
+                threads,
+                ..RunnerOptions::default()
+            },
+        )
+        .unwrap();
+        det.run(&rgb.0, rgb.1, &lb, 0.25, Some(&wanted)).unwrap();
+        let t0 = Instant::now();
+        let runs = 10;
+        for _ in 0..runs {
+            found = Some(det.run(&rgb.0, rgb.1, &lb, 0.25, Some(&wanted)).unwrap());
+        }
+        let ms = t0.elapsed().as_secs_f64() * 1000.0 / runs as f64;
+        println!(
+            "{:<58} {ms:>7.3} ms",
+            format!(
+                "6 detector inference {}x{}, {threads} thread(s) ({runs} runs)",
+                lb.input.0, lb.input.1
+            )
+        );
+    }
+    let found = found.unwrap();
+    println!("  ({} people in the frame)", found.list.len());
+    let regions = Regions::new(found, |c| c == PERSON, 1);
+    let (mw, mh) = seg.input_size();
+    let (mask, _, _) = seg.run(model_rgb, model_stride).unwrap();
+    let mask = mask.to_vec();
+    let mut gate = Gate::new();
+    let params = GateParams::default();
+    let mut m = mask.clone();
+    gate.apply(&mut m, (mw, mh), &regions, 0, &params);
+    let gate_ms = time(
+        &format!("7 gate: {mw}x{mh} mask, regions moved with the matte"),
+        |i| {
+            m.copy_from_slice(&mask);
+            gate.apply(&mut m, (mw, mh), &regions, (i % 10) as u32, &params);
+        },
+    );
+    let fresh_ms = time(
+        &format!("7 gate: {mw}x{mh} mask, new regions (rendered, then gated)"),
+        |i| {
+            let fresh = Regions {
+                id: 2 + i as u64,
+                ..regions.clone()
+            };
+            m.copy_from_slice(&mask);
+            gate.apply(&mut m, (mw, mh), &fresh, 0, &params);
+        },
+    );
+    for every in [5.0, 6.0] {
+        println!(
+            "detector's cost to the frame path, a detection every {every} frames: {:.3} ms \
+             per frame ((gate x {} + new regions + input) / {every}), inference apart",
+            (gate_ms * (every - 1.0) + fresh_ms + input_ms) / every,
+            every - 1.0
+        );
+    }
 }

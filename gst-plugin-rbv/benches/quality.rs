@@ -3,7 +3,9 @@
 //! (`RBV_QUALITY_MODELS=human,light` to run fewer). A benchmark, not a test:
 //! it prints figures and asserts nothing.
 //!
-//! - VOC: IoU and boundary F-score against the VOC person ground truth.
+//! - VOC: IoU and boundary F-score against the VOC person ground truth;
+//!   IoU of the same photo cropped to 16:9 (its centre 500x281), where
+//!   `human-variant=auto` picks the landscape model.
 //! - Composite set: people cut out of real photos by `pro` (ISNet) and pasted
 //!   onto real photos with nobody in them; the pasted alpha is the truth by
 //!   construction. IoU, mean absolute alpha error over the frame and in a
@@ -18,6 +20,14 @@
 //!   frames where the truth moved, and the mean mask age, for `human` and
 //!   each heavy model with and without `async-correction`
 //!   (`RBV_QUALITY_LIVE=0` leaves it out, `=only` runs it alone).
+//!
+//! Every model runs with the detector off (`detector=false`: the matting
+//! model alone) and with the element's defaults (the detector keeping
+//! people). Then per-class rows: `text-prompt=chair`, `bottle` and `dining
+//! table` against the VOC photo's own ground truth of those objects; and the
+//! opaque share of the whole of vtest.avi (distant, slow people: what
+//! temporal smoothing may fade) for `human` with the default smoothing and
+//! with it off (`RBV_QUALITY_OPAQUE=0` skips it).
 
 use std::time::Instant;
 
@@ -414,11 +424,19 @@ fn main() {
     // Ground truth: VOC, and people cut out by pro from two photos.
     let voc = load("voc_rgb.jpg", None);
     let voc_truth = common::gray("voc_person_mask.png").channel(0);
+    // The centre 500x281 of it: a 16:9 frame.
+    let (crop_y, crop_h) = ((375 - 281) / 2, 281usize);
+    let voc_wide = Rgba {
+        w: 500,
+        h: crop_h as u32,
+        data: voc.data[crop_y * 500 * 4..(crop_y + crop_h) * 500 * 4].to_vec(),
+    };
+    let voc_wide_truth = voc_truth[crop_y * 500..(crop_y + crop_h) * 500].to_vec();
     let foregrounds: Vec<Rgba> = ["grace_hopper.jpg", "zidane.jpg"]
         .iter()
         .map(|f| {
             let img = load(f, None);
-            cut("model=pro", &[img], true).remove(0)
+            cut("model=pro detector=false", &[img], true).remove(0)
         })
         .collect();
     let backgrounds: Vec<Rgba> = [
@@ -467,10 +485,11 @@ fn main() {
         stills.len()
     );
     println!(
-        "{:<36} {:>7} {:>7} | {:>7} {:>7} {:>8} {:>7} | {:>7} {:>7} {:>8} | {:>8} {:>6}",
+        "{:<44} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>8} {:>7} | {:>7} {:>7} {:>8} | {:>8} {:>6}",
         "model",
         "VOC IoU",
         "VOC BF",
+        "16:9 IoU",
         "IoU",
         "MAE",
         "edge MAE",
@@ -491,13 +510,16 @@ fn main() {
     let live_on = live_env != "0";
     for model in models.iter().filter(|_| live_env != "only") {
         let base = format!("model={model}");
-        let runs =
-            std::iter::once(base.clone()).chain(variants.iter().map(|v| format!("{base} {v}")));
+        let runs = [format!("{base} detector=false"), base.clone()]
+            .into_iter()
+            .chain(variants.iter().map(|v| format!("{base} {v}")));
         for props in runs {
             let t = Instant::now();
             let voc_a = cut(&props, std::slice::from_ref(&voc), true)[0].alpha();
             let voc_iou = common::iou(&voc_a, &voc_truth);
             let voc_bf = boundary_f(&voc_a, &voc_truth, 500, 375);
+            let wide_a = cut(&props, std::slice::from_ref(&voc_wide), true)[0].alpha();
+            let wide_iou = common::iou(&wide_a, &voc_wide_truth);
             let frames: Vec<Rgba> = stills.iter().map(|(f, _)| f.clone()).collect();
             let (mut ious, mut maes, mut edges, mut grads) = (vec![], vec![], vec![], vec![]);
             for (out, (_, truth)) in cut(&props, &frames, true).iter().zip(&stills) {
@@ -544,10 +566,11 @@ fn main() {
                 luma(&vtest[t], i).abs_diff(luma(&vtest[t - 1], i)) <= 2
             });
             println!(
-                "{:<36} {:>7.3} {:>7.3} | {:>7.3} {:>7.4} {:>8.4} {:>7.4} | {:>7.3} {:>7.4} {:>8.5} | {:>8.5} {:>6.0}",
+                "{:<44} {:>7.3} {:>7.3} {:>8.3} | {:>7.3} {:>7.4} {:>8.4} {:>7.4} | {:>7.3} {:>7.4} {:>8.5} | {:>8.5} {:>6.0}",
                 props,
                 voc_iou,
                 voc_bf,
+                wide_iou,
                 mean(&ious),
                 mean(&maes),
                 mean(&edges),
@@ -559,45 +582,148 @@ fn main() {
                 t.elapsed().as_secs_f64()
             );
             println!(
-                "{:<36} moving-clip flicker within 16 px of the person {mv_near:.5}, farther {mv_far:.5}",
+                "{:<44} moving-clip flicker within 16 px of the person {mv_near:.5}, farther {mv_far:.5}",
                 ""
             );
         }
     }
 
-    if !live_on {
+    if live_on {
+        // Live: 2 s still, then to and fro across two thirds of the width at
+        // about 7 px a frame, fed in real time.
+        let clip: Vec<(Rgba, Vec<u8>)> = (0..LIVE_FRAMES)
+            .map(|i| {
+                let span = 2 * W as i32 / 3;
+                let t = i.saturating_sub(LIVE_STILL) as i32 * 7;
+                let tri = t % (2 * span);
+                let x = if tri < span { tri } else { 2 * span - tri };
+                paste(&foregrounds[0], &backgrounds[0], 0.8, x - span / 2)
+            })
+            .collect();
+        let moving: Vec<usize> = (1..LIVE_FRAMES)
+            .filter(|&i| clip[i].1 != clip[i - 1].1)
+            .collect();
+        let frames: Vec<Rgba> = clip.iter().map(|(f, _)| f.clone()).collect();
+        println!(
+            "\nlive: {LIVE_FRAMES} frames at {LIVE_FPS} fps in real time ({} moving), {W}x{H}, mode=async; \
+             IoU over the moving frames, all frames; mean mask age in frames",
+            moving.len()
+        );
+        let mut rows = vec!["model=human mode=async".to_string()];
+        for m in models.iter().filter(|m| m.as_str() != "human") {
+            rows.push(format!("model={m} mode=async"));
+            rows.push(format!("model={m} mode=async async-correction=false"));
+        }
+        for props in rows {
+            let (alphas, age) = live(&props, &frames);
+            let iou_of = |i: usize| common::iou(&alphas[i], &clip[i].1);
+            let mv = mean(&moving.iter().map(|&i| iou_of(i)).collect::<Vec<_>>());
+            let all = mean(&(0..LIVE_FRAMES).map(iou_of).collect::<Vec<_>>());
+            println!("{props:<48} moving IoU {mv:.3}, all {all:.3}, mask age {age:.1}");
+        }
+    }
+    if live_env == "only" {
         return;
     }
-    // Live: 2 s still, then to and fro across two thirds of the width at
-    // about 7 px a frame, fed in real time.
-    let clip: Vec<(Rgba, Vec<u8>)> = (0..LIVE_FRAMES)
-        .map(|i| {
-            let span = 2 * W as i32 / 3;
-            let t = i.saturating_sub(LIVE_STILL) as i32 * 7;
-            let tri = t % (2 * span);
-            let x = if tri < span { tri } else { 2 * span - tri };
-            paste(&foregrounds[0], &backgrounds[0], 0.8, x - span / 2)
-        })
+
+    // What text-prompt keeps: each class against the photo's own truth.
+    println!("\nVOC photo, one class kept (IoU against that class's ground truth, alpha >= 0.5)");
+    let classes = [
+        ("chair", "voc_chair_mask.png"),
+        ("bottle", "voc_bottle_mask.png"),
+        ("dining table", "voc_table_mask.png"),
+    ];
+    let truths: Vec<Vec<u8>> = classes
+        .iter()
+        .map(|(_, f)| common::gray(f).channel(0))
         .collect();
-    let moving: Vec<usize> = (1..LIVE_FRAMES)
-        .filter(|&i| clip[i].1 != clip[i - 1].1)
-        .collect();
-    let frames: Vec<Rgba> = clip.iter().map(|(f, _)| f.clone()).collect();
-    println!(
-        "\nlive: {LIVE_FRAMES} frames at {LIVE_FPS} fps in real time ({} moving), {W}x{H}, mode=async; \
-         IoU over the moving frames, all frames; mean mask age in frames",
-        moving.len()
+    for model in &models {
+        let mut row = format!("{:<16}", format!("model={model}"));
+        for ((class, _), truth) in classes.iter().zip(&truths) {
+            let props = format!("model={model} text-prompt=\"{class}\"");
+            let a = cut(&props, std::slice::from_ref(&voc), true)[0].alpha();
+            row += &format!("  {class} {:.3}", common::iou(&a, truth));
+        }
+        println!("{row}");
+    }
+
+    if std::env::var("RBV_QUALITY_SIZES").as_deref() != Ok("0")
+        && models.iter().any(|m| m == "human")
+    {
+        // Which selfie model for wide frames, by the people's size: the
+        // composites again, the person pasted at several heights.
+        println!(
+            "\n16:9 composites ({W}x{H}), the person at a share of the frame's height: \
+             IoU / alpha error per selfie model, with the detector"
+        );
+        for share in [0.25, 0.4, 0.6, 0.85] {
+            let set: Vec<(Rgba, Vec<u8>)> = foregrounds
+                .iter()
+                .flat_map(|fg| backgrounds.iter().map(move |bg| paste(fg, bg, share, 0)))
+                .collect();
+            let frames: Vec<Rgba> = set.iter().map(|(f, _)| f.clone()).collect();
+            let mut row = format!("height {share:<5}");
+            for variant in ["square", "landscape"] {
+                let out = cut(
+                    &format!("model=human human-variant={variant}"),
+                    &frames,
+                    true,
+                );
+                let (mut ious, mut maes) = (vec![], vec![]);
+                for (o, (_, truth)) in out.iter().zip(&set) {
+                    let a = o.alpha();
+                    ious.push(common::iou(&a, truth));
+                    maes.push(alpha_errors(&a, truth, W as usize, H as usize).0);
+                }
+                row += &format!("  {variant} {:.3} / {:.4}", mean(&ious), mean(&maes));
+            }
+            println!("{row}");
+        }
+    }
+
+    if std::env::var("RBV_QUALITY_OPAQUE").as_deref() != Ok("0")
+        && models.iter().any(|m| m == "human")
+    {
+        println!(
+            "\nvtest.avi, all 795 frames at 768x576, model=human: mean share of opaque pixels \
+             (alpha > 240), the distant people"
+        );
+        let runs = [
+            "model=human detector=false smoothing=0".to_string(),
+            "model=human smoothing=0".into(),
+            "model=human".into(),
+        ]
+        .into_iter()
+        .chain(variants.iter().map(|v| format!("model=human {v}")));
+        for props in runs {
+            let t = Instant::now();
+            let share = opaque_share(&props);
+            println!(
+                "{props:<44} {share:.5}  ({:.0} s)",
+                t.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+/// The mean share of opaque pixels (alpha > 240) over the whole of
+/// vtest.avi through `rbvremove props`, decoded as a file pipeline does.
+fn opaque_share(props: &str) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    common::for_each_sample(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! rbvremove {props} \
+             stats-interval=0 ! video/x-raw,format=RGBA ! appsink name=sink sync=false",
+            common::data("vtest.avi").display()
+        ),
+        |s| {
+            let map = s.buffer().unwrap().map_readable().unwrap();
+            let px = map.len() / 4;
+            let opaque = map.chunks_exact(4).filter(|p| p[3] > 240).count();
+            sum += opaque as f64 / px as f64;
+            n += 1;
+            true
+        },
     );
-    let mut rows = vec!["model=human mode=async".to_string()];
-    for m in models.iter().filter(|m| m.as_str() != "human") {
-        rows.push(format!("model={m} mode=async"));
-        rows.push(format!("model={m} mode=async async-correction=false"));
-    }
-    for props in rows {
-        let (alphas, age) = live(&props, &frames);
-        let iou_of = |i: usize| common::iou(&alphas[i], &clip[i].1);
-        let mv = mean(&moving.iter().map(|&i| iou_of(i)).collect::<Vec<_>>());
-        let all = mean(&(0..LIVE_FRAMES).map(iou_of).collect::<Vec<_>>());
-        println!("{props:<48} moving IoU {mv:.3}, all {all:.3}, mask age {age:.1}");
-    }
+    sum / n.max(1) as f64
 }

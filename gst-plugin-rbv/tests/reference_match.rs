@@ -48,11 +48,13 @@ fn references() -> PathBuf {
     out
 }
 
-/// The element's mask (background=mask, GRAY8) for a PNG at the model's size.
+/// The element's mask (background=mask, GRAY8) for a PNG at the model's
+/// size: the model's own, without the detector.
 fn element_mask(png: &Path, props: &str) -> (usize, usize, Vec<u8>) {
     let img = common::first_frame(&format!(
         "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGB ! \
-         rbvremove {props} background=mask ! video/x-raw,format=GRAY8 ! appsink name=sink",
+         rbvremove {props} detector=false background=mask ! video/x-raw,format=GRAY8 ! \
+         appsink name=sink",
         png.display()
     ));
     let mut mask = Vec::with_capacity(img.width * img.height);

@@ -5,6 +5,8 @@
 //!   mask out (no GStreamer);
 //! - [`sample`]: the model's input sampled straight from a video frame;
 //! - [`convert`]: the frame to 4-byte RGBA/BGRA for the foreground (SIMD);
+//! - [`detect`]: the class-aware detector (YOLOv5s-seg, COCO's 80 classes)
+//!   and the gate that keeps the matting model's alpha in its regions;
 //! - [`matte`]: the mask made a full-resolution alpha channel, refined and
 //!   smoothed over time;
 //! - [`compositor`]: the foreground placed on a canvas over a colour, an
@@ -16,6 +18,7 @@
 
 pub mod compositor;
 pub mod convert;
+pub mod detect;
 pub mod image;
 pub mod matte;
 pub mod model;

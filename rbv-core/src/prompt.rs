@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Text prompts with local models. The hosted service's `pro` model takes a
 //! prompt ("person, clothing accessories, glowing ring") that says what to
-//! keep. The local models take none: the selfie models keep people, the
-//! salient-object models keep the main subject. So a prompt is honoured
-//! locally only as far as its terms name what the model keeps anyway; the
-//! other terms are reported, never silently dropped.
+//! keep. Locally the detector ([`crate::detect`]) makes it work for COCO's
+//! 80 classes: [`select`] maps each comma-separated term, with the synonyms
+//! and groups users type ("people", "puppy", "clothing accessories"), to
+//! classes, and names the terms that map to none; no prompt keeps people.
+//!
+//! Without the detector the matting models take no prompt: the selfie
+//! models keep people, the salient-object models the main subject, and
+//! [`unmatched`] names the terms they cannot honour (never silently
+//! dropped).
 
 /// What a local model keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +103,10 @@ pub fn unmatched(prompt: &str, keeps: Keeps) -> Vec<String> {
         })
         .collect()
 }
+
+mod classes;
+
+pub use classes::{Selection, select};
 
 #[cfg(test)]
 mod tests {

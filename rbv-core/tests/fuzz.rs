@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 use rbv_core::compositor::{parse_color, parse_composition};
-use rbv_core::prompt::{Keeps, unmatched};
+use rbv_core::prompt::{Keeps, select, unmatched};
 use rbv_testkit as common;
 use rbv_testkit::fuzz::{budget, fuzz, text};
 
@@ -44,10 +44,17 @@ fn colour_composition_and_prompt_parsers() {
             b"person, glowing ring",
             b"people,hair ,  face",
             b"product; the dog",
+            b"people, clothing accessories, puppies, the wine glasses",
+            b"a , ,an,the ,s,es,ies, \xc3\x9f, ,,,",
+            b"\xf0\x9f\x90\xb6 dog, D\xc3\x96G, teddy  bears",
         ],
         |b| {
             let _ = unmatched(&text(b), Keeps::People);
             let _ = unmatched(&text(b), Keeps::SalientSubject);
+            // What the detector keeps: always a class or the model's choice.
+            let s = select(Some(&text(b)));
+            assert!(s.salient || !s.classes.is_empty());
+            let _ = s.names();
         },
     );
 }
@@ -145,4 +152,48 @@ fn model_files_mutated() {
         n += 1;
     }
     println!("model files: {n} damaged u2netp files, no panic");
+}
+
+#[test]
+fn detector_files_mutated() {
+    // The detector's file damaged in its head (names, types, shapes) or cut
+    // short: an error naming it, or (where the damage misses what matters)
+    // detections on a frame; never a panic.
+    common::init();
+    let dir = common::scratch("fuzz-detector");
+    let whole = std::fs::read(rbv_core::detect::default_path()).unwrap();
+    let mut rng = fastrand::Rng::with_seed(11);
+    let end = Instant::now() + budget();
+    let mut n = 0;
+    let options = rbv_core::model::RunnerOptions {
+        threads: 1,
+        ..Default::default()
+    };
+    let lb = rbv_core::detect::Letterbox::fit((64, 48), 64);
+    let rgb = vec![128u8; (lb.placed.2 * lb.placed.3 * 3) as usize];
+    while Instant::now() < end {
+        let mut bytes = whole.clone();
+        if rng.bool() {
+            bytes.truncate(rng.usize(0..whole.len()));
+        } else {
+            for _ in 0..rng.usize(1..16) {
+                let i = rng.usize(0..4096.min(bytes.len()));
+                bytes[i] ^= 1 << rng.u8(0..8);
+            }
+        }
+        let path = dir.join(format!("y{n}.onnx"));
+        std::fs::write(&path, &bytes).unwrap();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            rbv_core::detect::Detector::new(Some(&path), &options).and_then(|mut d| {
+                d.run(&rgb, lb.placed.2 as usize * 3, &lb, 0.25, None)
+                    .map(|_| ())
+            })
+        }));
+        if result.is_err() {
+            panic!("a damaged detector panicked: kept at {}", path.display());
+        }
+        std::fs::remove_file(&path).ok();
+        n += 1;
+    }
+    println!("detector files: {n} damaged yolov5s-seg files, no panic");
 }

@@ -15,15 +15,16 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 use rbv_api::ApiKey;
+use rbv_core::detect::Detector;
 use rbv_core::model::{self, Segmenter};
-use rbv_core::prompt;
+use rbv_core::prompt::{self, Selection};
 
-use super::local::LocalPath;
+use super::local::{LocalGate, LocalPath};
 #[cfg(feature = "remote")]
 use super::remote::{self, Next, RemotePath, Shared, StartError};
 use super::settings::{self, Effect, Running, Settings};
 use super::stats::{Booked, STATS_MESSAGE, Stats};
-use super::{Backend, BackgroundMode, Model, caps};
+use super::{Backend, BackgroundMode, Mode, Model, caps};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -204,6 +205,37 @@ impl RbvRemove {
         let _ = self.obj().post_message(msg);
     }
 
+    fn check_selection(&self, prompt: Option<&str>, selection: &Selection) {
+        let keeping = if selection.salient {
+            let mut what = "whatever stands out".to_string();
+            if !selection.classes.is_empty() {
+                what = format!(
+                    "{what} ({} asked too: the model decides)",
+                    selection.names()
+                );
+            }
+            what
+        } else {
+            selection.names()
+        };
+        if selection.unknown.is_empty() {
+            gst::info!(CAT, imp = self, "text-prompt {prompt:?}: keeping {keeping}");
+            return;
+        }
+        let list = selection
+            .unknown
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let msg = format!(
+            "text-prompt: {list} name no class the local detector knows (COCO's 80: person, \
+             dog, car, chair, bottle, ...); keeping {keeping}. backend=remote takes open prompts"
+        );
+        gst::warning!(CAT, imp = self, "{msg}");
+        gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", msg));
+    }
+
     /// An invalid value: named in a warning on the bus; the old value stays.
     fn reject(&self, property: &str, why: &str) {
         gst::warning!(CAT, imp = self, "{property} not changed: {why}");
@@ -214,8 +246,51 @@ impl RbvRemove {
         );
     }
 
-    /// Names, in a warning, the prompt terms the local model cannot honour.
-    fn check_prompt(&self, prompt: Option<&str>, model: Model) {
+    /// With the detector: loads it for the frame path (`mode=sync` runs it
+    /// on the streaming thread, `mode=async` on its own).
+    fn load_detector(&self, settings: &Settings) -> Result<LocalGate, gst::ErrorMessage> {
+        let options = model::RunnerOptions {
+            // Sync: every core while the frame waits anyway; async: one, so
+            // the streaming thread keeps the other (live sources keep their rate).
+            threads: match settings.mode {
+                Mode::Sync => 0,
+                Mode::Async => 1,
+            },
+            ..settings.runner_options()
+        };
+        let detector = Detector::new(None, &options)
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "detector {} on {} ({} mode)",
+            detector.path().display(),
+            detector.provider().name(),
+            if settings.mode == Mode::Sync {
+                "sync"
+            } else {
+                "async"
+            }
+        );
+        let keeps = match settings.model {
+            Model::Human => prompt::Keeps::People,
+            _ => prompt::Keeps::SalientSubject,
+        };
+        LocalGate::new(detector, settings.mode, keeps, settings.detect.size).map_err(|e| {
+            gst::error_msg!(
+                gst::CoreError::Thread,
+                ("cannot start the detector thread: {}", e)
+            )
+        })
+    }
+
+    /// With the detector: names, in one warning, the prompt terms that name
+    /// no class it knows; without: the terms the model cannot honour.
+    fn check_prompt(&self, prompt: Option<&str>, model: Model, detect: Option<&Selection>) {
+        if let Some(selection) = detect {
+            self.check_selection(prompt, selection);
+            return;
+        }
         let Some(prompt) = prompt else { return };
         let keeps = match model {
             Model::Human => prompt::Keeps::People,
@@ -275,13 +350,17 @@ impl ObjectImpl for RbvRemove {
                 result,
                 before,
                 s.output_shape(),
-                (s.text_prompt.clone(), s.model),
+                (
+                    s.text_prompt.clone(),
+                    s.model,
+                    s.detect.enabled.then(|| s.detect.selection.clone()),
+                ),
             )
         };
         match result {
             Ok(Effect::PromptChanged) => {
                 if running.local {
-                    self.check_prompt(prompt.0.as_deref(), prompt.1);
+                    self.check_prompt(prompt.0.as_deref(), prompt.1, prompt.2.as_deref());
                 }
             }
             Ok(Effect::None) if name == "api-key" => {
@@ -404,13 +483,21 @@ impl BaseTransformImpl for RbvRemove {
             ));
         }
         let segmenters = self.load_segmenters(&settings)?;
-        self.check_prompt(settings.text_prompt.as_deref(), settings.model);
-        let path = LocalPath::new(segmenters, settings.mode).map_err(|e| {
+        let detect = settings.detect.enabled;
+        self.check_prompt(
+            settings.text_prompt.as_deref(),
+            settings.model,
+            detect.then_some(settings.detect.selection.as_ref()),
+        );
+        let mut path = LocalPath::new(segmenters, settings.mode).map_err(|e| {
             gst::error_msg!(
                 gst::CoreError::Thread,
                 ("cannot start the inference thread: {}", e)
             )
         })?;
+        if detect {
+            path.set_detector(self.load_detector(&settings)?);
+        }
         *lock(&self.state) = Some(State {
             path,
             stats: Stats::default(),

@@ -34,6 +34,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod caps;
+mod detector;
 mod imp;
 mod local;
 #[cfg(feature = "remote")]

@@ -19,6 +19,10 @@ use super::{
     AnchorPosition, Backend, BackgroundMode, ExecutionProvider, HumanVariant, Mode, Model,
 };
 
+mod detect;
+
+pub use detect::{DetectLook, DetectSettings};
+
 pub const DEFAULT_MODEL: Model = Model::Human;
 pub const DEFAULT_BACKEND: Backend = Backend::Local;
 pub const DEFAULT_MODE: Mode = Mode::Sync;
@@ -91,6 +95,9 @@ pub struct Settings {
     pub async_correction: bool,
     pub refine_radius: u32,
     pub refine_eps: f64,
+    /// `detector`, `detector-confidence`, `detector-interval`, and what
+    /// `text-prompt` selects.
+    pub detect: DetectSettings,
 }
 
 impl Default for Settings {
@@ -128,6 +135,7 @@ impl Default for Settings {
             async_correction: true,
             refine_radius: DEFAULT_REFINE_RADIUS,
             refine_eps: DEFAULT_REFINE_EPS,
+            detect: DetectSettings::default(),
         }
     }
 }
@@ -163,6 +171,8 @@ pub struct Look {
     pub refine: Option<(usize, f32)>,
     /// See [`Settings::async_correction`].
     pub async_correction: bool,
+    /// What the detector keeps, and how it runs.
+    pub detect: DetectLook,
 }
 
 impl Settings {
@@ -180,6 +190,7 @@ impl Settings {
             refine: self
                 .refine
                 .then_some((self.refine_radius as usize, self.refine_eps as f32)),
+            detect: self.detect.look(),
         }
     }
 
@@ -385,8 +396,10 @@ impl Settings {
             "smoothing-threshold" => self.smoothing_threshold = value.get().expect(CHECKED),
             "text-prompt" => {
                 self.text_prompt = value.get().expect(CHECKED);
+                self.detect.prompt(self.text_prompt.as_deref());
                 return Ok(Effect::PromptChanged);
             }
+            name if DetectSettings::owns(name) => self.detect.set(name, value),
             _ => unreachable!("every property is matched: {name}"),
         }
         Ok(Effect::None)
@@ -431,6 +444,7 @@ impl Settings {
             "refine-eps" => s.refine_eps.to_value(),
             "smoothing-threshold" => s.smoothing_threshold.to_value(),
             "text-prompt" => s.text_prompt.to_value(),
+            name if DetectSettings::owns(name) => s.detect.get(name),
             _ => unimplemented!(),
         }
     }
@@ -565,14 +579,20 @@ pub fn properties() -> Vec<glib::ParamSpec> {
         glib::ParamSpecString::builder("text-prompt")
             .nick("Text prompt")
             .blurb(
-                "What to keep, comma-separated, as the hosted service's pro model \
-                 takes it (\"person, glowing ring\"). Local models are not promptable: \
-                 human keeps people, light/original/pro the salient subject; terms they \
-                 cannot honour are named in a warning on the bus that suggests the \
-                 remote backend",
+                "What to keep, comma-separated (\"person, dog\", \"clothing \
+                 accessories\"), as the hosted service's pro model takes it. Locally the \
+                 detector maps the terms to COCO's 80 classes (synonyms and groups \
+                 understood; people when unset; \"object\" or \"product\": whatever \
+                 stands out); terms that name no class are named in a warning. With \
+                 detector=false human keeps people and light/original/pro the salient \
+                 subject",
             )
             .mutable_playing()
             .build(),
+        detect::detector_property(),
+        detect::confidence_property(),
+        detect::interval_property(),
+        detect::size_property(),
         glib::ParamSpecDouble::builder("smoothing")
             .nick("Temporal smoothing")
             .blurb(

@@ -249,11 +249,11 @@ pub fn keep_sessions_loaded() {
 }
 
 /// The session for `path` with `options`, loaded or shared; with the ONNX
-/// Runtime library it runs on.
-fn shared_session(
+/// Runtime library it runs on. `memory_pattern: false` for ISNet (below).
+pub(crate) fn shared_session(
     path: &Path,
     options: &RunnerOptions,
-    spec: &ModelSpec,
+    memory_pattern: bool,
 ) -> Result<(Arc<Mutex<Session>>, PathBuf, Provider), String> {
     let key = (
         path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
@@ -282,7 +282,7 @@ fn shared_session(
             // added about 300 MB resident; without it the runs reuse the
             // arena, at the same speed (benches/pro_memory.py,
             // benches/ort_options.py).
-            let builder = if spec.file == PRO.file {
+            let builder = if !memory_pattern {
                 builder
                     .with_memory_pattern(false)
                     .map_err(|e| e.to_string())?
@@ -374,7 +374,8 @@ impl Segmenter {
         } else {
             spec
         };
-        let (session, ort_library, provider) = shared_session(&path, options, &spec)?;
+        let (session, ort_library, provider) =
+            shared_session(&path, options, spec.file != PRO.file)?;
         let guard = session.lock().unwrap_or_else(|e| e.into_inner());
         let inputs = guard.inputs();
         if inputs.len() != 1 {

@@ -8,6 +8,7 @@
 mod composite;
 mod correct;
 mod frames;
+mod gate;
 #[cfg(test)]
 mod tests;
 
@@ -25,6 +26,7 @@ use super::worker::{self, Worker};
 use composite::Composite;
 use correct::Corrector;
 use frames::{Frames, foreground, model_input};
+pub use gate::LocalGate;
 
 /// Frames at least this wide (relative to their height) count as wide for
 /// `human-variant=auto`.
@@ -82,6 +84,8 @@ pub struct LocalPath {
     frames: Option<Frames>,
     smoother: Smoother,
     composite: Composite,
+    /// The detector's step (`detector=true`): what to keep.
+    gate: Option<LocalGate>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -123,7 +127,14 @@ impl LocalPath {
             frames: None,
             smoother: Smoother::new(),
             composite: Composite::default(),
+            gate: None,
         })
+    }
+
+    /// Adds the detector's step: the mask is kept only in and around the
+    /// regions of what `text-prompt` asks for (see `gate.rs`).
+    pub fn set_detector(&mut self, gate: LocalGate) {
+        self.gate = Some(gate);
     }
 
     /// New caps: the model for the frame's shape, and the buffers for the
@@ -139,6 +150,9 @@ impl LocalPath {
         self.frames = Some(Frames::new(input_size, in_info, out_info)?);
         if let Some(c) = self.corrector.as_mut() {
             c.set_caps(in_info, wide)?;
+        }
+        if let Some(gate) = &mut self.gate {
+            gate.set_caps(in_info)?;
         }
         self.flush();
         Ok(spec.name)
@@ -174,6 +188,9 @@ impl LocalPath {
         if let Some(worker) = &self.worker {
             worker.clear();
         }
+        if let Some(gate) = &mut self.gate {
+            gate.flush();
+        }
     }
 
     /// One frame: model input, inference, matte, composite.
@@ -194,6 +211,7 @@ impl LocalPath {
             frames,
             smoother,
             composite,
+            gate,
             ..
         } = self;
         let frames = frames
@@ -396,6 +414,11 @@ impl LocalPath {
                 }
             }
         };
+
+        // What to keep: the detector's regions gate the mask (gate.rs).
+        if let Some(gate) = gate {
+            gate.apply(&look.detect, inframe, this_frame, discont, mask, mask_size)?;
+        }
 
         // 2. The foreground (input pixels with the upscaled matte as alpha),
         // then the background under it on the canvas.

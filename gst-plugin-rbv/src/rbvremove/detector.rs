@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `mode=async`: the detector on a thread of its own. The streaming thread
+//! hands over a frame's detector input only while the thread is idle and
+//! takes the newest regions, never waiting: the detector (100-200 ms a frame
+//! on two cores) runs as often as it can and a live pipeline keeps its rate.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rbv_core::detect::{Detector, Letterbox, NUM_CLASSES, Regions};
+
+/// One frame's detector input.
+pub struct Input {
+    /// Packed RGB at the letterbox's placed size.
+    pub rgb: Vec<u8>,
+    pub stride: usize,
+    pub letterbox: Letterbox,
+    pub confidence: f32,
+    pub wanted: [bool; NUM_CLASSES],
+    /// Per class: the matting model segments it (else the detector's mask
+    /// is its alpha).
+    pub matted: [bool; NUM_CLASSES],
+    /// The frame's number, to age the regions by.
+    pub frame: u64,
+    /// Names the regions (a gate renders each once).
+    pub id: u64,
+}
+
+/// The newest regions.
+pub struct Output {
+    pub regions: Arc<Regions>,
+    pub frame: u64,
+    pub took: Duration,
+}
+
+#[derive(Default)]
+struct Slots {
+    pending: Option<Input>,
+    /// The thread is running a frame.
+    running: bool,
+    latest: Option<Output>,
+    error: Option<String>,
+    stop: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    slots: Mutex<Slots>,
+    cond: Condvar,
+}
+
+fn lock(m: &Mutex<Slots>) -> MutexGuard<'_, Slots> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The detector's thread and its hand-over slots.
+pub struct DetectorThread {
+    shared: Arc<Shared>,
+}
+
+impl DetectorThread {
+    pub fn start(detector: Detector) -> std::io::Result<DetectorThread> {
+        let shared = Arc::new(Shared::default());
+        let theirs = shared.clone();
+        std::thread::Builder::new()
+            .name("rbv-detect".into())
+            .spawn(move || run(&theirs, detector))?;
+        Ok(DetectorThread { shared })
+    }
+
+    /// Whether it has nothing to do: a new input would start at once.
+    pub fn idle(&self) -> bool {
+        let slots = lock(&self.shared.slots);
+        !slots.running && slots.pending.is_none()
+    }
+
+    /// Hands over a frame, replacing one still waiting.
+    pub fn submit(&self, input: Input) {
+        lock(&self.shared.slots).pending = Some(input);
+        self.shared.cond.notify_all();
+    }
+
+    /// The regions finished since the last call, if any. Errors from the
+    /// model come out here.
+    pub fn take(&self) -> Result<Option<Output>, String> {
+        let mut slots = lock(&self.shared.slots);
+        if let Some(e) = slots.error.take() {
+            return Err(e);
+        }
+        Ok(slots.latest.take())
+    }
+
+    /// Forgets finished and waiting work (a flush). A frame being detected
+    /// finishes, and its regions are dropped by their frame number.
+    pub fn clear(&self) {
+        let mut slots = lock(&self.shared.slots);
+        slots.latest = None;
+        slots.pending = None;
+    }
+}
+
+impl Drop for DetectorThread {
+    /// Stops the thread without waiting: a frame in the detector finishes on
+    /// its own, then the thread ends.
+    fn drop(&mut self) {
+        lock(&self.shared.slots).stop = true;
+        self.shared.cond.notify_all();
+    }
+}
+
+/// The detector's thread runs at a lower priority (nice +10): on a busy
+/// machine the streaming thread and the matting model's worker come first,
+/// and the detector takes what is left (its regions just get older).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system call on this thread's own scheduling value; on
+    // Linux the nice value is per thread, so who = 0 is the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
+fn run(shared: &Shared, mut detector: Detector) {
+    lower_priority();
+    loop {
+        let input = {
+            let mut slots = lock(&shared.slots);
+            loop {
+                if slots.stop {
+                    return;
+                }
+                if let Some(input) = slots.pending.take() {
+                    slots.running = true;
+                    break input;
+                }
+                slots = shared.cond.wait(slots).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let started = Instant::now();
+        let result = detector.run(
+            &input.rgb,
+            input.stride,
+            &input.letterbox,
+            input.confidence,
+            Some(&input.wanted),
+        );
+        let mut slots = lock(&shared.slots);
+        slots.running = false;
+        match result {
+            Ok(found) => {
+                let matted = input.matted;
+                slots.latest = Some(Output {
+                    regions: Arc::new(Regions::new(found, |c| matted[c], input.id)),
+                    frame: input.frame,
+                    took: started.elapsed(),
+                })
+            }
+            Err(e) => slots.error = Some(e),
+        }
+    }
+}

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The detector step on real frames: with the detector off the element's
+//! output is the frame path's as it was, byte for byte; `detector-interval`
+//! and flushes decide when the detector runs in `mode=sync`; in
+//! `mode=async` frames pass before its first regions and are gated after.
+
+use std::time::{Duration, Instant};
+
+use gst_video::{VideoFormat, VideoFrameRef, VideoInfo};
+use rbv_core::model::{self, RunnerOptions, Segmenter};
+use rbv_core::prompt::Keeps;
+
+use super::super::{LocalPath, Mode};
+use super::*;
+use crate::rbvremove::settings::{Look, Settings};
+
+fn info(format: VideoFormat, w: u32, h: u32) -> VideoInfo {
+    VideoInfo::builder(format, w, h).build().unwrap()
+}
+
+/// A photo of the test data as an I420 frame.
+fn photo(name: &str) -> (VideoInfo, gst::Buffer) {
+    gst::init().unwrap();
+    let path = rbv_core::paths::cache_dir().join("data").join(name);
+    let img = rbv_core::image::load(&path).expect("test photo (run setup/setup.sh)");
+    let to = info(VideoFormat::I420, img.info.width(), img.info.height());
+    let converter = gst_video::VideoConverter::new(&img.info, &to, None).unwrap();
+    let mut out = gst::Buffer::with_size(to.size()).unwrap();
+    {
+        let src = VideoFrameRef::from_buffer_ref_readable(img.buffer.as_ref(), &img.info).unwrap();
+        let mut dst = VideoFrameRef::from_buffer_ref_writable(out.make_mut(), &to).unwrap();
+        converter.frame_ref(&src, &mut dst);
+    }
+    (to, out)
+}
+
+fn options() -> RunnerOptions {
+    RunnerOptions {
+        threads: 1,
+        ..Default::default()
+    }
+}
+
+fn square() -> LocalPath {
+    let seg = Segmenter::new(model::HUMAN_SQUARE, None, &options()).expect("model");
+    LocalPath::new(vec![seg], Mode::Sync).unwrap()
+}
+
+fn detector() -> Detector {
+    Detector::new(None, &options()).expect("detector model (run setup/setup.sh)")
+}
+
+fn look() -> Look {
+    Settings::default().look()
+}
+
+/// One frame through `path`: the output's bytes.
+fn run(
+    path: &mut LocalPath,
+    look: &Look,
+    (in_info, input): (&VideoInfo, &gst::Buffer),
+    out: &VideoInfo,
+) -> Vec<u8> {
+    let mut output = gst::Buffer::with_size(out.size()).unwrap();
+    {
+        let inframe = VideoFrameRef::from_buffer_ref_readable(input.as_ref(), in_info).unwrap();
+        let mut outframe = VideoFrameRef::from_buffer_ref_writable(output.make_mut(), out).unwrap();
+        path.process(look, &inframe, &mut outframe).unwrap();
+    }
+    output.map_readable().unwrap().to_vec()
+}
+
+/// The element's RGBA output for one I420 frame with `props`, and the
+/// caps it negotiated on both sides.
+fn element(
+    props: &[(&str, &str)],
+    (in_info, input): (&VideoInfo, &gst::Buffer),
+) -> (Vec<u8>, VideoInfo, VideoInfo) {
+    crate::plugin_register_static().unwrap();
+    // Set before the start (the harness starts the element).
+    let mut el = gst::ElementFactory::make("rbvremove");
+    for (k, v) in props {
+        el = el.property_from_str(k, v);
+    }
+    let mut h = gst_check::Harness::with_element(&el.build().unwrap(), Some("sink"), Some("src"));
+    h.set_src_caps(in_info.to_caps().unwrap());
+    h.set_sink_caps_str("video/x-raw,format=RGBA");
+    let out = h.push_and_pull(input.clone()).expect("a frame");
+    let caps = |pad: gst::Pad| VideoInfo::from_caps(&pad.current_caps().unwrap()).unwrap();
+    let el = h.element().unwrap();
+    (
+        out.map_readable().unwrap().to_vec(),
+        caps(el.static_pad("sink").unwrap()),
+        caps(el.static_pad("src").unwrap()),
+    )
+}
+
+#[test]
+fn detector_off_is_the_frame_path_as_it_was_byte_for_byte() {
+    let frame = photo("voc_rgb.jpg");
+    let (off, in_info, out_info) = element(&[("detector", "false")], (&frame.0, &frame.1));
+    // The frame path with no detector step (what the element ran before
+    // it), on the caps the element negotiated.
+    let mut plain = square();
+    plain.set_caps(&in_info, &out_info).unwrap();
+    let before = run(&mut plain, &look(), (&in_info, &frame.1), &out_info);
+    assert!(off == before, "detector=false changed the output");
+    let (on, ..) = element(&[], (&frame.0, &frame.1));
+    let changed = on
+        .chunks_exact(4)
+        .zip(before.chunks_exact(4))
+        .filter(|(a, b)| a[3] != b[3])
+        .count();
+    println!(
+        "detector on: {changed} of {} alpha values differ",
+        on.len() / 4
+    );
+    assert!(changed > 1000, "the detector changed nothing ({changed})");
+}
+
+/// Frames through a sync path with the detector: which ones ran it.
+#[test]
+fn sync_detects_every_nth_frame_and_after_a_flush_or_a_new_prompt() {
+    let frame = photo("bus.jpg");
+    let (in_info, input) = (&frame.0, &frame.1);
+    let mut gate = LocalGate::new(detector(), Mode::Sync, Keeps::People, 640).unwrap();
+    gate.set_caps(in_info).unwrap();
+    let mut look = look().detect;
+    look.interval = 3;
+    let inframe = VideoFrameRef::from_buffer_ref_readable(input.as_ref(), in_info).unwrap();
+    let mut mask = vec![0.5f32; 64 * 64];
+    let mut ran = Vec::new();
+    for n in 0..7u64 {
+        let discont = n == 5;
+        if gate
+            .apply(&look, &inframe, n, discont, &mut mask, (64, 64))
+            .unwrap()
+            .is_some()
+        {
+            ran.push(n);
+        }
+    }
+    assert_eq!(ran, [0, 3, 5], "every 3rd frame, and at the discontinuity");
+    gate.flush();
+    assert!(
+        gate.apply(&look, &inframe, 7, false, &mut mask, (64, 64))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        gate.apply(&look, &inframe, 8, false, &mut mask, (64, 64))
+            .unwrap()
+            .is_none()
+    );
+    let mut other = look.clone();
+    other.selection = std::sync::Arc::new(rbv_core::prompt::select(Some("bus")));
+    assert!(
+        gate.apply(&other, &inframe, 9, false, &mut mask, (64, 64))
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn async_frames_pass_before_the_first_regions_and_are_gated_after() {
+    let frame = photo("bus.jpg");
+    let (in_info, input) = (&frame.0, &frame.1);
+    let mut gate = LocalGate::new(detector(), Mode::Async, Keeps::People, 640).unwrap();
+    gate.set_caps(in_info).unwrap();
+    let look = look().detect;
+    let inframe = VideoFrameRef::from_buffer_ref_readable(input.as_ref(), in_info).unwrap();
+    let mut mask = vec![0.5f32; 64 * 64];
+    // Frame 0 hands the frame over and passes ungated.
+    assert!(
+        gate.apply(&look, &inframe, 0, false, &mut mask, (64, 64))
+            .unwrap()
+            .is_none()
+    );
+    assert!(mask.iter().all(|&v| v == 0.5));
+    let t0 = Instant::now();
+    let mut n = 1;
+    loop {
+        let mut m = vec![0.5f32; 64 * 64];
+        if gate
+            .apply(&look, &inframe, n, false, &mut m, (64, 64))
+            .unwrap()
+            .is_some()
+        {
+            // Gated: the sky above the bus is cleared, people are kept.
+            assert_eq!(m[2 * 64 + 32], 0.0);
+            assert!(m.iter().any(|&v| v > 0.9));
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no regions after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        n += 1;
+    }
+}
