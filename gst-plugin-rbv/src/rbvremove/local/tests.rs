@@ -302,8 +302,13 @@ fn async_frames_leave_at_once_with_the_newest_mask_and_its_age() {
     let mut path = human(Mode::Async);
     assert!(path.is_async());
     path.set_caps(&in_info, &out).unwrap();
-    // The first frame has no mask yet: nothing kept, age 0.
+    // The first frame has no mask yet: nothing kept, age 0. (The models'
+    // lock held meanwhile keeps the 3 ms model from finishing while the
+    // frame is converted.)
+    let held = path.segmenters.clone();
+    let models = lock(&held);
     let (first, processed) = run(&mut path, &transparent, (&in_info, &input), &out);
+    drop(models);
     assert_eq!(processed.inference, None);
     assert!(alpha(&packed(&first, &out)).iter().all(|&v| v == 0));
     // Frames go on leaving while the worker infers; once its mask is there
