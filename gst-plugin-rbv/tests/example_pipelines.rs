@@ -193,9 +193,8 @@ fn background_and_composition_examples_make_the_pictures_they_promise() {
     // the same frame of the input, where the colour example put blue (the
     // background) and where it kept the people (far from blue).
     let (_, _, _, original) = decode_rgb(Path::new(clip));
-    let near_blue = |x: usize, y: usize| {
-        (0..3).all(|c| on_blue.at(x, y, c).abs_diff([0, 0, 255][c]) <= 40)
-    };
+    let near_blue =
+        |x: usize, y: usize| (0..3).all(|c| on_blue.at(x, y, c).abs_diff([0, 0, 255][c]) <= 40);
     let person = |x: usize, y: usize| on_blue.at(x, y, 2) < 128;
     let (bg_in, bg_out) = (detail(&original, &near_blue), detail(&blurred, &near_blue));
     let (fg_in, fg_out) = (detail(&original, &person), detail(&blurred, &person));

@@ -526,7 +526,10 @@ fn large_frames_cut_as_well_through_the_sampled_model_input() {
     };
     let converter = cut_iou(1000, 750, "I420");
     println!("1000x750 I420 through the converter: IoU {converter:.3}");
-    assert!(converter >= 0.5, "the reference cut itself: IoU {converter:.3}");
+    assert!(
+        converter >= 0.5,
+        "the reference cut itself: IoU {converter:.3}"
+    );
     for (w, h) in [(1600, 1200), (2000, 1500)] {
         for format in ["I420", "NV12", "RGBA", "BGR"] {
             let score = cut_iou(w, h, format);
@@ -606,7 +609,9 @@ fn async_mode_keeps_a_live_source_flowing_with_a_slow_model() {
     let frame = light_model_frame_time();
     let fps = ((3.0 / frame.as_secs_f64()).ceil() as u32).clamp(30, 240);
     let intervals = frame.as_secs_f64() * f64::from(fps);
-    println!("u2netp frame {frame:?}: live source at {fps} fps, {intervals:.1} frame intervals a frame");
+    println!(
+        "u2netp frame {frame:?}: live source at {fps} fps, {intervals:.1} frame intervals a frame"
+    );
     let (out, age, async_latency) = live_run("model=light mode=async", 75, fps);
     assert!(out >= 72, "async passed {out} of 75 frames");
     assert!(

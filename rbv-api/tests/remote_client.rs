@@ -466,7 +466,8 @@ fn header_recorder() -> (String, Arc<Mutex<Vec<String>>>) {
             let mut reader = BufReader::new(conn.try_clone().unwrap());
             while reader.read_line(&mut head).is_ok_and(|n| n > 2) {}
             kept.lock().unwrap().push(head);
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
         }
     });
     (url, heads)
@@ -491,7 +492,9 @@ fn a_redirect_elsewhere_does_not_take_the_key() {
     );
     // The recorder does hear what reaches it (the check above can fail).
     use std::io::{Read, Write};
-    let addr = elsewhere.trim_start_matches("http://").trim_end_matches("/steal");
+    let addr = elsewhere
+        .trim_start_matches("http://")
+        .trim_end_matches("/steal");
     let mut probe = std::net::TcpStream::connect(addr).unwrap();
     probe
         .write_all(b"GET /steal HTTP/1.1\r\nHost: probe\r\n\r\n")

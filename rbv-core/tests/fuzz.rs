@@ -102,7 +102,8 @@ fn model_files_mutated() {
     // the budget covers hundreds of damaged files, not a handful.
     common::init();
     let dir = common::scratch("fuzz-model");
-    let whole = std::fs::read(rbv_core::paths::model_dir().join("selfie_segmentation.onnx")).unwrap();
+    let whole =
+        std::fs::read(rbv_core::paths::model_dir().join("selfie_segmentation.onnx")).unwrap();
     let mut rng = fastrand::Rng::with_seed(7);
     let options = rbv_core::model::RunnerOptions {
         threads: 1,

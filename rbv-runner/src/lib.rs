@@ -376,7 +376,9 @@ mod tests {
                 );
                 // What was written decodes back to the three frames.
                 let files: Vec<_> = if png {
-                    (0..3).map(|n| out.join(format!("frame-{n:05}.png"))).collect()
+                    (0..3)
+                        .map(|n| out.join(format!("frame-{n:05}.png")))
+                        .collect()
                 } else {
                     vec![location]
                 };

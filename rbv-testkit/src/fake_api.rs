@@ -277,7 +277,9 @@ async fn enter(
                     .into_response());
             }
             Fault::RedirectTo(url) => {
-                return Err((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, url)]).into_response());
+                return Err(
+                    (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, url)]).into_response()
+                );
             }
             Fault::Expired | Fault::Truncate => unreachable!("download faults"),
         }
