@@ -482,14 +482,14 @@ fn a_redirect_elsewhere_does_not_take_the_key() {
         &api,
         request(Source::Url("https://cdn.example/a.mp4".into())),
     );
-    let e = o.result.unwrap_err();
-    assert!(e.to_string().contains("redirect to another host"), "{e}");
     // The other host heard nothing, so no key went there.
     let seen = heads.lock().unwrap().clone();
     assert!(
         seen.is_empty(),
         "the redirect was followed to {elsewhere}: {seen:?}"
     );
+    let e = o.result.unwrap_err();
+    assert!(e.to_string().contains("redirect to another host"), "{e}");
     // The recorder does hear what reaches it (the check above can fail).
     use std::io::{Read, Write};
     let addr = elsewhere
