@@ -80,7 +80,8 @@ fn under_opaque(w: &mut [u8], pixels: Pixels) {
 
 fn main() {
     common::init();
-    let frames = cut_frames(20);
+    const CUTS: usize = 20;
+    let frames = cut_frames(CUTS);
     let cover = cover_image();
     let mut blur = Blur::new();
     let mut comp = Compositor::new();
@@ -88,7 +89,9 @@ fn main() {
     let mut gray = vec![0u8; (W * H) as usize];
     let green = Background::Color([0, 255, 0, 255]);
 
-    println!("compositor alone, {W}x{H} RGBA, {ROUNDS} real cut frames per row, one thread");
+    println!(
+        "compositor alone, {W}x{H} RGBA, {ROUNDS} frames per row ({CUTS} real cut frames in turn), one thread"
+    );
     println!("{:<44} {:>9} {:>8}", "mode", "ms/frame", "target");
     let row = |name: &str, target: &str, ms: f64| {
         println!("{name:<44} {ms:>9.2} {target:>8}");

@@ -5,7 +5,8 @@
 //! a placed canvas, smoothing on and off), printing RSS every 5000 frames and,
 //! at the end, how far RSS moved after the warm-up (the first 10k frames).
 //! Run: `cargo bench --bench soak` (RBV_SOAK_FRAMES to change the count).
-//! A benchmark: it prints figures and asserts nothing.
+//! A benchmark: it prints figures; it fails loudly (exit 1, no summary) when
+//! a push is refused, an error reaches the bus or the end does not come.
 
 use std::time::Instant;
 
@@ -80,11 +81,19 @@ fn main() {
         let mut b = frames[i % frames.len()].clone();
         b.make_mut()
             .set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
-        if src.push_buffer(b).is_err() {
-            break;
+        if let Err(flow) = src.push_buffer(b) {
+            let why = bus
+                .pop_filtered(&[gst::MessageType::Error])
+                .map_or(String::new(), |m| format!(": {m:?}"));
+            eprintln!("FAILED: frame {i} refused ({flow:?}){why}");
+            std::process::exit(1);
         }
         if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning]) {
             println!("bus: {msg:?}");
+            if msg.type_() == gst::MessageType::Error {
+                eprintln!("FAILED: an error at frame {i}");
+                std::process::exit(1);
+            }
         }
         if (i + 1) % 5000 == 0 {
             let rss = common::rss_mib(None);
@@ -100,7 +109,8 @@ fn main() {
         }
     }
     src.end_of_stream().unwrap();
-    let _ = bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos]);
+    // Panics (exit 101, no summary) on an error or no end within a minute.
+    common::wait_end(&pipeline, std::time::Duration::from_secs(60)).expect_eos("soak: the end");
     pipeline.set_state(gst::State::Null).unwrap();
     if let (Some(lo), Some(hi)) = (
         after_warmup.iter().copied().reduce(f64::min),

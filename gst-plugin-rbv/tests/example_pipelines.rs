@@ -137,6 +137,22 @@ fn share_near(img: &Image, rgb: [u8; 3], tol: u8) -> f64 {
     near as f64 / (img.width * img.height) as f64
 }
 
+/// Mean horizontal gradient of `img` over the pixels where `keep(x, y)`.
+fn detail(img: &Image, keep: &dyn Fn(usize, usize) -> bool) -> f64 {
+    let (mut sum, mut n) = (0u64, 0u64);
+    for y in 0..img.height {
+        for x in 0..img.width - 1 {
+            if keep(x, y) && keep(x + 1, y) {
+                sum += (0..3)
+                    .map(|c| u64::from(img.at(x + 1, y, c).abs_diff(img.at(x, y, c))))
+                    .sum::<u64>();
+                n += 3;
+            }
+        }
+    }
+    sum as f64 / n.max(1) as f64
+}
+
 #[test]
 fn background_and_composition_examples_make_the_pictures_they_promise() {
     init();
@@ -154,8 +170,9 @@ fn background_and_composition_examples_make_the_pictures_they_promise() {
     );
     let (n, w, h, img) = decode_rgb(&dir.join("color.webm"));
     assert_eq!((n, w, h), (12, 1280, 720));
+    let on_blue = img;
     // Two men in a 16:9 close-up: a large part of the frame is background.
-    let blue = share_near(&img, [0, 0, 255], 40);
+    let blue = share_near(&on_blue, [0, 0, 255], 40);
     assert!((0.25..0.8).contains(&blue), "blue share {blue:.2}");
 
     let image = data("astronaut.png");
@@ -170,8 +187,25 @@ fn background_and_composition_examples_make_the_pictures_they_promise() {
     assert!(orange > 0.02, "orange share {orange:.3}");
 
     run("blurred-background.sh", &[clip, &out("blur.webm"), "30"]);
-    let (n, w, h, _) = decode_rgb(&dir.join("blur.webm"));
+    let (n, w, h, blurred) = decode_rgb(&dir.join("blur.webm"));
     assert_eq!((n, w, h), (12, 1280, 720));
+    // The background's detail is gone and the people's kept: compared with
+    // the same frame of the input, where the colour example put blue (the
+    // background) and where it kept the people (far from blue).
+    let (_, _, _, original) = decode_rgb(Path::new(clip));
+    let near_blue =
+        |x: usize, y: usize| (0..3).all(|c| on_blue.at(x, y, c).abs_diff([0, 0, 255][c]) <= 40);
+    let person = |x: usize, y: usize| on_blue.at(x, y, 2) < 128;
+    let (bg_in, bg_out) = (detail(&original, &near_blue), detail(&blurred, &near_blue));
+    let (fg_in, fg_out) = (detail(&original, &person), detail(&blurred, &person));
+    println!(
+        "blurred background: detail {bg_in:.2} -> {bg_out:.2} in the background, \
+         {fg_in:.2} -> {fg_out:.2} on the people"
+    );
+    assert!(
+        bg_out < 0.6 * bg_in && fg_out > 0.8 * fg_in,
+        "background detail {bg_in:.2} -> {bg_out:.2}, people {fg_in:.2} -> {fg_out:.2}"
+    );
 
     run("picture-in-picture.sh", &[clip, &out("pip.webm")]);
     let (n, w, h, img) = decode_rgb(&dir.join("pip.webm"));

@@ -18,7 +18,7 @@ fn error_for(library: &std::path::Path) -> String {
         pipeline.set_state(gst::State::Playing).is_err(),
         "start must fail"
     );
-    let err = wait_for_error(&pipeline).expect("an error message on the bus");
+    let err = wait_end(&pipeline, END_WAIT).expect_error(&library.display().to_string());
     pipeline.set_state(gst::State::Null).unwrap();
     err
 }
@@ -41,7 +41,7 @@ fn missing_or_broken_onnx_runtime_is_an_element_error() {
     // A failed load poisons nothing: the real library still loads afterwards.
     let ok = launch("videotestsrc num-buffers=2 ! rbvremove ! fakesink");
     ok.set_state(gst::State::Playing).unwrap();
-    assert_eq!(wait_for_error(&ok), None);
+    wait_end(&ok, END_WAIT).expect_eos("the real library after a failed load");
     ok.set_state(gst::State::Null).unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -141,7 +141,9 @@ fn human_iou_on_voc_ground_truth() {
     let alpha = remove_background("voc_rgb.jpg", "I420", "model=human").channel(3);
     let score = iou(&alpha, &truth);
     println!("human IoU vs VOC person ground truth: {score:.3}");
-    assert!(score >= 0.58, "IoU {score:.3} < 0.58");
+    // Measured 0.584 on CPU; the floor leaves 0.03 for another ONNX Runtime
+    // build or execution provider.
+    assert!(score >= 0.55, "IoU {score:.3} < 0.55");
 }
 
 #[test]
@@ -277,27 +279,80 @@ fn human_auto_picks_landscape_for_wide_frames_and_square_otherwise() {
     }
 }
 
+/// The alpha plane of `rbvremove <props>` on one RGBx frame, run through a
+/// fresh element.
+fn alpha_of_fresh_cut(props: &[(&str, &str)], caps: &gst::Caps, frame: &gst::Buffer) -> Vec<u8> {
+    // Properties set before the harness starts the element.
+    let e = gst::ElementFactory::make("rbvremove").build().unwrap();
+    for &(k, v) in props {
+        e.set_property_from_str(k, v);
+    }
+    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
+    h.set_src_caps(caps.clone());
+    h.set_sink_caps_str("video/x-raw,format=RGBA");
+    let out = h.push_and_pull(frame.clone()).expect("one output frame");
+    out.map_readable()
+        .unwrap()
+        .chunks_exact(4)
+        .map(|p| p[3])
+        .collect()
+}
+
 #[test]
 fn caps_change_mid_stream_renegotiates() {
     init();
-    // A 4:3 then a 16:9 stream through one element: output follows each size,
-    // and human-variant=auto switches model with the shape.
+    // A 4:3, a 16:9 and a tiny odd stream through one element, each with a
+    // real frame of the demo clip: output follows each size, and
+    // human-variant=auto picks its model anew with the shape: its cut is the
+    // one a fresh element with that variant fixed makes, not the other's.
     let mut h = gst_check::Harness::new("rbvremove");
-    for (w, hgt) in [(320u32, 240u32), (640, 360), (33, 17)] {
-        h.set_src_caps_str(&format!(
-            "video/x-raw,format=RGBx,width={w},height={hgt},framerate=25/1"
-        ));
-        let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgbx, w, hgt)
-            .build()
-            .unwrap();
+    h.set_sink_caps_str("video/x-raw,format=RGBA");
+    let mut told_apart = false;
+    for (w, hgt, picked, other) in [
+        (320u32, 240u32, "square", "landscape"),
+        (640, 360, "landscape", "square"),
+        (33, 17, "landscape", "square"),
+    ] {
+        // Frame 60 (2.4 s in): both men in view.
+        let (caps, mut frames) = decoded_frames("demo_input.webm", w, hgt, "RGBx", 61);
+        let frames = frames.split_off(60);
+        h.set_src_caps(caps.clone());
         let out = h
-            .push_and_pull(gst::Buffer::with_size(info.size()).unwrap())
+            .push_and_pull(frames[0].clone())
             .expect("a frame after the caps change");
-        let caps = h.sinkpad().unwrap().current_caps().unwrap();
-        let out_info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+        let sink_caps = h.sinkpad().unwrap().current_caps().unwrap();
+        let out_info = gst_video::VideoInfo::from_caps(&sink_caps).unwrap();
         assert_eq!((out_info.width(), out_info.height()), (w, hgt));
         assert_eq!(out.size(), out_info.size());
+        let alpha: Vec<u8> = out
+            .map_readable()
+            .unwrap()
+            .chunks_exact(4)
+            .map(|p| p[3])
+            .collect();
+        let variant = |v| alpha_of_fresh_cut(&[("human-variant", v)], &caps, &frames[0]);
+        assert!(
+            alpha == variant(picked),
+            "{w}x{hgt}: after the caps change the cut is not the {picked} model's"
+        );
+        if w > 100 {
+            // The two men: a real cut, and one the other model would make differently.
+            let solid = alpha.iter().filter(|&&a| a > 240).count() as f64 / alpha.len() as f64;
+            let clear = alpha.iter().filter(|&&a| a < 16).count() as f64 / alpha.len() as f64;
+            println!("{w}x{hgt}: solid {solid:.2} clear {clear:.2}");
+            assert!(
+                solid > 0.1 && clear > 0.1,
+                "{w}x{hgt}: solid {solid:.2} clear {clear:.2}"
+            );
+            let differs = alpha != variant(other);
+            println!("{w}x{hgt}: the {other} model cuts it differently: {differs}");
+            told_apart |= differs;
+        }
     }
+    assert!(
+        told_apart,
+        "the two models cut these frames the same: the check means nothing"
+    );
 }
 
 /// Warnings posted while `description` plays to EOS.
@@ -451,39 +506,52 @@ fn smoothing_blends_still_frames_and_resets_on_discont_and_flush() {
 
 #[test]
 fn large_frames_cut_as_well_through_the_sampled_model_input() {
-    // Frames at least 4x the model's size take the sampled two-stage model
-    // input; the cut must stay as good as through the converter (measured
-    // 0.662-0.667 there at 1600x1200 and 2000x1500).
+    // Frames at least 4x the model's size (256x256) take the sampled
+    // two-stage model input; the cut must stay as good as through the
+    // converter, measured here on the same photo at 1000x750 (below 4x);
+    // measured 0.672 there, 0.654-0.674 sampled.
     init();
-    for (w, h) in [(1600, 1200), (2000, 1500)] {
+    let cut_iou = |w: u32, h: u32, format: &str| {
         let truth = first_frame(&format!(
             "filesrc location={} ! decodebin ! videoconvert ! videoscale ! \
              video/x-raw,format=GRAY8,width={w},height={h} ! appsink name=sink",
             data("voc_person_mask.png").display()
         ))
         .channel(0);
+        let alpha = first_frame(&format!(
+            "filesrc location={} ! jpegdec ! videoconvert ! videoscale ! \
+             video/x-raw,width={w},height={h} ! videoconvert ! video/x-raw,format={format} ! \
+             rbvremove model=human human-variant=square ! video/x-raw,format=RGBA ! \
+             appsink name=sink",
+            data("voc_rgb.jpg").display()
+        ))
+        .channel(3);
+        iou(&alpha, &truth)
+    };
+    let converter = cut_iou(1000, 750, "I420");
+    println!("1000x750 I420 through the converter: IoU {converter:.3}");
+    assert!(
+        converter >= 0.5,
+        "the reference cut itself: IoU {converter:.3}"
+    );
+    for (w, h) in [(1600, 1200), (2000, 1500)] {
         for format in ["I420", "NV12", "RGBA", "BGR"] {
-            let alpha = first_frame(&format!(
-                "filesrc location={} ! jpegdec ! videoconvert ! videoscale ! \
-                 video/x-raw,width={w},height={h} ! videoconvert ! video/x-raw,format={format} ! \
-                 rbvremove model=human human-variant=square ! video/x-raw,format=RGBA ! \
-                 appsink name=sink",
-                data("voc_rgb.jpg").display()
-            ))
-            .channel(3);
-            let score = iou(&alpha, &truth);
-            assert!(score >= 0.65, "{w}x{h} {format}: IoU {score:.3} < 0.65");
+            let score = cut_iou(w, h, format);
+            println!("{w}x{h} {format} sampled: IoU {score:.3}");
+            assert!(
+                score >= converter - 0.04,
+                "{w}x{h} {format}: IoU {score:.3}, through the converter {converter:.3}"
+            );
         }
     }
 }
 
-/// Plays a live 30 fps source through `props` to a clock-synced sink;
-/// returns (frames out, the last rbv-stats mask-age, alpha of the last frame
-/// at the ball's position).
-fn live_run(props: &str, frames: u32) -> (u32, u32, gst::ClockTime) {
+/// Plays a live `fps` source through `props` to a clock-synced sink;
+/// returns (frames out, the last rbv-stats mask-age, the pipeline latency).
+fn live_run(props: &str, frames: u32, fps: u32) -> (u32, u32, gst::ClockTime) {
     let pipeline = launch(&format!(
         "videotestsrc is-live=true pattern=ball num-buffers={frames} ! \
-         video/x-raw,width=640,height=360,framerate=30/1 ! rbvremove {props} stats-interval=200 ! \
+         video/x-raw,width=640,height=360,framerate={fps}/1 ! rbvremove {props} stats-interval=200 ! \
          fakesink name=sink sync=true qos=true"
     ));
     let sink = pipeline.by_name("sink").unwrap();
@@ -522,30 +590,50 @@ fn live_run(props: &str, frames: u32) -> (u32, u32, gst::ClockTime) {
     )
 }
 
+/// One u2netp (model=light) inference on this machine, after a warm-up run.
+fn light_model_frame_time() -> std::time::Duration {
+    use rbv_core::model::{self, RunnerOptions, Segmenter};
+    let mut s = Segmenter::new(model::LIGHT, None, &RunnerOptions::default()).unwrap();
+    let (w, h) = s.input_size();
+    let rgb = vec![128u8; (w * h * 3) as usize];
+    s.run(&rgb, w as usize * 3).unwrap();
+    let t0 = std::time::Instant::now();
+    s.run(&rgb, w as usize * 3).unwrap();
+    t0.elapsed()
+}
+
 #[test]
 fn async_mode_keeps_a_live_source_flowing_with_a_slow_model() {
     init();
-    // u2netp takes about 230 ms a frame here: synced to a live 30 fps clock,
-    // sync mode can pass only a fraction of the frames in time; async mode
-    // passes them all, with a mask some frames old. The correction is off
-    // here: it runs the human model on the streaming thread every frame
-    // (about 2 ms), which is not what this test is about, and on a machine
-    // loaded far past its cores (load average 13 on 2) that alone dropped 5
-    // of the 75 frames; async_correction_cuts_the_frames_before_the_first_heavy_mask
-    // covers it.
-    let (out, age, async_latency) = live_run("model=light mode=async async-correction=false", 75);
+    // The model's frame time is measured here first, and the live source
+    // runs fast enough that a frame takes at least 3 frame intervals (30 fps
+    // for u2netp's ~230 ms on a 2-core CPU, up to 240 fps on a fast host):
+    // synced to that clock, sync mode can pass only a fraction of the frames
+    // in time; async mode passes them all, with a mask some frames old. The
+    // correction is off here: it runs the human model on the streaming
+    // thread every frame (about 2 ms), which is not what this test is about;
+    // async_correction_cuts_the_frames_before_the_first_heavy_mask covers it.
+    let frame = light_model_frame_time();
+    let fps = ((3.0 / frame.as_secs_f64()).ceil() as u32).clamp(30, 240);
+    let intervals = frame.as_secs_f64() * f64::from(fps);
+    println!(
+        "u2netp frame {frame:?}: live source at {fps} fps, {intervals:.1} frame intervals a frame"
+    );
+    let (out, age, async_latency) =
+        live_run("model=light mode=async async-correction=false", 75, fps);
     assert!(out >= 72, "async passed {out} of 75 frames");
     assert!(
         age >= 2,
-        "mask age {age}: the mask cannot be this fresh at 230 ms a frame"
+        "mask age {age}: the mask cannot be this fresh at {frame:?} a frame and {fps} fps"
     );
-    let (sync_out, sync_age, sync_latency) = live_run("model=light mode=sync", 75);
+    let (sync_out, sync_age, sync_latency) = live_run("model=light mode=sync", 75, fps);
     assert_eq!(sync_age, 0);
     assert!(sync_out < out, "sync passed {sync_out}, async {out}");
     // Sync mode answers the LATENCY query with its frame time; async adds none.
+    let half_frame = gst::ClockTime::from_nseconds(frame.as_nanos() as u64 / 2);
     assert!(
-        sync_latency >= async_latency + gst::ClockTime::from_mseconds(100),
-        "latency sync {sync_latency} async {async_latency}"
+        sync_latency >= async_latency + half_frame,
+        "latency sync {sync_latency} async {async_latency}, frame {frame:?}"
     );
 }
 

@@ -8,8 +8,10 @@
 //!
 //! Run: `cargo bench --features server --bench server_load`
 //! (RBV_SERVER_JOBS, default 200; RBV_SERVER_CLIENTS, default 16;
-//! RBV_SERVER_JOBS=1000 is the soak run). Exits non-zero when a job was
-//! lost or stuck. RSS is compared with its value once a fifth of the jobs
+//! RBV_SERVER_JOBS=1000 is the soak run). A job not completed or failed
+//! RBV_SERVER_JOB_DEADLINE seconds (default 120) after its submission is
+//! given up on and counted lost. Exits non-zero when a job was lost or
+//! stuck. RSS is compared with its value once a fifth of the jobs
 //! are done (warm-up: every model loaded).
 
 use std::sync::Arc;
@@ -30,6 +32,9 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v.sort_by(f64::total_cmp);
     let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
     v[rank - 1]
@@ -51,6 +56,12 @@ fn main() {
     common::init();
     let jobs = env("RBV_SERVER_JOBS", 200);
     let clients = env("RBV_SERVER_CLIENTS", 16);
+    let job_deadline = Duration::from_secs_f64(
+        std::env::var("RBV_SERVER_JOB_DEADLINE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(120.0),
+    );
     let dir = common::scratch("server-load");
     let clip = dir.join("clip.webm");
     common::scaled_clip("demo_input.webm", 6, 160, 90, &clip);
@@ -75,7 +86,8 @@ fn main() {
     let url = serve.url;
     let pid = child.id();
     println!(
-        "rbv serve (pid {pid}) at {url}: {jobs} jobs from {clients} clients, 2 light + 1 heavy workers"
+        "rbv serve (pid {pid}) at {url}: {jobs} jobs from {clients} clients, 2 light + 1 heavy workers, \
+         {job_deadline:?} a job"
     );
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -114,14 +126,18 @@ fn main() {
                         _ => json!({"video_url": video_url, "model": "human", "output_format": "png_sequence"}),
                     };
                     let submitted = Instant::now();
+                    let deadline = submitted + job_deadline;
                     let id = loop {
+                        if Instant::now() > deadline {
+                            break None;
+                        }
                         let (status, v, retry) = send(
                             http.post(format!("{url}/v1/jobs")).header("X-Api-Key", &key)
                                 .header("Content-Type", "application/json").body(body.to_string()),
                         )
                         .await;
                         match status {
-                            200 => break v["id"].as_str().unwrap().to_owned(),
+                            200 => break Some(v["id"].as_str().unwrap().to_owned()),
                             429 => {
                                 refused.fetch_add(1, Ordering::Relaxed);
                                 tokio::time::sleep(Duration::from_secs(retry.unwrap_or(1).min(2))).await;
@@ -129,12 +145,22 @@ fn main() {
                             s => panic!("create answered {s}: {v}"),
                         }
                     };
+                    // Polled until it ends or its deadline passes (then it
+                    // is stuck, and counted lost).
+                    let Some(id) = id else {
+                        done.fetch_add(1, Ordering::Relaxed);
+                        results.push((format!("job {i}"), "never accepted".to_owned(), submitted.elapsed().as_secs_f64()));
+                        continue;
+                    };
                     let status = loop {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         let (_, v, _) = send(http.get(format!("{url}/v1/jobs/{id}")).header("X-Api-Key", &key)).await;
                         let s = v["status"].as_str().unwrap_or("").to_owned();
                         if s == "completed" || s == "failed" {
                             break s;
+                        }
+                        if Instant::now() > deadline {
+                            break format!("still {s} after {job_deadline:?}");
                         }
                     };
                     done.fetch_add(1, Ordering::Relaxed);
@@ -154,9 +180,6 @@ fn main() {
                 rss.push((d, r));
                 mark = d + jobs.div_ceil(10);
             }
-            if start.elapsed() > Duration::from_secs(3600) {
-                break;
-            }
         }
         let mut results = Vec::new();
         for t in tasks {
@@ -175,9 +198,20 @@ fn main() {
     let _ = child.wait();
 
     let completed = results.iter().filter(|r| r.1 == "completed").count();
-    let failed = results.len() - completed;
-    let lost = jobs - results.len();
-    let mut latency: Vec<f64> = results.iter().map(|r| r.2).collect();
+    let failed = results.iter().filter(|r| r.1 == "failed").count();
+    // Past their deadline (stuck) or never accepted.
+    let lost = jobs - completed - failed;
+    for (id, status, _) in results
+        .iter()
+        .filter(|r| r.1 != "completed" && r.1 != "failed")
+    {
+        eprintln!("lost: {id}: {status}");
+    }
+    let mut latency: Vec<f64> = results
+        .iter()
+        .filter(|r| r.1 == "completed")
+        .map(|r| r.2)
+        .collect();
     println!();
     println!(
         "jobs {jobs}: completed {completed}, failed {failed}, lost {lost}, stuck {stuck}, in the store {stored}"

@@ -333,6 +333,8 @@ fn first_error(bus: &gst::Bus) -> Option<Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     #[test]
     fn property_values_read_as_gst_launch_reads_them() {
@@ -355,19 +357,89 @@ mod tests {
         assert_eq!(prompt.get::<String>().unwrap(), "\"person\", hat");
     }
 
+    /// Plays `description` to EOS (an error or 30 s without an end fails);
+    /// `f` gets the pipeline first.
+    fn play_to_eos(description: &str, f: impl FnOnce(&gst::Pipeline)) {
+        let p = gst::parse::launch(description)
+            .unwrap_or_else(|e| panic!("{description}: {e}"))
+            .downcast::<gst::Pipeline>()
+            .unwrap();
+        f(&p);
+        p.set_state(gst::State::Playing).unwrap();
+        let msg = p.bus().unwrap().timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        );
+        p.set_state(gst::State::Null).unwrap();
+        match msg.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Eos(_)) => {}
+            Some(gst::MessageView::Error(e)) => {
+                panic!("{description}: {} ({:?})", e.error(), e.debug())
+            }
+            _ => panic!("{description}: no EOS and no error within 30 s: it hangs"),
+        }
+    }
+
     #[test]
-    fn every_target_ends_in_a_sink_that_writes_a_location() {
+    fn every_target_encodes_frames_that_decode_back() {
         init().unwrap();
+        let dir = std::env::temp_dir().join(format!("rbv-tails-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         let mut targets = vec![Target::Ffv1, Target::PngFrames];
         targets.extend(rbv_api::OutputFormat::ALL.map(Target::Service));
-        for target in targets {
+        for (i, target) in targets.into_iter().enumerate() {
             for transparent in [false, true] {
                 let tail = encode::tail(target, transparent);
-                let bin = gst::parse::bin_from_description(tail, true)
-                    .unwrap_or_else(|e| panic!("{target:?} ({transparent}): {tail}: {e}"));
-                let sink = bin.by_name("sink").expect("a sink named sink");
-                assert!(sink.find_property("location").is_some(), "{target:?}");
+                let what = format!("{target:?} (transparent {transparent})");
+                // Three RGBA frames, as rbvremove gives them, through the tail.
+                let out = dir.join(format!("{i}-{transparent}"));
+                std::fs::create_dir_all(&out).unwrap();
+                let png = tail.contains("multifilesink");
+                let location = out.join(if png { "frame-%05d.png" } else { "out" });
+                play_to_eos(
+                    &format!(
+                        "videotestsrc num-buffers=3 pattern=ball ! \
+                         video/x-raw,format=RGBA,width=64,height=48,framerate=25/1 ! {tail}"
+                    ),
+                    |p| {
+                        p.by_name("sink")
+                            .unwrap_or_else(|| panic!("{what}: no sink named sink: {tail}"))
+                            .set_property("location", location.to_str().unwrap());
+                    },
+                );
+                // What was written decodes back to the three frames.
+                let files: Vec<_> = if png {
+                    (0..3)
+                        .map(|n| out.join(format!("frame-{n:05}.png")))
+                        .collect()
+                } else {
+                    vec![location]
+                };
+                let mut frames = 0;
+                for file in &files {
+                    let count = Arc::new(AtomicU64::new(0));
+                    let c = count.clone();
+                    play_to_eos(
+                        &format!(
+                            "filesrc location={} ! decodebin ! fakesink name=sink",
+                            file.display()
+                        ),
+                        |p| {
+                            p.by_name("sink")
+                                .unwrap()
+                                .static_pad("sink")
+                                .unwrap()
+                                .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                                    c.fetch_add(1, Ordering::Relaxed);
+                                    gst::PadProbeReturn::Ok
+                                });
+                        },
+                    );
+                    frames += count.load(Ordering::Relaxed);
+                }
+                assert_eq!(frames, 3, "{what}: {tail}");
             }
         }
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

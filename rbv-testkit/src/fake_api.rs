@@ -35,6 +35,8 @@ pub enum Fault {
     Truncate,
     /// Redirect to another host.
     RedirectElsewhere,
+    /// Redirect to this URL (a recorder of what a client would send there).
+    RedirectTo(String),
 }
 
 /// How the service behaves.
@@ -273,6 +275,11 @@ async fn enter(
                     [(header::LOCATION, "http://127.0.0.2:9/steal")],
                 )
                     .into_response());
+            }
+            Fault::RedirectTo(url) => {
+                return Err(
+                    (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, url)]).into_response()
+                );
             }
             Fault::Expired | Fault::Truncate => unreachable!("download faults"),
         }

@@ -170,20 +170,71 @@ pub fn iou(a: &[u8], b: &[u8]) -> f64 {
     inter as f64 / union.max(1) as f64
 }
 
-/// Waits for an error (or EOS) on the bus; returns the error text.
-pub fn wait_for_error(pipeline: &gst::Pipeline) -> Option<String> {
+/// How long a pipeline may take to end before the wait calls it a hang.
+pub const END_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How a pipeline's stream ended, as its bus told it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Eos,
+    /// The error text, with its debug details in brackets.
+    Error(String),
+    /// Neither EOS nor an error within the wait: a hang.
+    TimedOut(std::time::Duration),
+}
+
+impl Ended {
+    /// Panics unless the stream reached EOS; a timeout says it hung.
+    #[track_caller]
+    pub fn expect_eos(self, what: &str) {
+        match self {
+            Ended::Eos => {}
+            Ended::Error(e) => panic!("{what}: an error instead of EOS: {e}"),
+            Ended::TimedOut(d) => panic!("{what}: no EOS and no error within {d:?}: it hangs"),
+        }
+    }
+
+    /// The error text; panics at EOS or on a timeout.
+    #[track_caller]
+    pub fn expect_error(self, what: &str) -> String {
+        match self {
+            Ended::Error(e) => e,
+            Ended::Eos => panic!("{what}: EOS, where an error was expected"),
+            Ended::TimedOut(d) => panic!("{what}: no error and no EOS within {d:?}: it hangs"),
+        }
+    }
+}
+
+/// Waits up to `timeout` for an error or EOS on the pipeline's bus.
+pub fn wait_end(pipeline: &gst::Pipeline, timeout: std::time::Duration) -> Ended {
     let bus = pipeline.bus().unwrap();
     let msg = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(30),
+        gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
         &[gst::MessageType::Error, gst::MessageType::Eos],
     );
     match msg.as_ref().map(|m| m.view()) {
-        Some(gst::MessageView::Error(err)) => Some(format!(
+        Some(gst::MessageView::Error(err)) => Ended::Error(format!(
             "{} ({})",
             err.error(),
             err.debug().map(|d| d.to_string()).unwrap_or_default()
         )),
-        _ => None,
+        Some(_) => Ended::Eos,
+        None => Ended::TimedOut(timeout),
+    }
+}
+
+/// Waits for an error or EOS on the bus: the error text, or None at EOS.
+/// Panics when neither comes within [`END_WAIT`]: a hang is a failure, never
+/// a clean end.
+#[track_caller]
+pub fn wait_for_error(pipeline: &gst::Pipeline) -> Option<String> {
+    match wait_end(pipeline, END_WAIT) {
+        Ended::Eos => None,
+        Ended::Error(e) => Some(e),
+        Ended::TimedOut(d) => panic!(
+            "{}: no EOS and no error within {d:?}: it hangs",
+            pipeline.name()
+        ),
     }
 }
 
@@ -262,7 +313,7 @@ pub fn encode_webm(caps: &gst::Caps, frames: Vec<gst::Buffer>, path: &Path) {
         src.push_buffer(f).unwrap();
     }
     src.end_of_stream().unwrap();
-    assert!(wait_for_error(&pipeline).is_none());
+    wait_end(&pipeline, END_WAIT).expect_eos(&format!("encoding {}", path.display()));
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
@@ -332,7 +383,12 @@ pub fn play(p: &gst::Pipeline) -> Played {
     let mut jobs = Vec::new();
     let mut error = None;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::time::Instant::now() < deadline {
+    loop {
+        // A hang is a failure, not an end.
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no EOS and no error within 60 s: it hangs"
+        );
         let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
             continue;
         };
