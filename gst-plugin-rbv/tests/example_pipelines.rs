@@ -71,9 +71,11 @@ fn file_to_alpha_mkv_keeps_alpha_through_a_file_round_trip() {
     let (frames, format, clear, opaque) = decode_alpha(&out);
     println!("vtest.mkv: {frames} frames {format}, clear {clear:.2}, opaque {opaque:.3}");
     assert_eq!(frames, 795);
-    // Distant pedestrians: the street is most of the frame, the people a small part.
+    // Distant pedestrians: the street is most of the frame, the people a
+    // small part (0.17 % solid in the middle frame with the detector, which
+    // clears the street between them; 0 for an all-clear matte).
     assert!(clear > 0.8, "clear share {clear:.2}");
-    assert!(opaque > 0.002, "opaque share {opaque:.4}");
+    assert!(opaque > 0.0008, "opaque share {opaque:.4}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -107,12 +107,13 @@ fn local_writes_a_playable_file_with_alpha() {
     assert!(stderr(&o).contains("wrote"), "{}", stderr(&o));
     let (frames, mattes) = decode(&out);
     assert_eq!(frames, 20);
-    // Distant pedestrians on a big street: in every frame most of the
-    // street is clear (not all of it), its corners too, and on average
+    // Distant pedestrians on a big street (under 1 % of the frame, and the
+    // detector clears what is not a person): in every frame most of the
+    // street is clear but not all of it, its corners too, and on average
     // people are solid (an all-clear or all-solid matte fails).
     for (i, m) in mattes.iter().enumerate() {
         assert!(
-            (0.5..0.99).contains(&m.clear) && m.corners < 16,
+            (0.5..0.999).contains(&m.clear) && m.corners < 16,
             "frame {i}: the background was not removed: {m:?}"
         );
     }

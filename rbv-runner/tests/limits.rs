@@ -83,7 +83,10 @@ fn a_decoded_size_bomb_costs_kilobytes() {
     assert!(matches!(e, Failure::Limit(_)), "{e:?}");
     assert!(e.to_string().contains("16000x16000"), "{e}");
     println!("16000x16000 VP8 refused from its caps: RSS +{grew:.1} MiB");
-    assert!(grew < 100.0, "RSS grew {grew:.1} MiB");
+    // The process's first job loads the plugin, ONNX Runtime, the human
+    // model and the detector (about 135 MB); one decoded 16000x16000 frame
+    // would be 384 MB.
+    assert!(grew < 300.0, "RSS grew {grew:.1} MiB");
 
     // The same frames in a container that says 320x240: the VP8 keyframe
     // header is read before the decoder sees it.

@@ -309,7 +309,16 @@ async fn upload(State(ctx): State<Ctx>, headers: HeaderMap, mut form: Multipart)
     .await
     {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => {
+            // The body is read before a refusal is sent: answering first and
+            // closing with unread bytes resets the connection, and the
+            // client then sees a network error (and retries) instead of the
+            // refusal, by chance.
+            while let Ok(Some(field)) = form.next_field().await {
+                let _ = field.bytes().await;
+            }
+            return r;
+        }
     };
     let mut file = None;
     while let Ok(Some(field)) = form.next_field().await {
