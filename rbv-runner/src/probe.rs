@@ -59,8 +59,12 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, Failure> {
         let Some(pipeline) = weak.upgrade() else {
             return;
         };
+        // Not part of the preroll (async=false): a sink that prerolled on
+        // one stream would block the demuxer's thread before another
+        // stream's sink could preroll, and the file would never end.
         let Ok(sink) = gst::ElementFactory::make("fakesink")
             .property("sync", false)
+            .property("async", false)
             .build()
         else {
             return;

@@ -209,3 +209,34 @@ fn what_is_not_a_video_is_named_by_the_probe() {
     assert!(rbv_runner::probe(&head, Duration::from_secs(30)).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_video_with_sound_is_probed_to_its_end() {
+    // Two streams: each gets its own sink; one that waited to preroll would
+    // hold the demuxer before the other could, and the probe would run out
+    // its time instead of counting the frames.
+    let dir = scratch("probe-audio");
+    let clip = dir.join("clip.webm");
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=s=64x48:r=25:d=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-c:v",
+            "libvpx",
+            "-c:a",
+            "libopus",
+            "-shortest",
+        ],
+        &clip,
+    );
+    let p = rbv_runner::probe(&clip, Duration::from_secs(20)).unwrap();
+    assert_eq!((p.width, p.height), (64, 48), "{p:?}");
+    assert!((49..=51).contains(&p.frames), "{p:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
