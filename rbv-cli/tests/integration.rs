@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The command's integration tests in one binary, a module a file: one
+//! optimised link instead of four.
+
+mod cli;
+mod remote_e2e;
+mod server_crash;
+mod server_limits;

@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The server's integration tests in one binary, a module a file: one
+//! optimised link instead of three.
+
+mod fuzz;
+mod server;
+mod untrusted;
