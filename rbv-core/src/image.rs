@@ -66,6 +66,21 @@ fn decode(pipeline: &gst::Pipeline, path: &Path) -> Result<Image, String> {
     let buffer = sample
         .buffer_owned()
         .ok_or("decoded picture without data")?;
+    // A second frame makes it a video (or an animation): its first frame
+    // alone would be a silent choice of the user's background.
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|_| bus_error(&bus).unwrap_or_else(|| "cannot go on decoding".into()))?;
+    let wait = gst::ClockTime::from_nseconds(TIMEOUT.as_nanos() as u64);
+    let _first = sink.try_pull_sample(wait);
+    if sink.try_pull_sample(wait).is_some() {
+        return Err(
+            "it is a video or an animation, and background-image takes one still picture \
+             (PNG, JPEG, ...): lay the cut over a video with GStreamer's compositor \
+             (pipelines/over-video.sh)"
+                .into(),
+        );
+    }
     Ok(Image { info, buffer })
 }
 
@@ -125,5 +140,25 @@ mod tests {
         let err = load(&junk).unwrap_err();
         assert!(err.contains(&junk.display().to_string()), "{err}");
         std::fs::remove_file(&junk).unwrap();
+        // A video is not taken for its first frame.
+        let clip = std::env::temp_dir().join(format!("rbv-clip-{}.webm", std::process::id()));
+        let p = gst::parse::launch(&format!(
+            "videotestsrc num-buffers=5 ! video/x-raw,width=32,height=16 ! vp8enc ! webmmux ! \
+             filesink location={}",
+            clip.display()
+        ))
+        .unwrap();
+        p.set_state(gst::State::Playing).unwrap();
+        p.bus()
+            .unwrap()
+            .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos])
+            .expect("clip written");
+        p.set_state(gst::State::Null).unwrap();
+        let err = load(&clip).unwrap_err();
+        assert!(
+            err.contains(&clip.display().to_string()) && err.contains("is a video"),
+            "{err}"
+        );
+        std::fs::remove_file(&clip).unwrap();
     }
 }

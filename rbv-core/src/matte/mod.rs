@@ -8,10 +8,12 @@
 //! 256x144 -> 1920x1080 on the development machine against 1.1 ms for
 //! GStreamer's converter to a GRAY8 plane and a second pass writing it).
 
+mod controls;
 mod refine;
 mod smooth;
 mod upscale;
 
+pub use controls::{MaskControls, MaskShaper};
 pub use refine::Refiner;
 pub use smooth::Smoother;
 pub use upscale::Upscale;

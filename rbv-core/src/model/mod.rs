@@ -361,9 +361,16 @@ impl Segmenter {
         let path = path
             .map(Path::to_path_buf)
             .unwrap_or_else(|| spec.default_path());
+        if given && !path.is_file() {
+            return Err(format!(
+                "model-path {}: no such file (or not a file)",
+                path.display()
+            ));
+        }
         if !path.is_file() {
             return Err(format!(
-                "model file {} not found for {} (run setup/setup.sh, or set model-path)",
+                "model file {} not found for {} (run setup/setup.sh, set RBV_MODEL_DIR, or \
+                 set model-path)",
                 path.display(),
                 spec.name
             ));
