@@ -8,6 +8,7 @@ use rbv_testkit as common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use gst::glib;
 use gst::prelude::*;
 
 /// Plays `description` to EOS or error; the error text, if any.
@@ -95,6 +96,19 @@ fn a_truncated_or_empty_model_file_is_an_error_naming_it() {
         .unwrap_or_else(|| panic!("{name}: no error"));
         assert!(err.contains(&path.display().to_string()), "{name}: {err}");
     }
+    // A model-path that is not there is named as the model-path (not "or
+    // set model-path", which was set).
+    let missing = dir.join("nope/model.onnx");
+    let err = play(&format!(
+        "videotestsrc num-buffers=2 ! rbvremove model=light model-path={} ! fakesink",
+        missing.display()
+    ))
+    .expect("a missing model-path fails the start");
+    assert!(
+        err.contains(&format!("model-path {}: no such file", missing.display())),
+        "{err}"
+    );
+    assert!(!err.contains("or set model-path"), "{err}");
 }
 
 #[test]
@@ -173,4 +187,109 @@ fn null_during_a_slow_inference_returns_without_a_hang() {
         println!("{props}: NULL took {took:?}");
         assert!(took < bound, "{props}: NULL took {took:?}, bound {bound:?}");
     }
+}
+
+/// `gst-launch-1.0` with `args` between `videotestsrc num-buffers=3 !` and
+/// `! fakesink`: whether it succeeded, and what it printed.
+fn gst_launch(args: &[&str]) -> (bool, String) {
+    let mut line = vec!["videotestsrc", "num-buffers=3", "!", "rbvremove"];
+    line.extend_from_slice(args);
+    line.extend_from_slice(&["!", "fakesink"]);
+    let out = std::process::Command::new("gst-launch-1.0")
+        .args(&line)
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn a_refused_value_on_a_launch_line_fails_the_start_naming_it() {
+    // Set while the line is parsed, before the element has a bus: the
+    // refusal is remembered and the start fails with it (exit 0 with the
+    // default colour before).
+    for (args, names) in [
+        (
+            &["background=color", "background-color=notacolour"][..],
+            &["background-color", "'notacolour'", "#RRGGBB"][..],
+        ),
+        (&["composition={bad"], &["composition", "'{bad'", "canvas"]),
+        (&["api-url=ftp://x"], &["api-url", "'ftp://x'", "http(s)"]),
+        // An enum's wrong name is GStreamer's own parse error.
+        (&["output-format=avi"], &["output-format", "avi"]),
+        (
+            &["background-image=/nonexistent/bg.png"],
+            &["background-image", "/nonexistent/bg.png"],
+        ),
+    ] {
+        let (ok, text) = gst_launch(args);
+        assert!(!ok, "{args:?} was taken:\n{text}");
+        for n in names {
+            assert!(text.contains(n), "{args:?}: no {n} in\n{text}");
+        }
+    }
+    // A later right value of the same property is what the element runs with.
+    let (ok, text) = gst_launch(&[
+        "background=color",
+        "background-color=notacolour",
+        "background-color=white",
+    ]);
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn start_only_properties_are_refused_while_playing_with_a_warning() {
+    init();
+    let pipeline = launch(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240 ! rbvremove name=r ! fakesink",
+    );
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let started = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::AsyncDone, gst::MessageType::Error],
+    );
+    assert!(
+        matches!(
+            started.as_ref().map(|m| m.view()),
+            Some(gst::MessageView::AsyncDone(_))
+        ),
+        "{started:?}"
+    );
+    let r = pipeline.by_name("r").unwrap();
+    let nick = |name: &str| {
+        let v = r.property_value(name);
+        glib::EnumValue::from_value(&v).unwrap().1.nick().to_owned()
+    };
+    for (name, value, kept) in [("model", "light", "human"), ("mode", "async", "sync")] {
+        r.set_property_from_str(name, value);
+        let msg = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(5),
+                &[gst::MessageType::Warning],
+            )
+            .unwrap_or_else(|| panic!("no warning for {name}={value} while playing"));
+        let gst::MessageView::Warning(w) = msg.view() else {
+            unreachable!()
+        };
+        let text = w.error().to_string();
+        assert!(
+            text.contains(name) && text.contains("NULL or READY") && text.contains(kept),
+            "{text}"
+        );
+        assert_eq!(nick(name), kept);
+    }
+    // What may change live still does, without a word.
+    r.set_property_from_str("background", "color");
+    assert_eq!(nick("background"), "color");
+    assert!(
+        bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(300),
+            &[gst::MessageType::Warning]
+        )
+        .is_none()
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
 }

@@ -38,8 +38,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 struct State {
     path: LocalPath,
     stats: Stats,
-    /// Frames between the applied mask's frame and the current one.
-    mask_age: u32,
+    /// Frames between the applied mask's frame and the current one; `None`
+    /// before the first mask.
+    mask_age: Option<u32>,
     /// What the element adds to latency, answered to LATENCY queries: in
     /// sync mode the last window's 95th-percentile frame time; in async
     /// mode nothing (frames leave at once).
@@ -106,6 +107,8 @@ impl RbvRemove {
     fn load_segmenters(&self, settings: &Settings) -> Result<Vec<Segmenter>, gst::ErrorMessage> {
         let options = settings.runner_options();
         let path = settings.model_path.as_ref().map(PathBuf::from);
+        // model=human loads two files: one fallback warning, not two.
+        let mut warned = false;
         settings
             .specs()
             .into_iter()
@@ -123,7 +126,10 @@ impl RbvRemove {
                     options.provider.name(),
                     seg.ort_library().display()
                 );
-                if options.provider != model::Provider::Auto && seg.provider() != options.provider {
+                if options.provider != model::Provider::Auto
+                    && seg.provider() != options.provider
+                    && !std::mem::replace(&mut warned, true)
+                {
                     let msg = format!(
                         "execution-provider={} is not available: running on {} (set \
                          execution-provider-strict=true to fail instead)",
@@ -185,15 +191,16 @@ impl RbvRemove {
                 }
                 Booked::Closed(w) => {
                     state.added_latency = latency(w.process_p95_ms);
+                    // What is not known is left out, not posted as 0.
                     let s = gst::Structure::builder(STATS_MESSAGE)
                         .field("frames", w.frames)
                         .field("window-frames", w.window_frames)
                         .field("fps", w.fps)
-                        .field("inference-p50-ms", w.inference_p50_ms)
-                        .field("inference-p95-ms", w.inference_p95_ms)
+                        .field_if_some("inference-p50-ms", w.inference_p50_ms)
+                        .field_if_some("inference-p95-ms", w.inference_p95_ms)
                         .field("process-p50-ms", w.process_p50_ms)
                         .field("process-p95-ms", w.process_p95_ms)
-                        .field("mask-age", state.mask_age)
+                        .field_if_some("mask-age", state.mask_age)
                         .field("model", state.path.model_name())
                         .field("execution-provider", provider)
                         .build();
@@ -332,8 +339,7 @@ impl ObjectSubclass for RbvRemove {
 
 impl ObjectImpl for RbvRemove {
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(settings::properties);
-        PROPERTIES.as_ref()
+        settings::property_specs()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
@@ -460,6 +466,14 @@ impl BaseTransformImpl for RbvRemove {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
+        if let Some(refused) = settings.refusals() {
+            // Set before the element had a bus (a launch line): the warning
+            // went nowhere, so the start says it.
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("refused property values: {}", refused)
+            ));
+        }
         if settings.backend == Backend::Remote {
             #[cfg(feature = "remote")]
             {
@@ -501,7 +515,7 @@ impl BaseTransformImpl for RbvRemove {
         *lock(&self.state) = Some(State {
             path,
             stats: Stats::default(),
-            mask_age: 0,
+            mask_age: None,
             added_latency: gst::ClockTime::ZERO,
         });
         gst::debug!(CAT, imp = self, "started");

@@ -43,7 +43,7 @@ mod settings;
 mod stats;
 mod worker;
 
-use rbv_api::ModelName;
+use rbv_api::{ModelName, OutputFormat};
 use rbv_core::compositor::Anchor;
 use rbv_core::model;
 
@@ -58,6 +58,8 @@ glib::wrapper! {
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Backend::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    BeforeFirstMask::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    OutputFormatProp::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     ExecutionProvider::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     Model::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     HumanVariant::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
@@ -135,6 +137,33 @@ pub enum Mode {
         nick = "async"
     )]
     Async = 1,
+}
+
+/// `mode=async`: what leaves before the model's first mask.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvBeforeFirstMask")]
+pub enum BeforeFirstMask {
+    #[enum_value(
+        name = "Auto: with async-correction the human model's mask of each frame, else transparent",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(
+        name = "Transparent: nothing is kept until the first mask",
+        nick = "transparent"
+    )]
+    Transparent = 1,
+    #[enum_value(
+        name = "Input: the frame leaves unchanged (opaque) until the first mask",
+        nick = "input"
+    )]
+    Input = 2,
+    #[enum_value(
+        name = "Wait: the first frame waits for its own mask (once, and after a flush)",
+        nick = "wait"
+    )]
+    Wait = 3,
 }
 
 /// Model names as the hosted service knows them.
@@ -271,6 +300,60 @@ impl From<ModelName> for Model {
             ModelName::Light => Model::Light,
             ModelName::Original => Model::Original,
             ModelName::Pro => Model::Pro,
+        }
+    }
+}
+
+/// `backend=remote`: the job's output format, as the service names them.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRbvOutputFormat")]
+pub enum OutputFormatProp {
+    #[enum_value(
+        name = "WebM: VP9 with alpha when transparent, VP8 otherwise",
+        nick = "webm"
+    )]
+    Webm = 0,
+    #[enum_value(name = "MOV: ProRes 4444 with alpha, 422 HQ when opaque", nick = "mov")]
+    Mov = 1,
+    #[enum_value(
+        name = "MP4: H.264, no alpha (needs a colour or image background)",
+        nick = "mp4"
+    )]
+    Mp4 = 2,
+    #[enum_value(name = "GIF", nick = "gif")]
+    Gif = 3,
+    #[enum_value(name = "WebP: animated", nick = "webp")]
+    Webp = 4,
+    #[enum_value(
+        name = "PNG sequence: one PNG a frame in a .zip",
+        nick = "png_sequence"
+    )]
+    PngSequence = 5,
+}
+
+impl From<OutputFormatProp> for OutputFormat {
+    fn from(f: OutputFormatProp) -> OutputFormat {
+        match f {
+            OutputFormatProp::Webm => OutputFormat::Webm,
+            OutputFormatProp::Mov => OutputFormat::Mov,
+            OutputFormatProp::Mp4 => OutputFormat::Mp4,
+            OutputFormatProp::Gif => OutputFormat::Gif,
+            OutputFormatProp::Webp => OutputFormat::Webp,
+            OutputFormatProp::PngSequence => OutputFormat::PngSequence,
+        }
+    }
+}
+
+impl From<OutputFormat> for OutputFormatProp {
+    fn from(f: OutputFormat) -> OutputFormatProp {
+        match f {
+            OutputFormat::Webm => OutputFormatProp::Webm,
+            OutputFormat::Mov => OutputFormatProp::Mov,
+            OutputFormat::Mp4 => OutputFormatProp::Mp4,
+            OutputFormat::Gif => OutputFormatProp::Gif,
+            OutputFormat::Webp => OutputFormatProp::Webp,
+            OutputFormat::PngSequence => OutputFormatProp::PngSequence,
         }
     }
 }

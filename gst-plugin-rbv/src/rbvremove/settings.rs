@@ -13,10 +13,12 @@ use rbv_api::api::DEFAULT_API_URL;
 use rbv_api::{ApiKey, OutputFormat};
 use rbv_core::compositor::{self, parse as composition};
 use rbv_core::image::{self, Image};
+use rbv_core::matte::MaskControls;
 use rbv_core::model::{self, ModelSpec, RunnerOptions};
 
 use super::{
-    AnchorPosition, Backend, BackgroundMode, ExecutionProvider, HumanVariant, Mode, Model,
+    AnchorPosition, Backend, BackgroundMode, BeforeFirstMask, ExecutionProvider, HumanVariant,
+    Mode, Model, OutputFormatProp,
 };
 
 mod detect;
@@ -50,6 +52,8 @@ pub const MIN_BLUR_RADIUS: u32 = 7;
 pub const MAX_BLUR_RADIUS: u32 = 128;
 pub const DEFAULT_HUMAN_VARIANT: HumanVariant = HumanVariant::Auto;
 pub const DEFAULT_THREADS: u32 = 0;
+/// Largest mask-grow / mask-feather, in output pixels.
+pub const MAX_MASK_RADIUS: i32 = 64;
 
 /// Every property's value.
 #[derive(Debug, Clone)]
@@ -98,6 +102,13 @@ pub struct Settings {
     /// `detector`, `detector-confidence`, `detector-interval`, and what
     /// `text-prompt` selects.
     pub detect: DetectSettings,
+    /// Values refused before the start, by property: the start fails
+    /// naming them (a launch line's typo has no bus to warn on yet), unless
+    /// a later value of the same property was taken.
+    pub refused: std::collections::BTreeMap<String, String>,
+    /// `mask-threshold`, `mask-grow`, `mask-feather`.
+    pub mask: MaskControls,
+    pub before_first_mask: BeforeFirstMask,
 }
 
 impl Default for Settings {
@@ -136,6 +147,9 @@ impl Default for Settings {
             refine_radius: DEFAULT_REFINE_RADIUS,
             refine_eps: DEFAULT_REFINE_EPS,
             detect: DetectSettings::default(),
+            refused: Default::default(),
+            mask: MaskControls::default(),
+            before_first_mask: BeforeFirstMask::Auto,
         }
     }
 }
@@ -173,6 +187,9 @@ pub struct Look {
     pub async_correction: bool,
     /// What the detector keeps, and how it runs.
     pub detect: DetectLook,
+    /// Threshold, grow/shrink and feather of the full-resolution alpha.
+    pub mask: MaskControls,
+    pub before_first_mask: BeforeFirstMask,
 }
 
 impl Settings {
@@ -191,6 +208,8 @@ impl Settings {
                 .refine
                 .then_some((self.refine_radius as usize, self.refine_eps as f32)),
             detect: self.detect.look(),
+            mask: self.mask,
+            before_first_mask: self.before_first_mask,
         }
     }
 
@@ -240,6 +259,12 @@ pub struct Running {
     pub remote: bool,
 }
 
+impl Running {
+    pub fn any(self) -> bool {
+        self.local || self.remote
+    }
+}
+
 /// What the element does after a value was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
@@ -276,10 +301,80 @@ pub fn prepare(name: &str, value: &glib::Value) -> Prepared {
     })
 }
 
+/// A value as a launch line would write it (`model=human`).
+fn value_text(v: &glib::Value) -> String {
+    if let Ok(Some(s)) = v.get::<Option<String>>() {
+        return format!("'{s}'");
+    }
+    if let Some(e) = glib::EnumValue::from_value(v) {
+        return e.1.nick().to_owned();
+    }
+    v.transform::<String>()
+        .ok()
+        .and_then(|s| s.get::<Option<String>>().ok().flatten())
+        .unwrap_or_else(|| format!("{v:?}"))
+}
+
+/// The element's properties, made once.
+pub fn property_specs() -> &'static [glib::ParamSpec] {
+    static SPECS: std::sync::LazyLock<Vec<glib::ParamSpec>> = std::sync::LazyLock::new(properties);
+    &SPECS
+}
+
+/// Whether `name` may change while the element runs (its spec says
+/// "changeable in PLAYING"); the others need NULL or READY.
+pub fn changeable_while_running(name: &str) -> bool {
+    property_specs()
+        .iter()
+        .find(|p| p.name() == name)
+        .is_some_and(|p| p.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING))
+}
+
 impl Settings {
     /// Sets one property; `Err` names why the value is refused (the old one
     /// then stays). `prepared` is [`prepare`]'s answer for the same value.
+    /// A refusal before the start is remembered in `refused` until the
+    /// property takes a value ([`Settings::refusals`]).
     pub fn set(
+        &mut self,
+        name: &str,
+        value: &glib::Value,
+        prepared: Prepared,
+        running: Running,
+    ) -> Result<Effect, String> {
+        let result = if running.any() && !changeable_while_running(name) {
+            Err(format!(
+                "cannot change while the element runs (changeable only in NULL or READY): \
+                 set it before the start, or stop the pipeline first; {} stays",
+                value_text(&self.get(name))
+            ))
+        } else {
+            self.apply(name, value, prepared, running)
+        };
+        match &result {
+            Ok(_) => {
+                self.refused.remove(name);
+            }
+            Err(why) if !running.any() => {
+                self.refused.insert(name.to_owned(), why.clone());
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// The values refused before the start, as one message, if any.
+    pub fn refusals(&self) -> Option<String> {
+        (!self.refused.is_empty()).then(|| {
+            self.refused
+                .iter()
+                .map(|(name, why)| format!("{name}: {why}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    fn apply(
         &mut self,
         name: &str,
         value: &glib::Value,
@@ -329,14 +424,16 @@ impl Settings {
             "composition" => {
                 let json: Option<String> = value.get().expect(CHECKED);
                 self.placement = composition::parse_composition(json.as_deref().unwrap_or("{}"))
-                    .map_err(|e| format!("'{}': {e}", json.unwrap_or_default()))?;
+                    .map_err(|e| {
+                        format!(
+                            "'{}': {e} (expected the service's composition object, e.g. \
+                             {{\"canvas\":{{\"width\":1920,\"height\":1080}},\
+                             \"foreground\":{{\"anchor\":\"bottom-right\",\"scale\":0.4}}}})",
+                            json.unwrap_or_default()
+                        )
+                    })?;
             }
-            "backend" => {
-                if running.local || running.remote {
-                    return Err("the backend cannot change while running".into());
-                }
-                self.backend = value.get().expect(CHECKED);
-            }
+            "backend" => self.backend = value.get().expect(CHECKED),
             "api-url" => {
                 let url: Option<String> = value.get().expect(CHECKED);
                 let url = url.unwrap_or_else(|| DEFAULT_API_URL.into());
@@ -362,11 +459,7 @@ impl Settings {
                 self.video_url = url;
             }
             "output-format" => {
-                let f: Option<String> = value.get().expect(CHECKED);
-                let f = f.unwrap_or_else(|| DEFAULT_OUTPUT_FORMAT.as_str().into());
-                self.output_format = f
-                    .parse()
-                    .map_err(|_| format!("'{f}' is not one of {}", OutputFormat::names()))?;
+                self.output_format = value.get::<OutputFormatProp>().expect(CHECKED).into()
             }
             "poll-interval" => self.poll_interval = value.get().expect(CHECKED),
             "mode" => self.mode = value.get().expect(CHECKED),
@@ -394,6 +487,10 @@ impl Settings {
             "refine-radius" => self.refine_radius = value.get().expect(CHECKED),
             "refine-eps" => self.refine_eps = value.get().expect(CHECKED),
             "smoothing-threshold" => self.smoothing_threshold = value.get().expect(CHECKED),
+            "mask-threshold" => self.mask.threshold = value.get().expect(CHECKED),
+            "mask-grow" => self.mask.grow = value.get().expect(CHECKED),
+            "mask-feather" => self.mask.feather = value.get().expect(CHECKED),
+            "before-first-mask" => self.before_first_mask = value.get().expect(CHECKED),
             "text-prompt" => {
                 self.text_prompt = value.get().expect(CHECKED);
                 self.detect.prompt(self.text_prompt.as_deref());
@@ -417,7 +514,7 @@ impl Settings {
             "api-url" => s.api_url.to_value(),
             "api-key" => s.api_key.as_ref().map(ApiKey::fingerprint).to_value(),
             "video-url" => s.video_url.to_value(),
-            "output-format" => s.output_format.as_str().to_value(),
+            "output-format" => OutputFormatProp::from(s.output_format).to_value(),
             "poll-interval" => s.poll_interval.to_value(),
             "timeout" => s.timeout.to_value(),
             "model" => s.model.to_value(),
@@ -443,6 +540,10 @@ impl Settings {
             "refine-radius" => s.refine_radius.to_value(),
             "refine-eps" => s.refine_eps.to_value(),
             "smoothing-threshold" => s.smoothing_threshold.to_value(),
+            "mask-threshold" => s.mask.threshold.to_value(),
+            "mask-grow" => s.mask.grow.to_value(),
+            "mask-feather" => s.mask.feather.to_value(),
+            "before-first-mask" => s.before_first_mask.to_value(),
             "text-prompt" => s.text_prompt.to_value(),
             name if DetectSettings::owns(name) => s.detect.get(name),
             _ => unimplemented!(),
@@ -627,6 +728,50 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .default_value(true)
             .mutable_playing()
             .build(),
+        glib::ParamSpecDouble::builder("mask-threshold")
+            .nick("Mask threshold")
+            .blurb(
+                "Hard cut-off of the alpha (0 = off, soft alpha kept): where it is at or \
+                 over this share (0-1) the pixel is opaque, under it clear. Applied \
+                 before mask-grow and mask-feather",
+            )
+            .minimum(0.0)
+            .maximum(1.0)
+            .default_value(0.0)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecInt::builder("mask-grow")
+            .nick("Mask grow")
+            .blurb(
+                "Output pixels the kept part grows by (dilate); negative shrinks it \
+                 (erode), e.g. -2 trims a halo of the old background. 0 = off",
+            )
+            .minimum(-MAX_MASK_RADIUS)
+            .maximum(MAX_MASK_RADIUS)
+            .default_value(0)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("mask-feather")
+            .nick("Mask feather")
+            .blurb(
+                "Output pixels over which the edge is softened (a blur of the alpha \
+                 only, after threshold and grow). 0 = off",
+            )
+            .maximum(MAX_MASK_RADIUS as u32)
+            .default_value(0)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("before-first-mask", BeforeFirstMask::Auto)
+            .nick("Before the first mask")
+            .blurb(
+                "mode=async: what leaves before the model's first mask (a heavy model's \
+                 first takes seconds): auto (with async-correction the human model's mask \
+                 of each frame, else transparent), transparent, input (the frame \
+                 unchanged), or wait (the first frame waits for its own mask, then frames \
+                 leave at once). rbv-stats has no mask-age until the first mask",
+            )
+            .mutable_playing()
+            .build(),
         glib::ParamSpecBoolean::builder("refine")
             .nick("Refine edges")
             .blurb(
@@ -664,9 +809,11 @@ pub fn properties() -> Vec<glib::ParamSpec> {
                 "Milliseconds (wall clock) between rbv-stats element messages on the \
                  bus; 0 = none. Fields: frames (guint64, processed so far), \
                  window-frames (guint), fps (gdouble), inference-p50-ms, \
-                 inference-p95-ms, process-p50-ms, process-p95-ms (gdouble, over the \
+                 inference-p95-ms (gdouble, absent when no inference finished in the \
+                 window), process-p50-ms, process-p95-ms (gdouble, over the \
                  window), mask-age (guint, frames between the mask and the frame it is \
-                 applied to), model (string), execution-provider (string)",
+                 applied to; absent before the first mask), model (string), \
+                 execution-provider (string)",
             )
             .maximum(3_600_000)
             .default_value(DEFAULT_STATS_INTERVAL)
@@ -690,11 +837,13 @@ pub fn properties() -> Vec<glib::ParamSpec> {
                  that cannot be had falls back to the CPU with a warning, unless \
                  execution-provider-strict. Needs READY",
             )
+            .mutable_ready()
             .build(),
         glib::ParamSpecBoolean::builder("execution-provider-strict")
             .nick("Strict execution provider")
             .blurb("Fail the start instead of falling back to the CPU")
             .default_value(false)
+            .mutable_ready()
             .build(),
         glib::ParamSpecString::builder("active-execution-provider")
             .nick("Active execution provider")
@@ -710,6 +859,7 @@ pub fn properties() -> Vec<glib::ParamSpec> {
                  sources, heavy models); the \
                  mask's age in frames is in rbv-stats. Needs READY",
             )
+            .mutable_ready()
             .build(),
         glib::ParamSpecEnum::builder_with_default("backend", DEFAULT_BACKEND)
             .nick("Backend")
@@ -719,11 +869,13 @@ pub fn properties() -> Vec<glib::ParamSpec> {
                  whose output is decoded and pushed in place of the input. Remote \
                  needs a file or http(s) source, not a live one",
             )
+            .mutable_ready()
             .build(),
         glib::ParamSpecString::builder("api-url")
             .nick("API URL")
             .blurb("backend=remote: the /v1 service's base URL")
             .default_value(Some(DEFAULT_API_URL))
+            .mutable_ready()
             .build(),
         glib::ParamSpecString::builder("api-key")
             .nick("API key")
@@ -731,6 +883,7 @@ pub fn properties() -> Vec<glib::ParamSpec> {
                 "backend=remote: the service's API key (else RBV_API_KEY). Never \
                  logged; reads back as a fingerprint only",
             )
+            .mutable_ready()
             .build(),
         glib::ParamSpecString::builder("video-url")
             .nick("Video URL")
@@ -738,15 +891,19 @@ pub fn properties() -> Vec<glib::ParamSpec> {
                 "backend=remote: an http(s) URL the service fetches the input from, \
                  instead of the file found upstream (which is uploaded)",
             )
+            .mutable_ready()
             .build(),
-        glib::ParamSpecString::builder("output-format")
-            .nick("Output format")
-            .blurb(
-                "backend=remote: the job's output, webm, mov, mp4 (no alpha: needs a \
-                 colour or image background), gif, webp or png_sequence",
-            )
-            .default_value(Some(DEFAULT_OUTPUT_FORMAT.as_str()))
-            .build(),
+        glib::ParamSpecEnum::builder_with_default(
+            "output-format",
+            OutputFormatProp::from(DEFAULT_OUTPUT_FORMAT),
+        )
+        .nick("Output format")
+        .blurb(
+            "backend=remote: the job's output, webm, mov, mp4 (no alpha: needs a \
+             colour or image background), gif, webp or png_sequence",
+        )
+        .mutable_ready()
+        .build(),
         glib::ParamSpecUInt::builder("poll-interval")
             .nick("Poll interval")
             .blurb(
@@ -756,6 +913,7 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .minimum(10)
             .maximum(60_000)
             .default_value(DEFAULT_POLL_INTERVAL)
+            .mutable_ready()
             .build(),
         glib::ParamSpecUInt::builder("timeout")
             .nick("Timeout")
@@ -763,6 +921,7 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .minimum(1)
             .maximum(24 * 3600)
             .default_value(DEFAULT_TIMEOUT)
+            .mutable_ready()
             .build(),
     ]
 }
@@ -807,8 +966,6 @@ mod tests {
         let e = set(&mut s, "composition", "{bad".to_value(), idle()).unwrap_err();
         assert!(e.starts_with("'{bad':"), "{e}");
         assert_eq!(s.placement, compositor::Placement::default());
-        let e = set(&mut s, "output-format", "avi".to_value(), idle()).unwrap_err();
-        assert!(e.contains("webm, mov, mp4, gif, webp, png_sequence"), "{e}");
         assert!(set(&mut s, "api-url", "ftp://x".to_value(), idle()).is_err());
         assert!(set(&mut s, "video-url", "/tmp/in.mp4".to_value(), idle()).is_err());
         let e = set(
@@ -831,7 +988,8 @@ mod tests {
             remote: false,
         };
         let e = set(&mut s, "backend", Backend::Remote.to_value(), local).unwrap_err();
-        assert!(e.contains("cannot change while running"));
+        assert!(e.contains("cannot change while the element runs"), "{e}");
+        assert!(e.contains("local stays"), "{e}");
         assert_eq!(s.backend, Backend::Local);
         let e = set(
             &mut s,
@@ -855,6 +1013,59 @@ mod tests {
     }
 
     #[test]
+    fn refusals_before_the_start_are_kept_until_a_value_is_taken() {
+        gst::init().unwrap();
+        let mut s = Settings::default();
+        set(&mut s, "background-color", "notacolour".to_value(), idle()).unwrap_err();
+        set(&mut s, "composition", "{bad".to_value(), idle()).unwrap_err();
+        let all = s.refusals().unwrap();
+        assert!(
+            all.contains("background-color: invalid colour 'notacolour'"),
+            "{all}"
+        );
+        assert!(all.contains("#RRGGBB"), "{all}");
+        assert!(all.contains("composition: '{bad'"), "{all}");
+        set(&mut s, "background-color", "white".to_value(), idle()).unwrap();
+        set(&mut s, "composition", "{}".to_value(), idle()).unwrap();
+        assert_eq!(s.refusals(), None);
+        // While running a refusal is a warning only: the pipeline plays on.
+        let local = Running {
+            local: true,
+            remote: false,
+        };
+        set(&mut s, "background-color", "notacolour".to_value(), local).unwrap_err();
+        set(&mut s, "model", Model::Light.to_value(), local).unwrap_err();
+        assert_eq!(s.refusals(), None);
+        assert_eq!(s.model, DEFAULT_MODEL);
+    }
+
+    #[test]
+    fn start_only_properties_say_so_in_their_specs() {
+        gst::init().unwrap();
+        for p in property_specs() {
+            if !p.flags().contains(glib::ParamFlags::WRITABLE) {
+                continue;
+            }
+            let ready = p.flags().contains(gst::PARAM_FLAG_MUTABLE_READY);
+            let playing = p.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING);
+            assert!(ready ^ playing, "{}: one of READY or PLAYING", p.name());
+        }
+        for name in [
+            "model",
+            "mode",
+            "backend",
+            "execution-provider",
+            "api-url",
+            "detector",
+        ] {
+            assert!(!changeable_while_running(name), "{name}");
+        }
+        for name in ["background", "text-prompt", "smoothing", "composition"] {
+            assert!(changeable_while_running(name), "{name}");
+        }
+    }
+
+    #[test]
     fn values_read_back_and_the_key_as_its_fingerprint() {
         gst::init().unwrap();
         let mut s = Settings::default();
@@ -866,7 +1077,11 @@ mod tests {
         set(&mut s, "scale", 0.5f64.to_value(), idle()).unwrap();
         let json: Option<String> = s.get("composition").get().unwrap();
         assert!(json.unwrap().contains("\"scale\":0.5"));
-        assert_eq!(s.get("output-format").get::<String>().unwrap(), "webm");
+        let format = s.get("output-format");
+        assert_eq!(
+            glib::EnumValue::from_value(&format).unwrap().1.nick(),
+            "webm"
+        );
         // Every spec'd property reads back.
         for p in properties() {
             assert_eq!(s.get(p.name()).type_(), p.value_type(), "{}", p.name());

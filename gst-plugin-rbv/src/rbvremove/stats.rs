@@ -30,8 +30,9 @@ pub struct Window {
     /// Frames in this window.
     pub window_frames: u32,
     pub fps: f64,
-    pub inference_p50_ms: f64,
-    pub inference_p95_ms: f64,
+    /// `None` when no inference finished in the window (async, heavy model).
+    pub inference_p50_ms: Option<f64>,
+    pub inference_p95_ms: Option<f64>,
     pub process_p50_ms: f64,
     pub process_p95_ms: f64,
 }
@@ -80,8 +81,10 @@ impl Stats {
             frames: self.frames,
             window_frames: self.process_ms.len() as u32,
             fps: self.process_ms.len() as f64 / elapsed.as_secs_f64(),
-            inference_p50_ms: percentile(&mut self.inference_ms, 50),
-            inference_p95_ms: percentile(&mut self.inference_ms, 95),
+            inference_p50_ms: (!self.inference_ms.is_empty())
+                .then(|| percentile(&mut self.inference_ms, 50)),
+            inference_p95_ms: (!self.inference_ms.is_empty())
+                .then(|| percentile(&mut self.inference_ms, 95)),
             process_p50_ms: percentile(&mut self.process_ms, 50),
             process_p95_ms: percentile(&mut self.process_ms, 95),
         };
@@ -136,7 +139,7 @@ mod tests {
         };
         assert_eq!((w.frames, w.window_frames), (11, 11));
         assert!((w.fps - 11.0).abs() < 1e-9, "{}", w.fps);
-        assert_eq!(w.inference_p50_ms, 6.0);
+        assert_eq!(w.inference_p50_ms, Some(6.0));
         assert_eq!(w.process_p95_ms, 30.0);
         // The next window starts empty, from the close.
         assert_eq!(s.frame(ms(1), t0 + ms(1500), 1000), Booked::Open);
@@ -144,7 +147,7 @@ mod tests {
             panic!("second window");
         };
         assert_eq!((w.frames, w.window_frames), (13, 2));
-        assert_eq!(w.inference_p95_ms, 0.0, "no inference in the window");
+        assert_eq!(w.inference_p95_ms, None, "no inference in the window");
     }
 
     #[test]

@@ -98,6 +98,25 @@ impl Worker {
         Ok(f(slots.latest.as_mut()))
     }
 
+    /// Waits until there is a mask (or an error, or the worker stops), at
+    /// most `limit`.
+    pub fn wait_latest(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut slots = lock(&self.shared.slots);
+        while slots.latest.is_none() && slots.error.is_none() && !slots.stop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            slots = self
+                .shared
+                .cond
+                .wait_timeout(slots, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     /// Forgets the mask and any waiting input (after a flush: the old mask
     /// belongs to another place in the stream).
     pub fn clear(&self) {
@@ -169,5 +188,7 @@ fn run(shared: &Shared, segmenters: &Mutex<Vec<Segmenter>>) {
             }
             Err(e) => slots.error = Some(e),
         }
+        // For a frame waiting on the first mask (before-first-mask=wait).
+        shared.cond.notify_all();
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use gst_video::prelude::*;
 use rbv_core::compositor::{self, Background, Blur, Compositor, Cover, Pixels, PixelsMut};
 use rbv_core::image::Image;
-use rbv_core::matte::{self, AlphaMode, Matte, Refiner};
+use rbv_core::matte::{self, AlphaMode, MaskControls, MaskShaper, Matte, Refiner};
 
 use super::FrameError;
 use super::frames::Frames;
@@ -30,6 +30,7 @@ struct CoverCache {
 pub struct Composite {
     matte: Matte,
     refiner: Refiner,
+    shaper: MaskShaper,
     compositor: Compositor,
     blur: Blur,
     cover: Option<CoverCache>,
@@ -52,6 +53,7 @@ impl Composite {
         let Composite {
             matte,
             refiner,
+            shaper,
             compositor,
             blur,
             cover,
@@ -92,6 +94,8 @@ impl Composite {
                 stride,
                 ai,
                 alpha_mode,
+                shaper,
+                &look.mask,
             )
         };
 
@@ -300,18 +304,22 @@ fn apply_matte(
     stride: usize,
     alpha: usize,
     mode: AlphaMode,
+    shaper: &mut MaskShaper,
+    controls: &MaskControls,
 ) -> Result<(), String> {
     match refine {
-        None => plain.apply(mask, mask_size, (w, h), data, stride, alpha, mode),
+        None => plain.apply(mask, mask_size, (w, h), data, stride, alpha, mode)?,
         Some((radius, eps)) => {
             let plane =
                 refiner.refine(mask, mask_size, data, stride, (w, h), alpha, radius, eps)?;
             matte::write_alpha(
                 plane, w as usize, w as usize, h as usize, data, stride, alpha, mode,
             );
-            Ok(())
         }
     }
+    // Threshold, grow/shrink, feather: in output pixels, off by default.
+    shaper.apply(controls, data, (w as usize, h as usize), stride, alpha);
+    Ok(())
 }
 
 /// The background image prepared for this canvas and format (cached until

@@ -20,9 +20,9 @@ use gst_video::prelude::*;
 use rbv_core::matte::Smoother;
 use rbv_core::model::{ModelSpec, Segmenter};
 
-use super::Mode;
 use super::settings::Look;
 use super::worker::{self, Worker};
+use super::{BeforeFirstMask, Mode};
 use composite::Composite;
 use correct::Corrector;
 use frames::{Frames, foreground, model_input};
@@ -31,6 +31,8 @@ pub use gate::LocalGate;
 /// Frames at least this wide (relative to their height) count as wide for
 /// `human-variant=auto`.
 const WIDE_ASPECT: f64 = 1.6;
+/// before-first-mask=wait: the longest a frame waits for the first mask.
+const FIRST_MASK_WAIT: Duration = Duration::from_secs(30);
 
 /// Why a frame could not be made: what failed, and the detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +62,10 @@ pub struct Processed {
     /// A new inference finished for this frame (sync: its own; async: the
     /// newest one, the first time it is applied), and how long it took.
     pub inference: Option<Duration>,
-    /// Frames between the applied mask's frame and this one.
-    pub mask_age: u32,
+    /// Frames between the applied mask's frame and this one; `None` before
+    /// the model's first mask (async), when nothing or only the correction's
+    /// human mask is applied.
+    pub mask_age: Option<u32>,
 }
 
 /// The local frame path, from the start to the stop.
@@ -295,7 +299,7 @@ impl LocalPath {
                     size,
                     Processed {
                         inference: Some(took),
-                        mask_age: 0,
+                        mask_age: Some(0),
                     },
                 )
             }
@@ -363,6 +367,11 @@ impl LocalPath {
                     foreground(fast, &frames.to_fg, inframe, &mut fg, bands)
                         .map_err(|e| fail("cannot convert the foreground", e))?;
                 }
+                if look.before_first_mask == BeforeFirstMask::Wait {
+                    // Bounded by one inference (the worker has this frame
+                    // or an earlier one); at once once there is a mask.
+                    worker.wait_latest(FIRST_MASK_WAIT);
+                }
                 let latest = worker
                     .with_latest(|latest| match latest {
                         Some(out) if out.active == *active => {
@@ -384,30 +393,37 @@ impl LocalPath {
                             size,
                             Processed {
                                 inference: fresh.then_some(took),
-                                mask_age: (this_frame - frame).min(u64::from(u32::MAX)) as u32,
+                                mask_age: Some((this_frame - frame).min(u64::from(u32::MAX)) as u32),
                             },
                         )
                     }
-                    None if correction.is_some() => {
+                    None if correction.is_some()
+                        && look.before_first_mask == BeforeFirstMask::Auto =>
+                    {
                         // Before the first heavy mask: the human model's.
                         let size = correction.map_or(model_size, |c| c.alone(mask));
                         (
                             size,
                             Processed {
                                 inference: None,
-                                mask_age: 0,
+                                mask_age: None,
                             },
                         )
                     }
                     None => {
-                        // No mask yet: nothing is kept until the first.
+                        // No mask yet: nothing is kept until the first, or
+                        // all of the frame (before-first-mask=input).
+                        let fill = match look.before_first_mask {
+                            BeforeFirstMask::Input => 1.0,
+                            _ => 0.0,
+                        };
                         mask.clear();
-                        mask.resize((model_size.0 * model_size.1) as usize, 0.0);
+                        mask.resize((model_size.0 * model_size.1) as usize, fill);
                         (
                             model_size,
                             Processed {
                                 inference: None,
-                                mask_age: 0,
+                                mask_age: None,
                             },
                         )
                     }
@@ -416,7 +432,10 @@ impl LocalPath {
         };
 
         // What to keep: the detector's regions gate the mask (gate.rs).
-        if let Some(gate) = gate {
+        // (Not on a frame let through whole before the first mask.)
+        let whole =
+            processed.mask_age.is_none() && look.before_first_mask == BeforeFirstMask::Input;
+        if let Some(gate) = gate.as_mut().filter(|_| !whole) {
             gate.apply(&look.detect, inframe, this_frame, discont, mask, mask_size)?;
         }
 

@@ -114,7 +114,7 @@ fn the_person_is_kept_the_background_cleared_and_colours_untouched() {
         &out,
     );
     assert!(processed.inference.is_some());
-    assert_eq!(processed.mask_age, 0);
+    assert_eq!(processed.mask_age, Some(0));
     let px = packed(&output, &out);
 
     // The VOC ground truth: person pixels mostly solid, the rest mostly clear.
@@ -302,7 +302,7 @@ fn async_frames_leave_at_once_with_the_newest_mask_and_its_age() {
     let mut path = human(Mode::Async);
     assert!(path.is_async());
     path.set_caps(&in_info, &out).unwrap();
-    // The first frame has no mask yet: nothing kept, age 0. (The models'
+    // The first frame has no mask yet: nothing kept, and no age. (The models'
     // lock held meanwhile keeps the 3 ms model from finishing while the
     // frame is converted.)
     let held = path.segmenters.clone();
@@ -310,6 +310,10 @@ fn async_frames_leave_at_once_with_the_newest_mask_and_its_age() {
     let (first, processed) = run(&mut path, &transparent, (&in_info, &input), &out);
     drop(models);
     assert_eq!(processed.inference, None);
+    assert_eq!(
+        processed.mask_age, None,
+        "no mask yet is not a mask of age 0"
+    );
     assert!(alpha(&packed(&first, &out)).iter().all(|&v| v == 0));
     // Frames go on leaving while the worker infers; once its mask is there
     // it is the sync one (the same picture), of this frame or an earlier one,
@@ -322,14 +326,21 @@ fn async_frames_leave_at_once_with_the_newest_mask_and_its_age() {
         let (output, processed) = run(&mut path, &transparent, (&in_info, &input), &out);
         pushed += 1;
         if processed.inference.is_some() {
-            break (processed.mask_age, alpha(&packed(&output, &out)));
+            break (
+                processed.mask_age.expect("a fresh mask has an age"),
+                alpha(&packed(&output, &out)),
+            );
         }
     };
     assert!(frames < pushed, "age {frames} of {pushed} frames");
     assert_eq!(got, want, "the worker's mask is the sync one");
     let (_, next) = run(&mut path, &transparent, (&in_info, &input), &out);
     if next.inference.is_none() {
-        assert_eq!(next.mask_age, frames + 1, "the same mask, one frame older");
+        assert_eq!(
+            next.mask_age,
+            Some(frames + 1),
+            "the same mask, one frame older"
+        );
     }
 }
 
@@ -360,4 +371,97 @@ fn the_frame_shape_picks_the_selfie_model() {
     );
     assert!(path.negotiated());
     assert_eq!(path.model_name(), model::HUMAN_LANDSCAPE.name);
+}
+
+#[test]
+fn mask_controls_shape_the_alpha_in_output_pixels() {
+    let (in_info, input) = photo("voc_rgb.jpg", VideoFormat::I420);
+    let (w, h) = (in_info.width(), in_info.height());
+    let out = info(VideoFormat::Rgba, w, h);
+    let mut path = human(Mode::Sync);
+    path.set_caps(&in_info, &out).unwrap();
+    let mut with = |threshold: f64, grow: i32, feather: u32| {
+        let mut look = look(BackgroundMode::Transparent);
+        look.mask = rbv_core::matte::MaskControls {
+            threshold,
+            grow,
+            feather,
+        };
+        let (output, _) = run(&mut path, &look, (&in_info, &input), &out);
+        alpha(&packed(&output, &out))
+    };
+    let kept = |a: &[u8]| a.iter().filter(|&&v| v > 127).count();
+    let soft = |a: &[u8]| a.iter().filter(|&&v| v > 0 && v < 255).count();
+    let plain = with(0.0, 0, 0);
+    let hard = with(0.5, 0, 0);
+    // The threshold: no soft alpha, and the same cut as the soft one at half.
+    assert_eq!(soft(&hard), 0);
+    assert!(
+        kept(&hard).abs_diff(kept(&plain)) * 100 < kept(&plain),
+        "{} vs {}",
+        kept(&hard),
+        kept(&plain)
+    );
+    // Grow and shrink: more and less kept, by about the edge's length times
+    // the pixels (the person's outline is some hundreds of pixels long).
+    let (grown, shrunk) = (with(0.5, 4, 0), with(0.5, -4, 0));
+    assert!(
+        kept(&grown) > kept(&hard) + 400,
+        "{} vs {}",
+        kept(&grown),
+        kept(&hard)
+    );
+    assert!(
+        kept(&shrunk) + 400 < kept(&hard),
+        "{} vs {}",
+        kept(&shrunk),
+        kept(&hard)
+    );
+    // Feather: a soft edge again, the inside as it was.
+    let feathered = with(0.5, 0, 6);
+    assert!(soft(&feathered) > 400, "{} soft pixels", soft(&feathered));
+    // Two box blurs of 6 reach 12 pixels: 13 inside the edge nothing changes.
+    let deep = with(0.5, -13, 0);
+    let inside = deep
+        .iter()
+        .zip(&feathered)
+        .filter(|(d, _)| **d == 255)
+        .all(|(_, f)| *f == 255);
+    assert!(inside && kept(&deep) > 0, "feathering changed the inside");
+}
+
+#[test]
+fn before_the_first_mask_frames_leave_as_asked() {
+    use crate::rbvremove::BeforeFirstMask;
+    let (in_info, input) = photo("voc_rgb.jpg", VideoFormat::I420);
+    let out = info(VideoFormat::Rgba, in_info.width(), in_info.height());
+    let mut look = look(BackgroundMode::Transparent);
+
+    // input: the frame whole (opaque) while the model has not answered
+    // (its lock held), and no mask age.
+    let mut path = human(Mode::Async);
+    path.set_caps(&in_info, &out).unwrap();
+    look.before_first_mask = BeforeFirstMask::Input;
+    let held = path.segmenters.clone();
+    let models = lock(&held);
+    let (first, processed) = run(&mut path, &look, (&in_info, &input), &out);
+    drop(models);
+    assert_eq!(processed.mask_age, None);
+    assert!(alpha(&packed(&first, &out)).iter().all(|&v| v == 255));
+
+    // wait: the first frame waits for its own mask, then leaves cut.
+    let mut path = human(Mode::Async);
+    path.set_caps(&in_info, &out).unwrap();
+    look.before_first_mask = BeforeFirstMask::Wait;
+    let (first, processed) = run(&mut path, &look, (&in_info, &input), &out);
+    assert_eq!(processed.mask_age, Some(0));
+    assert!(processed.inference.is_some());
+    let a = alpha(&packed(&first, &out));
+    let share = |f: fn(u8) -> bool| a.iter().filter(|&&v| f(v)).count() as f64 / a.len() as f64;
+    assert!(
+        share(|v| v < 16) > 0.2 && share(|v| v > 240) > 0.05,
+        "clear {:.3}, solid {:.3}",
+        share(|v| v < 16),
+        share(|v| v > 240)
+    );
 }
