@@ -2,33 +2,68 @@
 //! `rbv local`: the file through `rbvremove` on this machine, by the same
 //! file-job runner `rbv serve` uses.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use rbv_api::OutputFormat;
 use rbv_runner::{Failure, Spec, Target};
 
-use crate::progress::Progress;
+use crate::progress::{Progress, job_line, megabytes};
 use crate::{Args, Fail, REMOTE_ONLY, USAGE, prop};
 
-/// What `-o OUT` asks for.
+/// What `-o OUT` asks for, by its extension.
 fn target(out: &str, transparent: bool) -> Result<Target, Fail> {
-    if out.contains('%') && out.ends_with(".png") {
-        Ok(Target::PngFrames)
-    } else if out.ends_with(".mkv") {
-        Ok(Target::Ffv1)
-    } else if out.ends_with(".webm") {
-        if transparent {
-            return Err(Fail::Input(
-                "VP8/WebM from this GStreamer keeps no alpha: write .mkv or %d.png, or set --background"
-                    .into(),
-            ));
+    let ext = Path::new(out)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    Ok(match ext.as_str() {
+        // One PNG per frame with a %d pattern; a single picture without.
+        "png" => Target::PngFrames,
+        "mkv" => Target::Ffv1,
+        // ProRes 4444 with alpha (422 HQ over a background): what editors open.
+        "mov" => Target::Service(OutputFormat::Mov),
+        // VP9 with alpha (by ffmpeg), VP8 over a background.
+        "webm" => Target::Service(OutputFormat::Webm),
+        "gif" => Target::Service(OutputFormat::Gif),
+        "webp" => Target::Service(OutputFormat::Webp),
+        "mp4" if transparent => {
+            return Err(Fail::Input(format!(
+                "{out}: MP4 (H.264) keeps no alpha: write .mov, .webm or .mkv, or set --background"
+            )));
         }
-        Ok(Target::Service(OutputFormat::Webm))
-    } else {
-        Err(Fail::Input(format!(
-            "{out}: write .mkv (alpha), .webm (with a background) or a %d.png pattern"
-        )))
+        "mp4" => Target::Service(OutputFormat::Mp4),
+        _ => {
+            return Err(Fail::Input(format!(
+                "{out}: write .mov (ProRes 4444, alpha), .webm (VP9, alpha), .mkv (FFV1, \
+                 alpha), .gif, .webp, .mp4 (with a background), a .png for a picture or a \
+                 %d.png pattern (one PNG per frame)"
+            )));
+        }
+    })
+}
+
+/// `-o cut.png` (no %d) writes one picture: the input must be one.
+fn check_single_picture(input: &Path, out: &str) -> Result<(), Fail> {
+    // A picture has no video stream to the probe (image/jpeg, image/png):
+    // only a stream of more than one frame is refused; other failures are
+    // the job's to report.
+    let Ok(probe) = rbv_runner::probe(input, std::time::Duration::from_secs(60)) else {
+        return Ok(());
+    };
+    if probe.frames > 1 {
+        return Err(Fail::Input(format!(
+            "{}: {} frames, and {out} is one picture: write a pattern such as \
+             {} (one PNG per frame), or a video file",
+            input.display(),
+            probe.frames,
+            out.trim_end_matches(".png").to_owned() + "_%05d.png"
+        )));
     }
+    Ok(())
 }
 
 pub fn run(args: &Args) -> Result<(), Fail> {
@@ -39,33 +74,136 @@ pub fn run(args: &Args) -> Result<(), Fail> {
     {
         return Err(Fail::Input(format!("--{name} is for rbv remote")));
     }
-    if !Path::new(&args.input).is_file() {
-        return Err(Fail::Input(format!("{}: no such file", args.input)));
-    }
+    check_input(Path::new(&args.input))?;
     let out = args.output.to_string_lossy().into_owned();
     let transparent = matches!(prop(args, "background"), None | Some("transparent"));
+    let target = target(&out, transparent)?;
+    if target == Target::PngFrames && !out.contains('%') {
+        check_single_picture(Path::new(&args.input), &out)?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    on_ctrl_c(stop.clone(), args.output.clone());
     let spec = Spec {
         input: Path::new(&args.input),
         output: &args.output,
-        target: target(&out, transparent)?,
+        target,
         properties: args.props.clone(),
         timeout: None,
+        stop: Some(stop),
     };
+    let started = Instant::now();
     let mut progress = Progress::new();
-    rbv_runner::run(&spec, |p| {
-        progress.show("removing the background", p.percent())
+    let outcome = rbv_runner::run(&spec, |p| {
+        let line = job_line(
+            p.frames,
+            p.position.seconds_f64(),
+            p.duration.seconds_f64(),
+            started.elapsed().as_secs_f64(),
+        );
+        progress.show_detail("removing the background", &line, p.percent())
     })
-    .map_err(|f| match f {
+    .map_err(|f| failure(f, &args.input, &out))?;
+    let size = std::fs::metadata(&args.output).map_or(0, |m| m.len());
+    let took = started.elapsed().as_secs_f64();
+    let mut summary = format!(
+        "wrote {out}: {} frame{} in {took:.1} s ({:.1} fps){}",
+        outcome.frames,
+        if outcome.frames == 1 { "" } else { "s" },
+        outcome.frames as f64 / took.max(1e-3),
+        if size > 0 {
+            format!(", {}", megabytes(size))
+        } else {
+            String::new()
+        }
+    );
+    if outcome.audio_dropped {
+        summary
+            .push_str("\nrbv: the input's sound is not in it (rbv local writes the picture only)");
+    }
+    progress.done(&summary);
+    if outcome.interrupted {
+        return Err(Fail::Interrupted(format!(
+            "interrupted: {out} is complete with the {} frames done before Ctrl-C",
+            outcome.frames
+        )));
+    }
+    Ok(())
+}
+
+/// Ctrl-C once: the input is ended where it is and the output finished (a
+/// complete, shorter file). Twice: the output is removed and rbv exits.
+fn on_ctrl_c(stop: Arc<AtomicBool>, output: PathBuf) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if !stop.swap(true, Ordering::SeqCst) {
+                    eprintln!(
+                        "\nrbv: stopping: finishing {} with the frames done so far \
+                         (Ctrl-C again to abort and remove it)",
+                        output.display()
+                    );
+                } else {
+                    let _ = std::fs::remove_file(&output);
+                    eprintln!("\nrbv: aborted: {} removed", output.display());
+                    std::process::exit(130);
+                }
+            }
+        });
+    });
+}
+
+/// The input must be a readable file: named when it is not.
+fn check_input(input: &Path) -> Result<(), Fail> {
+    let shown = input.display();
+    let meta = std::fs::metadata(input).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Fail::Input(format!("{shown}: no such file")),
+        _ => Fail::Input(format!("{shown}: {e}")),
+    })?;
+    if meta.is_dir() {
+        return Err(Fail::Input(format!(
+            "{shown}: is a directory, not a video or image file"
+        )));
+    }
+    std::fs::File::open(input).map_err(|e| Fail::Input(format!("{shown}: {e}")))?;
+    Ok(())
+}
+
+/// A runner failure as the user reads it: which file or option, GStreamer's
+/// own text and its debug detail; bad input (exit 2) when the input, the
+/// output path or an option is at fault.
+fn failure(f: Failure, input: &str, out: &str) -> Fail {
+    let unreadable = f.input_unreadable();
+    match f {
         Failure::NoProperty(name) => Fail::Input(format!("--{name}: no such option\n\n{USAGE}")),
         Failure::Property { name, value, why } => Fail::Input(format!("--{name} {value}: {why}")),
         Failure::Refused(why) => Fail::Input(why),
-        Failure::Pipeline { ref error, .. }
-            if error.is::<gst::LibraryError>() || error.is::<gst::ResourceError>() =>
-        {
-            Fail::Input(f.to_string())
+        Failure::NoFrames => Fail::Input(format!("{input}: has no video frames")),
+        Failure::Pipeline {
+            error,
+            source,
+            debug,
+        } => {
+            let detail = debug
+                .map(|d| format!("\n  (GStreamer: {d})"))
+                .unwrap_or_default();
+            if unreadable {
+                Fail::Input(format!(
+                    "{input}: cannot be read as a video or image: {error}{detail}"
+                ))
+            } else if source == "sink" {
+                Fail::Input(format!("{out}: cannot be written: {error}{detail}"))
+            } else if error.is::<gst::LibraryError>() || error.is::<gst::ResourceError>() {
+                Fail::Input(format!("{error}{detail}"))
+            } else {
+                Fail::Other(format!("{input}: {error}{detail}"))
+            }
         }
         other => Fail::Other(other.to_string()),
-    })?;
-    progress.done(&format!("wrote {out}"));
-    Ok(())
+    }
 }

@@ -21,8 +21,10 @@ usage:
   rbv serve [options]                  run the /v1 service here (feature `server`)
   rbv keys create|list|revoke          manage the server's API keys (`rbv serve --help`)
 
-OUT for local: .mkv (FFV1, alpha kept), .webm (VP8, opaque: needs a background),
-or a pattern with %d ending in .png (one PNG per frame, alpha kept).
+OUT for local, by its extension: .mov (ProRes 4444 with alpha; 422 HQ over a
+background), .webm (VP9 with alpha, by ffmpeg; VP8 over a background), .mkv (FFV1,
+lossless, alpha), .gif, .webp, .mp4 (H.264: needs a background), cut.png for a
+single picture in, or a %d pattern ending in .png (one PNG per frame, alpha).
 OUT for remote: the service's file as it comes (format from --output-format, or
 from OUT's extension: webm, mov, mp4, gif, webp, zip for png_sequence).
 
@@ -33,17 +35,23 @@ options (the element's property names):
   --canvas-width N --canvas-height N --anchor A --scale F --offset-x N --offset-y N
   --composition JSON
   local only:  --smoothing F --refine --human-variant V --model-path FILE --threads N
+               --mask-threshold F (0-1: hard cut) --mask-grow N (pixels; negative
+               shrinks) --mask-feather N (pixels of soft edge)
   remote only: --api-url URL --api-key KEY (else RBV_API_KEY; prefer the variable:
                a command line is visible to other users) --output-format F
                --poll-interval MS --timeout S
 
-exit codes: 0 done, 1 other failure, 2 bad input, 3 service/job error, 4 network";
+exit codes: 0 done, 1 other failure, 2 bad input, 3 service/job error, 4 network,
+130 stopped by Ctrl-C (rbv local: the output is complete up to there; twice: removed)
+rbv --version prints the version.";
 
 pub enum Fail {
     Input(String),
     Api(String),
     Network(String),
     Other(String),
+    /// Ctrl-C: the output was finished early (exit 130, as for SIGINT).
+    Interrupted(String),
 }
 
 impl Fail {
@@ -53,11 +61,16 @@ impl Fail {
             Fail::Input(_) => 2,
             Fail::Api(_) => 3,
             Fail::Network(_) => 4,
+            Fail::Interrupted(_) => 130,
         }
     }
     fn text(&self) -> &str {
         match self {
-            Fail::Input(s) | Fail::Api(s) | Fail::Network(s) | Fail::Other(s) => s,
+            Fail::Input(s)
+            | Fail::Api(s)
+            | Fail::Network(s)
+            | Fail::Other(s)
+            | Fail::Interrupted(s) => s,
         }
     }
 }
@@ -125,6 +138,10 @@ fn parse_args() -> Result<Args, Fail> {
 
 fn main() -> ExitCode {
     let first = std::env::args().nth(1);
+    if matches!(first.as_deref(), Some("--version" | "-V" | "version")) {
+        println!("rbv {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     if matches!(first.as_deref(), Some("serve" | "keys")) {
         #[cfg(feature = "server")]
         let result = serve::main(std::env::args().skip(1).collect());

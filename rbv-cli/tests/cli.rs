@@ -127,7 +127,14 @@ fn local_writes_a_playable_file_with_alpha() {
             vec!["--background-color", "chartreuse-ish"],
             "background-color",
         ),
-        (vec!["--scale", "99"], "--scale 99: out of range"),
+        (
+            vec!["--scale", "99"],
+            "--scale 99: '99' is not a number from 0.01 to 16",
+        ),
+        (
+            vec!["--model", "bogus"],
+            "'bogus' is not one of human, light, original, pro",
+        ),
         (vec!["--api-key", "x"], "--api-key is for rbv remote"),
         (vec!["--frobnicate", "1"], "--frobnicate: no such option"),
     ] {
@@ -318,4 +325,197 @@ fn remote_exit_codes_tell_failures_apart() {
     let r = rbv(&["remote", i, "-o", "/tmp/x.mp4"], Some(KEY));
     assert_eq!(r.status.code(), Some(2));
     assert!(stderr(&r).contains("mp4 has no alpha"), "{}", stderr(&r));
+}
+
+#[test]
+fn local_names_what_went_wrong_and_bad_input_exits_2() {
+    common::init();
+    let dir = common::scratch("cli-errors");
+    let zidane = common::data("zidane.jpg");
+    let zidane = zidane.to_str().unwrap();
+    let out = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+
+    let o = rbv(&["--version"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let version = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(version.trim(), format!("rbv {}", env!("CARGO_PKG_VERSION")));
+
+    let text_file = dir.join("notes.mp4");
+    std::fs::write(&text_file, "this is a text file, not a video\n".repeat(50)).unwrap();
+    let random = dir.join("random.mkv");
+    std::fs::write(
+        &random,
+        (0..20_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let not_a_mask = common::data("not_a_mask.onnx");
+    let missing_dir = dir.join("no-such-dir");
+    let cases: Vec<(Vec<String>, Vec<String>)> = vec![
+        // The element's own error, not "the pipeline does not start".
+        (
+            vec![
+                zidane.into(),
+                "-o".into(),
+                out("z_%d.png"),
+                "--model-path".into(),
+                not_a_mask.display().to_string(),
+            ],
+            vec![not_a_mask.display().to_string()],
+        ),
+        (
+            vec![
+                zidane.into(),
+                "-o".into(),
+                out("z_%d.png"),
+                "--model-path".into(),
+                missing_dir.join("m.onnx").display().to_string(),
+            ],
+            vec![format!(
+                "model-path {}",
+                missing_dir.join("m.onnx").display()
+            )],
+        ),
+        (
+            vec![zidane.into(), "-o".into(), "/nonexistent/dir/x.mkv".into()],
+            vec!["/nonexistent/dir/x.mkv".into()],
+        ),
+        (
+            vec![text_file.display().to_string(), "-o".into(), out("t.mkv")],
+            vec![
+                text_file.display().to_string(),
+                "cannot be read as a video".into(),
+            ],
+        ),
+        (
+            vec![random.display().to_string(), "-o".into(), out("r.mkv")],
+            vec![random.display().to_string()],
+        ),
+        (
+            vec![dir.display().to_string(), "-o".into(), out("d.mkv")],
+            vec![format!("{}: is a directory", dir.display())],
+        ),
+        (
+            vec![zidane.into(), "-o".into(), out("z.avi")],
+            vec![".mov (ProRes 4444".into()],
+        ),
+    ];
+    for (args, wants) in cases {
+        let mut a = vec!["local"];
+        a.extend(args.iter().map(String::as_str));
+        let o = rbv(&a, None);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{a:?}: {err}");
+        assert!(!err.contains("does not start"), "{a:?}: {err}");
+        for want in wants {
+            assert!(err.contains(&want), "{a:?}: no {want} in {err}");
+        }
+    }
+
+    // One picture in, one picture out.
+    let o = rbv(&["local", zidane, "-o", &out("cut.png")], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (frames, mattes) = decode(&dir.join("cut.png"));
+    assert_eq!(frames, 1);
+    assert!(
+        mattes[0].clear > 0.2 && mattes[0].solid > 0.05,
+        "{:?}",
+        mattes[0]
+    );
+    // A video to one picture is refused, with the pattern to use.
+    let clip = dir.join("clip.webm");
+    common::short_clip("vtest.avi", 3, &clip);
+    let o = rbv(
+        &["local", clip.to_str().unwrap(), "-o", &out("v.png")],
+        None,
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("3 frames") && err.contains("%05d.png"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn local_writes_what_editors_open_with_alpha() {
+    common::init();
+    let dir = common::scratch("cli-editors");
+    let clip = dir.join("clip.webm");
+    common::short_clip("vtest.avi", 6, &clip);
+    // ProRes 4444 (.mov) and VP9 with alpha (.webm), through the server's code.
+    for name in ["cut.mov", "cut.webm"] {
+        let out = dir.join(name);
+        let o = rbv(
+            &["local", clip.to_str().unwrap(), "-o", out.to_str().unwrap()],
+            None,
+        );
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let (frames, mattes) = decode(&out);
+        assert_eq!(frames, 6, "{name}");
+        for m in &mattes {
+            assert!(
+                (0.5..0.999).contains(&m.clear),
+                "{name}: no alpha kept: {m:?}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn ctrl_c_finishes_a_shorter_complete_file_and_says_so() {
+    use std::io::{BufRead, BufReader};
+    common::init();
+    let dir = common::scratch("cli-ctrl-c");
+    // 6 s of picture with sound.
+    let clip = dir.join("talk.webm");
+    encode(&format!(
+        "videotestsrc num-buffers=150 pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 ! \
+         vp8enc deadline=1 ! webmmux name=m ! filesink location={} \
+         audiotestsrc num-buffers=300 ! audioconvert ! opusenc ! m.",
+        clip.display()
+    ));
+    let out = dir.join("cut.mkv");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rbv"))
+        .args(["local", clip.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .args(["--model", "light"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut text = String::new();
+    // The first progress line: frames, rate.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        text.push_str(&line);
+        text.push('\n');
+        if line.starts_with("removing the background:") {
+            assert!(line.contains("frames") && line.contains("fps"), "{line}");
+            break;
+        }
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    for line in lines {
+        text.push_str(&line.unwrap());
+        text.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(text.contains("stopping: finishing"), "{text}");
+    assert!(
+        text.contains("interrupted:") && text.contains("is complete"),
+        "{text}"
+    );
+    assert!(text.contains("sound is not in it"), "{text}");
+    // A complete file (it decodes to its end), shorter than the input.
+    let (frames, _) = decode(&out);
+    assert!((1..150).contains(&frames), "{frames} frames:\n{text}");
+    std::fs::remove_dir_all(&dir).ok();
 }

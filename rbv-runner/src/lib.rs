@@ -11,6 +11,8 @@ mod probe;
 mod sniff;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gst::glib;
@@ -34,6 +36,9 @@ pub struct Spec<'a> {
     pub properties: Vec<(String, String)>,
     /// Longest the job may run.
     pub timeout: Option<Duration>,
+    /// Set to end the job early (Ctrl-C): the input is ended where it is
+    /// and the output finished as a complete, shorter file.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// What a finished job did.
@@ -49,6 +54,10 @@ pub struct Outcome {
     /// The input's frame size.
     pub width: u32,
     pub height: u32,
+    /// `stop` ended the input before its end.
+    pub interrupted: bool,
+    /// The input has sound, which the output does not carry.
+    pub audio_dropped: bool,
 }
 
 /// Where a job stands, for a progress display.
@@ -137,9 +146,29 @@ pub fn property_value(pspec: &glib::ParamSpec, text: &str) -> Result<glib::Value
     if t == glib::Type::STRING {
         return Ok(text.to_value());
     }
-    let v =
-        glib::Value::deserialize(text, t).map_err(|_| format!("not a valid {} value", t.name()))?;
-    use glib::{ParamSpecDouble, ParamSpecInt, ParamSpecUInt};
+    use glib::{ParamSpecBoolean, ParamSpecDouble, ParamSpecEnum, ParamSpecInt, ParamSpecUInt};
+    let expected = if let Some(p) = pspec.downcast_ref::<ParamSpecEnum>() {
+        let names = p
+            .enum_class()
+            .values()
+            .iter()
+            .map(|v| v.nick())
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("one of {names}")
+    } else if pspec.downcast_ref::<ParamSpecBoolean>().is_some() {
+        "true or false".into()
+    } else if let Some(p) = pspec.downcast_ref::<ParamSpecUInt>() {
+        format!("a whole number from {} to {}", p.minimum(), p.maximum())
+    } else if let Some(p) = pspec.downcast_ref::<ParamSpecInt>() {
+        format!("a whole number from {} to {}", p.minimum(), p.maximum())
+    } else if let Some(p) = pspec.downcast_ref::<ParamSpecDouble>() {
+        format!("a number from {} to {}", p.minimum(), p.maximum())
+    } else {
+        format!("a {} value", t.name())
+    };
+    let bad = || format!("'{text}' is not {expected}");
+    let v = glib::Value::deserialize(text, t).map_err(|_| bad())?;
     let in_range = if let (Some(p), Ok(x)) = (pspec.downcast_ref::<ParamSpecUInt>(), v.get::<u32>())
     {
         (p.minimum()..=p.maximum()).contains(&x)
@@ -150,9 +179,7 @@ pub fn property_value(pspec: &glib::ParamSpec, text: &str) -> Result<glib::Value
     } else {
         true
     };
-    in_range
-        .then_some(v)
-        .ok_or_else(|| "out of range".to_string())
+    in_range.then_some(v).ok_or_else(bad)
 }
 
 /// GStreamer with the rbv plugin, once per process.
@@ -229,6 +256,18 @@ pub fn run_limited(
             .expect("videoconvert has a sink pad"),
         limits,
     );
+    // Sound is not carried: say so rather than drop it unseen.
+    let audio = Arc::new(AtomicBool::new(false));
+    let seen_audio = audio.clone();
+    by("dec").connect_pad_added(move |_, pad| {
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        if caps
+            .structure(0)
+            .is_some_and(|s| s.name().starts_with("audio/"))
+        {
+            seen_audio.store(true, Ordering::Relaxed);
+        }
+    });
     let bus = pipeline.bus().expect("a pipeline has a bus");
     // The element refuses bad strings with a warning and keeps its value:
     // a job must not run with settings it did not ask for.
@@ -243,11 +282,22 @@ pub fn run_limited(
             first_error(&bus)
                 .unwrap_or_else(|| Failure::Setup("the processing pipeline does not start".into()))
         })?;
+        let mut interrupted = false;
         loop {
             if let Some(limit) = spec.timeout
                 && started.elapsed() > limit
             {
                 return Err(Failure::Timeout(limit));
+            }
+            if !interrupted
+                && spec
+                    .stop
+                    .as_ref()
+                    .is_some_and(|s| s.load(Ordering::Relaxed))
+            {
+                // The sources end here; what is in flight is still written.
+                interrupted = true;
+                pipeline.send_event(gst::event::Eos::new());
             }
             let msg = bus.timed_pop(gst::ClockTime::from_mseconds(200));
             // A cap hit comes first: the errors it causes downstream are its echo.
@@ -289,6 +339,8 @@ pub fn run_limited(
             processed_seconds: out.seconds(),
             width: info.width(),
             height: info.height(),
+            interrupted,
+            audio_dropped: audio.load(Ordering::Relaxed),
         })
     })();
     let _ = pipeline.set_state(gst::State::Null);
@@ -345,12 +397,16 @@ mod tests {
         assert_eq!(v.get::<u32>().unwrap(), 24);
         assert_eq!(
             property_value(&pspec("blur-radius"), "2000").unwrap_err(),
-            "out of range"
+            "'2000' is not a whole number from 7 to 128"
         );
-        assert!(
-            property_value(&pspec("model"), "bogus")
-                .unwrap_err()
-                .contains("not a valid")
+        // A wrong name lists the right ones.
+        assert_eq!(
+            property_value(&pspec("model"), "bogus").unwrap_err(),
+            "'bogus' is not one of human, light, original, pro"
+        );
+        assert_eq!(
+            property_value(&pspec("refine"), "maybe").unwrap_err(),
+            "'maybe' is not true or false"
         );
         // Strings are taken as they are, quotes and commas included.
         let prompt = property_value(&pspec("text-prompt"), "\"person\", hat").unwrap();

@@ -59,6 +59,7 @@ fn job(input: &Path, dir: &Path, limits: &Limits) -> Result<rbv_runner::Outcome,
         target: Target::Ffv1,
         properties: vec![("model".into(), "human".into())],
         timeout: Some(Duration::from_secs(120)),
+        stop: None,
     };
     rbv_runner::run_limited(&spec, limits, |_| {})
 }

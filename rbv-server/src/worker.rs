@@ -253,6 +253,7 @@ async fn run_job(app: &Arc<App>, job: &Job) -> Result<Done, String> {
                 target: rbv_runner::Target::Service(format),
                 properties: properties(&settings, bg_image.as_deref())?,
                 timeout: Some(left),
+                stop: None,
             };
             let mut last = -1.0;
             let r = rbv_runner::run_limited(&spec, &limits, |p| {
