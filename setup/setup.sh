@@ -13,6 +13,8 @@ APT_PACKAGES=(
   libgstreamer1.0-dev
   libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools
+  # gst-discoverer-1.0, for the example pipelines that read a file's duration or size.
+  gstreamer1.0-plugins-base-apps
   gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad
