@@ -87,7 +87,7 @@ pub fn job_line(frames: u64, position: f64, duration: f64, elapsed: f64) -> Stri
         format!("{frames} frames, {fps:.1} fps")
     };
     // A guess from the first percent is noise: none before it.
-    if done >= 0.01 && done < 1.0 {
+    if (0.01..1.0).contains(&done) {
         line.push_str(&format!(
             ", {} left",
             duration_text(elapsed * (1.0 - done) / done)
