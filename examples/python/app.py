@@ -53,14 +53,21 @@ def main(argv):
         elif msg.type == Gst.MessageType.ELEMENT:
             s = msg.get_structure()
             if s is not None and s.get_name() == "rbv-stats":
+                # Fields with nothing to report are absent (no inference
+                # finished in the window, no mask yet): shown as "-".
+                def ms(name):
+                    v = s.get_value(name)
+                    return "-" if v is None else "{:.2f}".format(v)
+
+                age = s.get_value("mask-age")
                 print(
-                    "app: rbv-stats frames={} fps={:.1f} inference p50={:.2f} ms "
-                    "p95={:.2f} ms mask-age={} model={} provider={}".format(
+                    "app: rbv-stats frames={} fps={:.1f} inference p50={} ms "
+                    "p95={} ms mask-age={} model={} provider={}".format(
                         s.get_value("frames"),
                         s.get_value("fps"),
-                        s.get_value("inference-p50-ms"),
-                        s.get_value("inference-p95-ms"),
-                        s.get_value("mask-age"),
+                        ms("inference-p50-ms"),
+                        ms("inference-p95-ms"),
+                        "-" if age is None else age,
                         s.get_value("model"),
                         s.get_value("execution-provider"),
                     )

@@ -95,14 +95,18 @@ fn run(input: &str, output: &str) -> Result<(), String> {
             gst::MessageView::Warning(w) => println!("app: warning: {}", w.error()),
             gst::MessageView::Element(e) => {
                 if let Some(s) = e.structure().filter(|s| s.name() == "rbv-stats") {
+                    // Fields with nothing to report are absent (no inference
+                    // finished in the window, no mask yet): shown as "-".
+                    let ms = |f: &str| s.get::<f64>(f).map_or("-".into(), |v| format!("{v:.2}"));
                     println!(
-                        "app: rbv-stats frames={} fps={:.1} inference p50={:.2} ms p95={:.2} ms \
+                        "app: rbv-stats frames={} fps={:.1} inference p50={} ms p95={} ms \
                          mask-age={} model={} provider={}",
                         s.get::<u64>("frames").unwrap_or(0),
                         s.get::<f64>("fps").unwrap_or(0.0),
-                        s.get::<f64>("inference-p50-ms").unwrap_or(0.0),
-                        s.get::<f64>("inference-p95-ms").unwrap_or(0.0),
-                        s.get::<u32>("mask-age").unwrap_or(0),
+                        ms("inference-p50-ms"),
+                        ms("inference-p95-ms"),
+                        s.get::<u32>("mask-age")
+                            .map_or("-".into(), |a| a.to_string()),
                         s.get::<&str>("model").unwrap_or("?"),
                         s.get::<&str>("execution-provider").unwrap_or("?"),
                     );

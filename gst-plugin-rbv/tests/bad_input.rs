@@ -105,7 +105,7 @@ fn a_truncated_or_empty_model_file_is_an_error_naming_it() {
     ))
     .expect("a missing model-path fails the start");
     assert!(
-        err.contains(&format!("model-path {}: no such file", missing.display())),
+        err.contains(&format!("model-path {}: not found", missing.display())),
         "{err}"
     );
     assert!(!err.contains("or set model-path"), "{err}");

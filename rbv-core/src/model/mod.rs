@@ -363,7 +363,7 @@ impl Segmenter {
             .unwrap_or_else(|| spec.default_path());
         if given && !path.is_file() {
             return Err(format!(
-                "model-path {}: no such file (or not a file)",
+                "model-path {}: not found (no such file, or not a file)",
                 path.display()
             ));
         }
