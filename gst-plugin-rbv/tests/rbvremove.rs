@@ -570,7 +570,10 @@ fn live_run(props: &str, frames: u32, fps: u32) -> (u32, u32, gst::ClockTime) {
         match msg.view() {
             gst::MessageView::Element(e) => {
                 if let Some(s) = e.structure().filter(|s| s.name() == "rbv-stats") {
-                    age = s.get::<u32>("mask-age").unwrap();
+                    // Absent until the first mask.
+                    if let Ok(a) = s.get::<u32>("mask-age") {
+                        age = a;
+                    }
                     let mut q = gst::query::Latency::new();
                     if pipeline.query(&mut q) {
                         latency = q.result().1;

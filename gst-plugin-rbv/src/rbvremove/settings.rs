@@ -365,15 +365,17 @@ impl Settings {
         result
     }
 
-    /// The values refused before the start, as one message, if any.
+    /// The values refused before the start, as one message, if any. With
+    /// backend=remote a local background-image is left to the remote start,
+    /// which refuses every local path with what to give instead (a URL).
     pub fn refusals(&self) -> Option<String> {
-        (!self.refused.is_empty()).then(|| {
-            self.refused
-                .iter()
-                .map(|(name, why)| format!("{name}: {why}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
+        let all: Vec<String> = self
+            .refused
+            .iter()
+            .filter(|(name, _)| !(self.backend == Backend::Remote && *name == "background-image"))
+            .map(|(name, why)| format!("{name}: {why}"))
+            .collect();
+        (!all.is_empty()).then(|| all.join("; "))
     }
 
     fn apply(

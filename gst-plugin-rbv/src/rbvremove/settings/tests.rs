@@ -101,6 +101,26 @@ fn refusals_before_the_start_are_kept_until_a_value_is_taken() {
     set(&mut s, "background-color", "white".to_value(), idle()).unwrap();
     set(&mut s, "composition", "{}".to_value(), idle()).unwrap();
     assert_eq!(s.refusals(), None);
+    // A local image path is the remote start's to refuse (it wants a URL).
+    set(
+        &mut s,
+        "background-image",
+        "/nonexistent/bg.png".to_value(),
+        idle(),
+    )
+    .unwrap_err();
+    assert!(s.refusals().unwrap().contains("/nonexistent/bg.png"));
+    set(&mut s, "backend", Backend::Remote.to_value(), idle()).unwrap();
+    assert_eq!(s.refusals(), None);
+    set(&mut s, "backend", Backend::Local.to_value(), idle()).unwrap();
+    set(
+        &mut s,
+        "background-image",
+        None::<String>.to_value(),
+        idle(),
+    )
+    .unwrap();
+    assert_eq!(s.refusals(), None);
     // While running a refusal is a warning only: the pipeline plays on.
     let local = Running {
         local: true,
