@@ -593,16 +593,24 @@ fn live_run(props: &str, frames: u32, fps: u32) -> (u32, u32, gst::ClockTime) {
     )
 }
 
-/// One u2netp (model=light) inference on this machine, after a warm-up run.
+/// One u2netp (model=light) inference on this machine, after a warm-up
+/// run: the fastest of three, since other tests share the cores (one
+/// sample once read 1.5 s for a 0.23 s model, and the latency bound derived
+/// from it failed).
 fn light_model_frame_time() -> std::time::Duration {
     use rbv_core::model::{self, RunnerOptions, Segmenter};
     let mut s = Segmenter::new(model::LIGHT, None, &RunnerOptions::default()).unwrap();
     let (w, h) = s.input_size();
     let rgb = vec![128u8; (w * h * 3) as usize];
     s.run(&rgb, w as usize * 3).unwrap();
-    let t0 = std::time::Instant::now();
-    s.run(&rgb, w as usize * 3).unwrap();
-    t0.elapsed()
+    (0..3)
+        .map(|_| {
+            let t0 = std::time::Instant::now();
+            s.run(&rgb, w as usize * 3).unwrap();
+            t0.elapsed()
+        })
+        .min()
+        .unwrap()
 }
 
 #[test]
