@@ -82,15 +82,15 @@ pub fn run(args: &Args) -> Result<(), Fail> {
         check_single_picture(Path::new(&args.input), &out)?;
     }
     let stop = Arc::new(AtomicBool::new(false));
-    on_ctrl_c(stop.clone(), args.output.clone());
     let spec = Spec {
         input: Path::new(&args.input),
         output: &args.output,
         target,
         properties: args.props.clone(),
         timeout: None,
-        stop: Some(stop),
+        stop: Some(stop.clone()),
     };
+    on_ctrl_c(stop, args.output.clone(), spec.written());
     let started = Instant::now();
     let mut progress = Progress::new();
     let outcome = rbv_runner::run(&spec, |p| {
@@ -131,8 +131,9 @@ pub fn run(args: &Args) -> Result<(), Fail> {
 }
 
 /// Ctrl-C once: the input is ended where it is and the output finished (a
-/// complete, shorter file). Twice: the output is removed and rbv exits.
-fn on_ctrl_c(stop: Arc<AtomicBool>, output: PathBuf) {
+/// complete, shorter file). Twice: the output (and what the job writes it
+/// from, `written`) is removed and rbv exits.
+fn on_ctrl_c(stop: Arc<AtomicBool>, output: PathBuf, written: Vec<PathBuf>) {
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -149,7 +150,13 @@ fn on_ctrl_c(stop: Arc<AtomicBool>, output: PathBuf) {
                         output.display()
                     );
                 } else {
-                    let _ = std::fs::remove_file(&output);
+                    for path in &written {
+                        // The output is never a folder of the user's to empty.
+                        let _ = match path.is_dir() && *path != output {
+                            true => std::fs::remove_dir_all(path),
+                            false => std::fs::remove_file(path),
+                        };
+                    }
                     eprintln!("\nrbv: aborted: {} removed", output.display());
                     std::process::exit(130);
                 }

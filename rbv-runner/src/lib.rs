@@ -10,7 +10,7 @@ mod limits;
 mod probe;
 mod sniff;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -39,6 +39,47 @@ pub struct Spec<'a> {
     /// Set to end the job early (Ctrl-C): the input is ended where it is
     /// and the output finished as a complete, shorter file.
     pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// Where a job writes besides its output while it runs.
+struct Scratch {
+    /// The output has no background (the properties leave it transparent).
+    transparent: bool,
+    /// The PNG frames a png_sequence zip is made of.
+    frames_dir: Option<PathBuf>,
+    /// The lossless FFV1 file ffmpeg encodes the output from.
+    intermediate: Option<PathBuf>,
+}
+
+impl Spec<'_> {
+    fn scratch(&self) -> Scratch {
+        let transparent = self
+            .properties
+            .iter()
+            .rev()
+            .find(|(n, _)| n == "background")
+            .is_none_or(|(_, v)| v == "transparent");
+        let png_zip = self.target == Target::Service(rbv_api::OutputFormat::PngSequence);
+        Scratch {
+            transparent,
+            frames_dir: png_zip.then(|| self.output.with_extension("frames")),
+            intermediate: self
+                .target
+                .needs_ffmpeg(transparent)
+                .then(|| self.output.with_extension("ffv1.mkv")),
+        }
+    }
+
+    /// Every path the job writes: its output, and the intermediate file or
+    /// folder it makes the output from (removed when the job ends). What a
+    /// caller that ends the process mid-job (a second Ctrl-C) removes.
+    pub fn written(&self) -> Vec<PathBuf> {
+        let scratch = self.scratch();
+        std::iter::once(self.output.to_path_buf())
+            .chain(scratch.intermediate)
+            .chain(scratch.frames_dir)
+            .collect()
+    }
 }
 
 /// What a finished job did.
@@ -206,16 +247,11 @@ pub fn run_limited(
 ) -> Result<Outcome, Failure> {
     let started = Instant::now();
     init().map_err(Failure::Setup)?;
-    let transparent = spec
-        .properties
-        .iter()
-        .rev()
-        .find(|(n, _)| n == "background")
-        .is_none_or(|(_, v)| v == "transparent");
-    let png_zip = spec.target == Target::Service(rbv_api::OutputFormat::PngSequence);
-    let frames_dir = png_zip.then(|| spec.output.with_extension("frames"));
-    let via_ffmpeg = spec.target.needs_ffmpeg(transparent);
-    let intermediate = spec.output.with_extension("ffv1.mkv");
+    let Scratch {
+        transparent,
+        frames_dir,
+        intermediate,
+    } = spec.scratch();
     let pipeline = gst::parse::launch(&format!(
         "filesrc name=src ! decodebin name=dec ! videoconvert name=conv ! queue ! rbvremove name=rbv ! {}",
         encode::tail(spec.target, transparent)
@@ -231,8 +267,7 @@ pub fn run_limited(
                 .map_err(|e| Failure::Setup(format!("{}: {e}", dir.display())))?;
             by("sink").set_property("location", dir.join("frame_%05d.png"));
         }
-        None if via_ffmpeg => by("sink").set_property("location", &intermediate),
-        None => by("sink").set_property("location", spec.output),
+        None => by("sink").set_property("location", intermediate.as_deref().unwrap_or(spec.output)),
     }
     let rbv = by("rbv");
     for (name, text) in &spec.properties {
@@ -295,9 +330,14 @@ pub fn run_limited(
                     .as_ref()
                     .is_some_and(|s| s.load(Ordering::Relaxed))
             {
-                // The sources end here; what is in flight is still written.
+                // The stream ends at the element: the frame it is on is
+                // finished and written, the frames queued before it are
+                // dropped (upstream sees EOS and stops), so a slow model
+                // stops after one frame, not after the whole queue.
                 interrupted = true;
-                pipeline.send_event(gst::event::Eos::new());
+                rbv.static_pad("sink")
+                    .expect("rbvremove has a sink pad")
+                    .send_event(gst::event::Eos::new());
             }
             let msg = bus.timed_pop(gst::ClockTime::from_mseconds(200));
             // A cap hit comes first: the errors it causes downstream are its echo.
@@ -353,7 +393,7 @@ pub fn run_limited(
         let _ = std::fs::remove_dir_all(&dir);
         zipped.map_err(Failure::Setup)?;
     }
-    if let (true, Target::Service(format)) = (via_ffmpeg, spec.target) {
+    if let (Some(intermediate), Target::Service(format)) = (intermediate, spec.target) {
         let deadline = spec.timeout.map(|t| started + t);
         let encoded = encode::ffmpeg(&intermediate, spec.output, format, deadline);
         let _ = std::fs::remove_file(&intermediate);
@@ -387,6 +427,57 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[test]
+    fn written_names_the_intermediate_a_job_makes_its_output_from() {
+        use rbv_api::OutputFormat;
+        let spec = |output: &'static str, format, props: &[(&str, &str)]| Spec {
+            input: Path::new("in.mp4"),
+            output: Path::new(output),
+            target: Target::Service(format),
+            properties: props
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            timeout: None,
+            stop: None,
+        };
+        let paths = |s: Spec| s.written();
+        let p = |x: &str| PathBuf::from(x);
+        // Transparent WebM and every GIF/WebP: ffmpeg encodes an FFV1 file.
+        assert_eq!(
+            paths(spec("o.webm", OutputFormat::Webm, &[])),
+            [p("o.webm"), p("o.ffv1.mkv")]
+        );
+        assert_eq!(
+            paths(spec("o.gif", OutputFormat::Gif, &[("background", "blur")])),
+            [p("o.gif"), p("o.ffv1.mkv")]
+        );
+        // An opaque WebM and a MOV are written straight.
+        assert_eq!(
+            paths(spec(
+                "o.webm",
+                OutputFormat::Webm,
+                &[("background", "color")]
+            )),
+            [p("o.webm")]
+        );
+        // The last `background` counts.
+        assert_eq!(
+            paths(spec(
+                "o.webm",
+                OutputFormat::Webm,
+                &[("background", "color"), ("background", "transparent")]
+            )),
+            [p("o.webm"), p("o.ffv1.mkv")]
+        );
+        assert_eq!(paths(spec("o.mov", OutputFormat::Mov, &[])), [p("o.mov")]);
+        // A PNG zip is made from a folder of frames.
+        assert_eq!(
+            paths(spec("o.zip", OutputFormat::PngSequence, &[])),
+            [p("o.zip"), p("o.frames")]
+        );
+    }
 
     #[test]
     fn property_values_read_as_gst_launch_reads_them() {
