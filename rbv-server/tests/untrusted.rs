@@ -315,8 +315,8 @@ async fn billing_is_what_was_processed_not_what_a_header_claims() {
         .unwrap();
     bytes[at + 3..at + 11].copy_from_slice(&36_000_000f64.to_be_bytes());
     std::fs::write(&claim, &bytes).unwrap();
-    // 600 frames at 1000 fps: 0.6 s of media time.
-    let fast = clip(&dir, "fast.webm", 600, 1000);
+    // 120 frames at 1000 fps: 0.12 s of media time.
+    let fast = clip(&dir, "fast.webm", 120, 1000);
     let srv = serve::start(&dir.join("data"), |_| {}).await;
     let (_, limited) = srv
         .server
@@ -345,10 +345,10 @@ async fn billing_is_what_was_processed_not_what_a_header_claims() {
     )
     .await;
     assert_eq!(j["status"], "completed", "{j}");
-    // 600 frames billed as 10 s (60 frames a second), not 0.6 s.
+    // 120 frames billed as 2 s (60 frames a second), not 0.12 s.
     assert_eq!(
         (j["duration_seconds"].as_f64(), j["credits_used"].as_f64()),
-        (Some(10.0), Some(7.5)),
+        (Some(2.0), Some(1.5)),
         "{j}"
     );
     srv.server.stop().await;
