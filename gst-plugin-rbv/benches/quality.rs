@@ -21,9 +21,10 @@
 //!   each heavy model with and without `async-correction`
 //!   (`RBV_QUALITY_LIVE=0` leaves it out, `=only` runs it alone).
 //!
-//! Every model runs with the detector off (`detector=false`: the matting
-//! model alone) and with the element's defaults (the detector keeping
-//! people). Then per-class rows: `text-prompt=chair`, `bottle` and `dining
+//! Every model runs alone (`detector=false smoothing=0`: the matting model
+//! as it was before the detector and the smoothing default), with the
+//! detector but no smoothing (`smoothing=0`), and with the element's
+//! defaults (the detector keeping people, smoothing 0.95). Then per-class rows: `text-prompt=chair`, `bottle` and `dining
 //! table` against the VOC photo's own ground truth of those objects; and the
 //! opaque share of the whole of vtest.avi (distant, slow people: what
 //! temporal smoothing may fade) for `human` with the default smoothing and
@@ -503,16 +504,27 @@ fn main() {
     // Extra property sets to compare, run for every model after its defaults:
     // RBV_QUALITY_VARIANTS="smoothing=0.5;smoothing=0.8".
     let variants: Vec<String> = std::env::var("RBV_QUALITY_VARIANTS")
-        .map(|v| v.split(';').map(str::to_string).collect())
+        .map(|v| {
+            v.split(';')
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     // RBV_QUALITY_LIVE=0: no live rows; =only: the live rows alone.
     let live_env = std::env::var("RBV_QUALITY_LIVE").unwrap_or_default();
     let live_on = live_env != "0";
     for model in models.iter().filter(|_| live_env != "only") {
         let base = format!("model={model}");
-        let runs = [format!("{base} detector=false"), base.clone()]
-            .into_iter()
-            .chain(variants.iter().map(|v| format!("{base} {v}")));
+        // The model alone (as before the detector and the smoothing
+        // default), the detector without smoothing, the element's defaults.
+        let runs = [
+            format!("{base} detector=false smoothing=0"),
+            format!("{base} smoothing=0"),
+            base.clone(),
+        ]
+        .into_iter()
+        .chain(variants.iter().map(|v| format!("{base} {v}")));
         for props in runs {
             let t = Instant::now();
             let voc_a = cut(&props, std::slice::from_ref(&voc), true)[0].alpha();

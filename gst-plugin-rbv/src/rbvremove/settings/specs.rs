@@ -158,9 +158,10 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .nick("Temporal smoothing")
             .blurb(
                 "Steadies the mask over time (0 = off): where the picture is still, \
-                 a rising mask value keeps this share of its previous value each frame \
-                 and a falling one is taken at once; where the picture moved, the new \
-                 value is taken at once (no trailing). Reset on flush and discontinuities",
+                 a rising mask value keeps this share of its previous value each frame, \
+                 while a falling one and a rise to a sure value (0.95 or more) are taken \
+                 at once; where the picture moved, the new value is taken at once (no \
+                 trailing). Reset on flush and discontinuities",
             )
             .minimum(0.0)
             .maximum(0.95)
