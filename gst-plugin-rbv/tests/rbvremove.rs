@@ -150,14 +150,31 @@ fn human_iou_on_voc_ground_truth() {
 fn original_and_pro_models_cut_the_portrait_and_the_voc_people() {
     init();
     let truth = gray("voc_person_mask.png").channel(0);
-    // (model, VOC IoU floor): measured 0.595 (u2net) and 0.644 (ISNet fp16).
-    for (model, floor) in [("original", 0.57), ("pro", 0.62)] {
+    let voc = |props: &str| {
+        let alpha = remove_background("voc_rgb.jpg", "I420", props).channel(3);
+        let score = iou(&alpha, &truth);
+        println!("{props}: IoU vs VOC person ground truth {score:.3}");
+        score
+    };
+    // Each model alone (the detector would hide a broken matte), against
+    // the small u2netp model measured in this run: the quality bench has
+    // light 0.586, original (u2net) 0.595, pro (ISNet) 0.642.
+    let light = voc("model=light detector=false");
+    for (model, above) in [("original", -0.01), ("pro", 0.03)] {
         let img = remove_background("grace_hopper.jpg", "I420", &format!("model={model}"));
         check_points(&img, model);
-        let alpha = remove_background("voc_rgb.jpg", "I420", &format!("model={model}")).channel(3);
-        let score = iou(&alpha, &truth);
-        println!("{model} IoU vs VOC person ground truth: {score:.3}");
-        assert!(score >= floor, "{model}: IoU {score:.3} < {floor}");
+        let alone = voc(&format!("model={model} detector=false"));
+        assert!(
+            alone >= light + above,
+            "{model} alone: IoU {alone:.3}, below light's {light:.3} {above:+}"
+        );
+        // With the detector (the default) the region errors go: 0.892 and
+        // 0.885 in the bench.
+        let gated = voc(&format!("model={model}"));
+        assert!(
+            gated >= alone + 0.15,
+            "{model} with the detector: IoU {gated:.3}, not clearly above alone ({alone:.3})"
+        );
     }
 }
 
