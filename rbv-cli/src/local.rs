@@ -102,7 +102,19 @@ pub fn run(args: &Args) -> Result<(), Fail> {
         );
         progress.show_detail("removing the background", &line, p.percent())
     })
-    .map_err(|f| failure(f, &args.input, &out))?;
+    .map_err(
+        |f| match spec.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            // Ctrl-C before the first frame was through: the input's readers
+            // stop with errors of their own; nothing worth keeping was written.
+            true => {
+                remove(&spec.written(), &args.output);
+                Fail::Interrupted(format!(
+                    "interrupted before the first frame: nothing written ({f})"
+                ))
+            }
+            false => failure(f, &args.input, &out),
+        },
+    )?;
     let size = std::fs::metadata(&args.output).map_or(0, |m| m.len());
     let took = started.elapsed().as_secs_f64();
     let mut summary = format!(
@@ -123,8 +135,9 @@ pub fn run(args: &Args) -> Result<(), Fail> {
     progress.done(&summary);
     if outcome.interrupted {
         return Err(Fail::Interrupted(format!(
-            "interrupted: {out} is complete with the {} frames done before Ctrl-C",
-            outcome.frames
+            "interrupted: {out} is complete with the {} frame{} done before Ctrl-C",
+            outcome.frames,
+            if outcome.frames == 1 { "" } else { "s" }
         )));
     }
     Ok(())
@@ -150,19 +163,24 @@ fn on_ctrl_c(stop: Arc<AtomicBool>, output: PathBuf, written: Vec<PathBuf>) {
                         output.display()
                     );
                 } else {
-                    for path in &written {
-                        // The output is never a folder of the user's to empty.
-                        let _ = match path.is_dir() && *path != output {
-                            true => std::fs::remove_dir_all(path),
-                            false => std::fs::remove_file(path),
-                        };
-                    }
+                    remove(&written, &output);
                     eprintln!("\nrbv: aborted: {} removed", output.display());
                     std::process::exit(130);
                 }
             }
         });
     });
+}
+
+/// Removes what a job wrote (`Spec::written`); the output is never a
+/// folder of the user's to empty.
+fn remove(written: &[PathBuf], output: &Path) {
+    for path in written {
+        let _ = match path.is_dir() && path != output {
+            true => std::fs::remove_dir_all(path),
+            false => std::fs::remove_file(path),
+        };
+    }
 }
 
 /// The input must be a readable file: named when it is not.

@@ -334,10 +334,15 @@ pub fn run_limited(
                 // finished and written, the frames queued before it are
                 // dropped (upstream sees EOS and stops), so a slow model
                 // stops after one frame, not after the whole queue.
+                // Before the element has its segment (a stop in the first
+                // moments) EOS there would come before it: the sources end.
                 interrupted = true;
-                rbv.static_pad("sink")
-                    .expect("rbvremove has a sink pad")
-                    .send_event(gst::event::Eos::new());
+                let sink = rbv.static_pad("sink").expect("rbvremove has a sink pad");
+                if sink.sticky_event::<gst::event::Segment>(0).is_some() {
+                    sink.send_event(gst::event::Eos::new());
+                } else {
+                    pipeline.send_event(gst::event::Eos::new());
+                }
             }
             let msg = bus.timed_pop(gst::ClockTime::from_mseconds(200));
             // A cap hit comes first: the errors it causes downstream are its echo.
