@@ -626,6 +626,16 @@ fn main() {
             rows.push(format!("model={m} mode=async"));
             rows.push(format!("model={m} mode=async async-correction=false"));
         }
+        // The variants after the defaults, for every model.
+        let extra: Vec<String> = models
+            .iter()
+            .flat_map(|m| {
+                variants
+                    .iter()
+                    .map(move |v| format!("model={m} mode=async {v}"))
+            })
+            .collect();
+        rows.extend(extra);
         for props in rows {
             let (alphas, age) = live(&props, &frames);
             let iou_of = |i: usize| common::iou(&alphas[i], &clip[i].1);

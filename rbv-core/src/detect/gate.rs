@@ -284,12 +284,34 @@ impl Gate {
 
     /// Moves each matted region with `mask` (mean shift of its box onto
     /// the matte), from where it was; on new regions, takes the references.
-    fn track(&mut self, mask: &[f32], grid: (usize, usize), fresh: bool) {
+    /// Regions found on this very frame (`late` false) take the matte's
+    /// centroid in their box. Regions that arrive late (found `age` frames
+    /// ago, by the detector's own thread) take their own mask's centroid:
+    /// where the person was on the frame they were found in; the matte of
+    /// this frame has moved on, and the box follows it at once.
+    fn track(&mut self, mask: &[f32], grid: (usize, usize), fresh: bool, late: bool) {
         for t in self.tracked.iter_mut().filter(|t| t.matted) {
             if fresh {
-                let (cx, cy, m) = centroid(mask, grid, t.bx, (0, 0));
+                let (cx, cy, m) = if late {
+                    let b = t.bx;
+                    let own: Vec<f32> = (b[1]..b[3])
+                        .flat_map(|y| (b[0]..b[2]).map(move |x| (x, y)))
+                        .map(|(x, y)| t.p[(y - t.y0) * t.w + x - t.x0])
+                        .collect();
+                    let (cx, cy, m) = centroid(
+                        &own,
+                        (b[2] - b[0], b[3] - b[1]),
+                        [0, 0, b[2] - b[0], b[3] - b[1]],
+                        (0, 0),
+                    );
+                    (cx + b[0] as f32, cy + b[1] as f32, m)
+                } else {
+                    centroid(mask, grid, t.bx, (0, 0))
+                };
                 t.reference = (m >= TRACK_MIN_MASS).then_some((cx, cy));
-                continue;
+                if !late {
+                    continue;
+                }
             }
             let Some((rx, ry)) = t.reference else {
                 continue;
@@ -333,7 +355,7 @@ impl Gate {
             return;
         }
         let fresh = self.render(regions, (w, h), p);
-        self.track(&mask[..n], (w, h), fresh);
+        self.track(&mask[..n], (w, h), fresh, age > 0);
         let grown = age.min(p.max_age) as f32 * p.grow;
         let (margin, inset) = (p.margin + grown, p.inset + grown);
         let feather = p.feather.max(1e-6);

@@ -261,6 +261,15 @@ fn the_gate_clears_far_ghosts_keeps_soft_edges_and_fills_holes() {
         assert!(m[50 * w + 21] < 0.01, "nothing filled where it was: {dx}");
         assert_eq!(m[50 * w + 5], 0.0);
     }
+    // Regions that arrive late (the detector's thread: found 12 frames ago,
+    // the person has walked on since): they start where the person is now,
+    // not where the box was.
+    let late = regions(vec![det(0, [20.0, 10.0, 60.0, 100.0])], true, (100, 100));
+    let mut m = body(12);
+    gate.apply(&mut m, (w as u32, h as u32), &late, 12, &p);
+    assert!(m[50 * w + 59 + 12] > 0.85, "the leading edge on arrival");
+    assert!(m[50 * w + 40 + 12] > 0.99, "filled where the body is now");
+    assert!(m[50 * w + 21] < 0.01, "nothing filled where it was");
     // Nothing found: nothing kept.
     let none = regions(vec![], true, (100, 100));
     let mut mask = vec![0.7f32; w * h];
