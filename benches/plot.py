@@ -42,11 +42,13 @@ ax.set_title(f"rbvremove model=human, {data['cores']} CPU cores")
 ax.legend(fontsize=8)
 
 live = data["live_async"]
-names = [r["model"] for r in live]
-bx.bar(names, [r["output_fps"] for r in live], color="tab:green", label="output fps")
+names = [r["model"].replace(" ", "\n") for r in live]
+bx.bar(range(len(names)), [r["output_fps"] for r in live], color="tab:green", label="output fps")
 bx.axhline(30, color="black", linestyle="--", linewidth=1)
 for i, r in enumerate(live):
     bx.text(i, r["output_fps"] + 0.5, f"age {r['mask_age_frames']:.0f}", ha="center", fontsize=8)
+bx.set_xticks(range(len(names)))
+bx.set_xticklabels(names, fontsize=8)
 bx.set_ylim(0, 36)
 bx.set_ylabel("output frames per second")
 bx.set_title("live 30 fps 720p, mode=async")

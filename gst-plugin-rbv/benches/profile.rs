@@ -208,6 +208,25 @@ fn main() {
         },
     );
 
+    // `refine=true`: the guided filter at full resolution instead of the
+    // plain upscale (the element's defaults: radius 2, eps 0.001), then the
+    // alpha written.
+    let mut refiner = rbv_core::matte::Refiner::new();
+    time(
+        "4 matte with refine=true: guided filter, 1080p alpha written into RGBA",
+        |_| {
+            let mut out =
+                gst_video::VideoFrameRef::from_buffer_ref_writable(out_buf.make_mut(), &rgba_info)
+                    .unwrap();
+            let st = out.plane_stride()[0] as usize;
+            let data = out.plane_data_mut(0).unwrap();
+            let plane = refiner
+                .refine(&mask, (mw, mh), data, st, (1920, 1080), 3, 2, 0.001)
+                .unwrap();
+            rbv_core::matte::write_alpha(plane, 1920, 1920, 1080, data, st, 3, AlphaMode::Replace);
+        },
+    );
+
     detector_stages(&in_info, &frames, &mut seg, &rgb, stride);
 }
 
