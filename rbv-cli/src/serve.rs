@@ -44,8 +44,10 @@ serve options (defaults in brackets):
                            make room [512, at most the open-file limit less 64]
   --metrics-public         /metrics to anyone (else only with $RBV_METRICS_TOKEN
                            as a Bearer token, or not at all)
-The webhook signing secret comes from $RBV_WEBHOOK_SECRET and the metrics token
-from $RBV_METRICS_TOKEN (not options: a command line is visible to other users).";
+The webhook signing secret comes from $RBV_WEBHOOK_SECRET, the metrics token
+from $RBV_METRICS_TOKEN and the token of the /v1/admin routes (off without it,
+at least 16 characters) from $RBV_ADMIN_TOKEN (not options: a command line is
+visible to other users).";
 
 fn bad(e: impl std::fmt::Display) -> Fail {
     Fail::Input(format!("{e}\n\n{USAGE}"))
@@ -79,6 +81,9 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
         .ok()
         .filter(|s| !s.is_empty());
     config.metrics_token = std::env::var("RBV_METRICS_TOKEN")
+        .ok()
+        .filter(|s| !s.is_empty());
+    config.admin_token = std::env::var(server::admin::TOKEN_ENV)
         .ok()
         .filter(|s| !s.is_empty());
     let mut name = "default".to_string();
@@ -179,12 +184,15 @@ fn keys(config: &Config, rest: &[&str], name: &str, credits: Option<f64>) -> Res
             Ok(())
         }
         ["list"] => {
-            for (id, name, credits, revoked, created) in store.list_keys().map_err(fail)? {
+            for k in store.list_keys().map_err(fail)? {
                 println!(
-                    "{id}\t{name}\tcredits={}\t{}\tcreated {}",
-                    credits.map_or("unlimited".into(), |c| c.to_string()),
-                    if revoked { "revoked" } else { "active" },
-                    server::store::iso(created)
+                    "{}\t{}\t{}\tcredits={}\t{}\tcreated {}",
+                    k.id,
+                    k.fingerprint,
+                    k.client_id,
+                    k.credits.map_or("unlimited".into(), |c| c.to_string()),
+                    if k.enabled { "active" } else { "revoked" },
+                    server::store::iso(k.created_at)
                 );
             }
             Ok(())

@@ -4,5 +4,6 @@
 
 mod cli;
 mod remote_e2e;
+mod server_admin;
 mod server_crash;
 mod server_limits;

@@ -7,6 +7,7 @@
 //! `metrics` and `crypto`; `worker` runs the queued jobs through
 //! `rbv-runner` (one job's GStreamer pipeline); `http` glues them to axum.
 
+pub mod admin;
 pub mod budget;
 pub mod crypto;
 pub mod egress;
@@ -81,6 +82,8 @@ pub struct Config {
     pub webhook_secret: Option<String>,
     pub webhook_retries: i64,
     pub webhook_retry_delay: Duration,
+    /// `/v1/admin`: on with this token in `X-Admin-Token`, else not there.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Config {
@@ -116,6 +119,7 @@ impl Default for Config {
             webhook_secret: None,
             webhook_retries: 3,
             webhook_retry_delay: Duration::from_secs(10),
+            admin_token: None,
         }
     }
 }
@@ -271,6 +275,9 @@ impl Server {
 /// Opens the store, recovers jobs a stop interrupted, starts the workers and
 /// listens. Returns once the socket is bound.
 pub async fn start(config: Config) -> Result<Server, String> {
+    if let Some(problem) = config.admin_token.as_deref().and_then(admin::token_problem) {
+        return Err(problem);
+    }
     rbv_runner::init()?;
     // One job after another: models stay loaded between them.
     rbv_core::model::keep_sessions_loaded();
@@ -368,6 +375,14 @@ pub async fn start(config: Config) -> Result<Server, String> {
         ("requeued", &requeued.len().to_string()),
         ("max_connections", &max_connections.to_string()),
         ("ffmpeg", if app.ffmpeg { "yes" } else { "no" }),
+        (
+            "admin",
+            if app.config.admin_token.is_some() {
+                "on"
+            } else {
+                "off"
+            },
+        ),
     ]);
     Ok(Server {
         addr,

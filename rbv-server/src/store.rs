@@ -10,18 +10,19 @@ use rbv_api::{JobStatus, ModelName, OutputFormat};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
-use crate::crypto;
-
+pub mod keys;
 mod limits;
+pub use keys::KeyInfo;
 pub use limits::Expired;
 
 pub type Error = rusqlite::Error;
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records the last.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_limits.sql"),
+    include_str!("../migrations/0003_admin.sql"),
 ];
 
 pub fn now() -> i64 {
@@ -141,8 +142,6 @@ pub struct Completion<'a> {
     pub resolution: &'a str,
 }
 
-/// (id, name, credits, revoked, created_at).
-pub type KeyListing = (String, String, Option<f64>, bool, i64);
 /// (delivery id, url, event, body, attempts so far).
 pub type PendingWebhook = (String, String, String, String, i64);
 
@@ -191,64 +190,6 @@ impl Store {
                 r.get(0)
             })
         })
-    }
-
-    // ---- keys ----
-
-    /// A new key: returns its id and the secret, which is shown once and
-    /// stored only as a hash.
-    pub fn create_key(&self, name: &str, credits: Option<f64>) -> Result<(String, String)> {
-        let id = crypto::new_id("key");
-        let secret = crypto::new_api_key();
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO api_keys (id, hash, name, credits, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, crypto::hash_key(&secret), name, credits, now()],
-            )
-        })?;
-        Ok((id, secret))
-    }
-
-    pub fn key_by_secret(&self, secret: &str) -> Result<Option<Key>> {
-        let hash = crypto::hash_key(secret);
-        self.with(|c| {
-            c.query_row(
-                "SELECT id, name, credits FROM api_keys WHERE hash = ?1 AND revoked = 0",
-                [hash],
-                |r| {
-                    Ok(Key {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        credits: r.get(2)?,
-                    })
-                },
-            )
-            .optional()
-        })
-    }
-
-    /// (id, name, credits, revoked, created_at) of every key.
-    pub fn list_keys(&self) -> Result<Vec<KeyListing>> {
-        self.with(|c| {
-            let mut st = c.prepare(
-                "SELECT id, name, credits, revoked, created_at FROM api_keys ORDER BY created_at",
-            )?;
-            st.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get::<_, i64>(3)? != 0,
-                    r.get(4)?,
-                ))
-            })?
-            .collect()
-        })
-    }
-
-    pub fn revoke_key(&self, id: &str) -> Result<bool> {
-        self.with(|c| c.execute("UPDATE api_keys SET revoked = 1 WHERE id = ?1", [id]))
-            .map(|n| n > 0)
     }
 
     /// Credits a limited key has left (neither charged nor held by a
@@ -689,6 +630,7 @@ pub fn round2(x: f64) -> f64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::crypto;
 
     pub(crate) fn store() -> Store {
         let dir = std::env::temp_dir().join(format!("rbv-store-{}", crypto::random_hex(6)));

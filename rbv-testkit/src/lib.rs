@@ -424,12 +424,23 @@ pub struct ServeProcess {
 }
 
 pub fn spawn_serve(rbv: &str, data: &Path, args: &[&str]) -> ServeProcess {
+    spawn_serve_env(rbv, data, args, &[])
+}
+
+/// As [`spawn_serve`], with environment variables set for it.
+pub fn spawn_serve_env(
+    rbv: &str,
+    data: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> ServeProcess {
     use std::io::BufRead;
     let mut child = std::process::Command::new(rbv)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .arg("--data-dir")
         .arg(data)
+        .envs(env.iter().copied())
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -26,7 +26,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Cx {
     }
 }
 
-fn ctx(parts: &Parts) -> Arc<Ctx> {
+pub(super) fn ctx(parts: &Parts) -> Arc<Ctx> {
     parts
         .extensions
         .get::<Arc<Ctx>>()

@@ -3,6 +3,7 @@
 //! on axum. Every answer carries `X-Request-Id`; every error is the
 //! documented body `{"error":{"code","message","request_id"}}`.
 
+mod admin;
 mod auth;
 pub mod conn;
 mod jobs;
@@ -141,6 +142,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/jobs/{id}/start", post(jobs::start_job))
         .route("/v1/usage/summary", get(jobs::usage_summary))
         .route("/v1/usage/events", get(jobs::usage_events))
+        .route("/v1/admin/config", get(admin::config))
+        .route(
+            "/v1/admin/keys",
+            get(admin::list_keys).post(admin::create_key),
+        )
+        .route("/v1/admin/keys/disable", post(admin::disable_key))
+        .route("/v1/admin/keys/enable", post(admin::enable_key))
         .route("/outputs/{job}/{file}", get(ops::output))
         .route("/uploads/{name}", get(ops::upload))
         .route("/health", get(ops::health))
@@ -158,9 +166,13 @@ fn route_label(path: &str) -> String {
         ["v1", "jobs", _, "start"] => "/v1/jobs/{id}/start".into(),
         ["outputs", ..] => "/outputs".into(),
         ["uploads", _] => "/uploads/{name}".into(),
-        ["v1", "uploads"] | ["v1", "jobs"] | ["v1", "usage", _] | ["health"] | ["metrics"] => {
-            path.into()
-        }
+        ["v1", "uploads"]
+        | ["v1", "jobs"]
+        | ["v1", "usage", _]
+        | ["v1", "admin", "config" | "keys"]
+        | ["v1", "admin", "keys", "disable" | "enable"]
+        | ["health"]
+        | ["metrics"] => path.into(),
         _ => "other".into(),
     }
 }
@@ -256,5 +268,10 @@ mod tests {
         assert_eq!(route_label("/outputs/job_1/job_1.mov"), "/outputs");
         assert_eq!(route_label("/v1/usage/summary"), "/v1/usage/summary");
         assert_eq!(route_label("/../../etc/passwd"), "other");
+        assert_eq!(
+            route_label("/v1/admin/keys/enable"),
+            "/v1/admin/keys/enable"
+        );
+        assert_eq!(route_label("/v1/admin/keys/k"), "other");
     }
 }
