@@ -27,7 +27,7 @@
 #   server-load   RBV_SERVER_JOBS=1000 cargo bench -p rbv-cli --bench server_load: load and soak
 #                 of `rbv serve` (server-load.txt)
 #   soak          cargo bench --bench soak, 30 000 frames (RSS as it goes, every 5000 after a
-#                 10 000-frame warm-up; with the detector on, as by default, about 15 min) (soak.txt)
+#                 10 000-frame warm-up; with the detector on, as by default, 20-30 min) (soak.txt)
 #   peer          benches/peer.sh: against MediaPipe (peer.txt, peer.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
