@@ -23,6 +23,10 @@ APT_PACKAGES=(
   libssl-dev
   # rbv serve's store (feature server): the system SQLite.
   libsqlite3-dev
+  # rbv serve's PostgreSQL store: the test suite runs the server tests on a
+  # throwaway cluster too (setup/pg.sh).
+  postgresql-15
+  postgresql-client-15
   # rbv serve writes WebM with alpha (VP9), GIF and animated WebP with ffmpeg
   # (GStreamer 1.22 has no encoder for them).
   ffmpeg

@@ -9,3 +9,10 @@ cargo fmt --check
 # (Cargo.toml says why); what ships is built with --release.
 cargo clippy --profile ci --workspace --all-targets -- -D warnings
 cargo test --profile ci --workspace
+# The server's suite again on the PostgreSQL store (one suite, two backends),
+# on a throwaway server stopped however this ends.
+pgdir=$(mktemp -d)
+trap 'setup/pg.sh stop "$pgdir"' EXIT
+# Assigned, then used: `X=$(...) cmd` would hide a failed start from set -e.
+pg_url=$(setup/pg.sh start "$pgdir")
+RBV_TEST_DATABASE_URL=$pg_url cargo test --profile ci -p rbv-server

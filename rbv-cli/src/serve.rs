@@ -8,13 +8,18 @@ use std::time::Duration;
 const USAGE: &str = "\
 usage:
   rbv serve [options]                 the /v1 job API on this machine
-  rbv keys create [--name N] [--credits C] [--data-dir DIR]   prints a new key once
-  rbv keys list [--data-dir DIR]
-  rbv keys revoke KEY_ID [--data-dir DIR]
+  rbv keys create [--name N] [--credits C] [--data-dir DIR | --database URL]
+                                      prints a new key once
+  rbv keys list [--data-dir DIR | --database URL]
+  rbv keys revoke KEY_ID [--data-dir DIR | --database URL]
 
 serve options (defaults in brackets):
   --listen ADDR            [127.0.0.1:8080]
   --data-dir DIR           database, uploads, outputs [$RBV_DATA_DIR or ./rbv-data]
+  --database URL           the store on PostgreSQL (postgres://user@host:5432/db)
+                           instead of SQLite in the data directory
+                           [$RBV_DATABASE_URL, which keeps a password off the
+                           command line]
   --public-url URL         base of the links handed out [http://ADDR]
   --heavy-workers N        workers for pro and original [1]
   --light-workers N        workers for light and human [1]
@@ -83,6 +88,9 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
     config.metrics_token = std::env::var("RBV_METRICS_TOKEN")
         .ok()
         .filter(|s| !s.is_empty());
+    config.database = std::env::var("RBV_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty());
     config.admin_token = std::env::var(server::admin::TOKEN_ENV)
         .ok()
         .filter(|s| !s.is_empty());
@@ -102,6 +110,7 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
                 match opt.as_str() {
                     "listen" => config.listen = num("listen", &v)?,
                     "data-dir" => config.data_dir = v.into(),
+                    "database" => config.database = Some(v),
                     "public-url" => config.public_url = Some(v),
                     "heavy-workers" => config.heavy_workers = num(&opt, &v)?,
                     "light-workers" => config.light_workers = num(&opt, &v)?,
@@ -170,11 +179,17 @@ fn serve(config: Config) -> Result<(), Fail> {
 }
 
 fn keys(config: &Config, rest: &[&str], name: &str, credits: Option<f64>) -> Result<(), Fail> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| Fail::Input(format!("{}: {e}", config.data_dir.display())))?;
-    let db = config.data_dir.join("rbv.db");
-    let store = server::store::Store::open(&db)
-        .map_err(|e| Fail::Input(format!("{}: {e}", db.display())))?;
+    let store = match &config.database {
+        Some(url) => server::store::Store::connect(url)
+            .map_err(|e| Fail::Input(format!("--database: {e}")))?,
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|e| Fail::Input(format!("{}: {e}", config.data_dir.display())))?;
+            let db = config.data_dir.join("rbv.db");
+            server::store::Store::open(&db)
+                .map_err(|e| Fail::Input(format!("{}: {e}", db.display())))?
+        }
+    };
     let fail = |e: server::store::Error| Fail::Other(e.to_string());
     match rest {
         ["create"] => {

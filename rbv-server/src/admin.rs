@@ -163,6 +163,7 @@ pub fn config_json(c: &Config, public_url: &str, ffmpeg: bool) -> Value {
         "listen": c.listen.to_string(),
         "public_url": public_url,
         "data_dir": c.data_dir.to_string_lossy(),
+        "database": if c.database.is_some() { "postgres" } else { "sqlite" },
         "heavy_workers": c.heavy_workers,
         "light_workers": c.light_workers,
         "queue_size": c.queue_size,
@@ -282,6 +283,7 @@ mod tests {
         let c = Config {
             metrics_token: Some("metrics-secret-value".into()),
             webhook_secret: Some("webhook-secret-value".into()),
+            database: Some("postgres://rbv:db-secret-value@h/rbv".into()),
             ..Config::default()
         };
         let shown = config_json(&c, "http://h", true).to_string();
@@ -290,5 +292,6 @@ mod tests {
         assert_eq!(v["metrics_token_set"], true);
         assert_eq!(v["webhook_secret_set"], true);
         assert_eq!(v["rate_limit_per_minute"], 600);
+        assert_eq!(v["database"], "postgres");
     }
 }

@@ -35,6 +35,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database, uploads and outputs live here.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL (`postgres://user:password@host:port/db`) for the
+    /// store instead of SQLite in `data_dir`.
+    pub database: Option<String>,
     /// Base of the links the server hands out; default `http://<listen>`.
     pub public_url: Option<String>,
     /// Workers for pro/original and for light/human.
@@ -91,6 +94,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".parse().expect("an address"),
             data_dir: PathBuf::from("rbv-data"),
+            database: None,
             public_url: None,
             heavy_workers: 1,
             light_workers: 1,
@@ -282,8 +286,13 @@ pub async fn start(config: Config) -> Result<Server, String> {
     // One job after another: models stay loaded between them.
     rbv_core::model::keep_sessions_loaded();
     housekeeping::prepare_data_dir(&config.data_dir)?;
-    let db = config.data_dir.join("rbv.db");
-    let store = Arc::new(Store::open(&db).map_err(|e| format!("{}: {e}", db.display()))?);
+    let store = Arc::new(match &config.database {
+        Some(url) => Store::connect(url).map_err(|e| format!("--database: {e}"))?,
+        None => {
+            let db = config.data_dir.join("rbv.db");
+            Store::open(&db).map_err(|e| format!("{}: {e}", db.display()))?
+        }
+    });
     let egress = Arc::new(egress::Policy {
         allowed: config.allow_private.clone(),
     });
@@ -370,6 +379,14 @@ pub async fn start(config: Config) -> Result<Server, String> {
         ("event", "listening"),
         ("url", &format!("http://{addr}")),
         ("data_dir", &app.config.data_dir.to_string_lossy()),
+        // The kind only: the URL may carry a password.
+        (
+            "database",
+            match app.store.dialect() {
+                store::db::Dialect::Sqlite => "sqlite",
+                store::db::Dialect::Postgres => "postgres",
+            },
+        ),
         ("heavy_workers", &app.config.heavy_workers.to_string()),
         ("light_workers", &app.config.light_workers.to_string()),
         ("requeued", &requeued.len().to_string()),

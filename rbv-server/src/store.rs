@@ -1,24 +1,26 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The server's durable state in SQLite: keys (hashed), uploads, jobs and
+//! The server's durable state, in SQLite (embedded, the default) or
+//! PostgreSQL (`--database postgres://...`): keys (hashed), uploads, jobs and
 //! their state machine, usage and webhook deliveries. Migrations live in
-//! `migrations/` and run at open; times are Unix seconds.
+//! `migrations/`, one set for both databases (`db` says how they differ),
+//! and run at open; times are Unix seconds.
 
 use std::path::Path;
 use std::sync::Mutex;
 
 use rbv_api::{JobStatus, ModelName, OutputFormat};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
+pub mod db;
 pub mod keys;
 mod limits;
+use db::{Conn, Dialect, Row, p};
+pub use db::{Error, Result};
 pub use keys::KeyInfo;
 pub use limits::Expired;
 
-pub type Error = rusqlite::Error;
-pub type Result<T> = std::result::Result<T, Error>;
-
-/// Schema versions, applied in order; `PRAGMA user_version` records the last.
+/// Schema versions, applied in order; SQLite's `PRAGMA user_version` and
+/// PostgreSQL's `rbv_schema` table record the last.
 const MIGRATIONS: [&str; 3] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_limits.sql"),
@@ -96,9 +98,9 @@ const JOB_COLUMNS: &str = "id, key_id, request_id, video_url, upload_id, status,
 
 /// A name column read as its type.
 fn named<T: std::str::FromStr<Err = String>>(r: &Row, i: usize) -> Result<T> {
-    r.get::<_, String>(i)?.parse().map_err(|e: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
-    })
+    r.get::<String>(i)?
+        .parse()
+        .map_err(|e: String| Error::Value(format!("column {i}: {e}")))
 }
 
 fn job_row(r: &Row) -> Result<Job> {
@@ -108,7 +110,7 @@ fn job_row(r: &Row) -> Result<Job> {
         request_id: r.get(2)?,
         video_url: r.get(3)?,
         upload_id: r.get(4)?,
-        status: JobStatus::parse(&r.get::<_, String>(5)?),
+        status: JobStatus::parse(&r.get::<String>(5)?),
         progress: r.get(6)?,
         settings: r.get(7)?,
         model: named(r, 8)?,
@@ -145,13 +147,19 @@ pub struct Completion<'a> {
 /// (delivery id, url, event, body, attempts so far).
 pub type PendingWebhook = (String, String, String, String, i64);
 
+enum Backend {
+    Sqlite(Mutex<rusqlite::Connection>),
+    Postgres(Box<db::Pg>),
+}
+
 pub struct Store {
-    conn: Mutex<Connection>,
+    backend: Backend,
 }
 
 impl Store {
+    /// The embedded store: one SQLite file.
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = Connection::open(path)?;
+        let conn = rusqlite::Connection::open(path)?;
         // WAL: readers do not wait for the writer; synchronous=NORMAL is
         // durable across a process crash (the case that matters here).
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -166,29 +174,83 @@ impl Store {
             tx.commit()?;
         }
         Ok(Store {
-            conn: Mutex::new(conn),
+            backend: Backend::Sqlite(Mutex::new(conn)),
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        f(&conn)
+    /// The shared store: a PostgreSQL database (`postgres://user@host/db`),
+    /// migrated at connect (one node at a time, under an advisory lock).
+    pub fn connect(url: &str) -> std::result::Result<Store, String> {
+        let pg = db::Pg::connect(url)?;
+        pg.run(|c| {
+            c.exec("SELECT pg_advisory_xact_lock(7460361)", p![])?;
+            c.exec(
+                "CREATE TABLE IF NOT EXISTS rbv_schema (version BIGINT NOT NULL)",
+                p![],
+            )?;
+            let version: Option<i64> = c
+                .row("SELECT MAX(version) FROM rbv_schema", p![])?
+                .map(|r| r.get(0))
+                .transpose()?
+                .flatten();
+            for (i, sql) in MIGRATIONS
+                .iter()
+                .enumerate()
+                .skip(version.unwrap_or(0).max(0) as usize)
+            {
+                c.batch(&db::pg_migration(sql))?;
+                c.exec("DELETE FROM rbv_schema", p![])?;
+                c.exec(
+                    "INSERT INTO rbv_schema (version) VALUES (?1)",
+                    p![(i + 1) as i64],
+                )?;
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("the database's schema: {e}"))?;
+        Ok(Store {
+            backend: Backend::Postgres(Box::new(pg)),
+        })
+    }
+
+    /// Which database this store is on.
+    pub fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs `f` in one transaction, committed when it returns Ok (on
+    /// SQLite an immediate one: the write lock first, so a read followed
+    /// by a write never meets another process's commit in between).
+    fn with<T: Send>(&self, f: impl FnOnce(&mut Conn) -> Result<T> + Send) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(conn) => {
+                let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let out = f(&mut Conn::Sqlite(&tx))?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Backend::Postgres(pg) => pg.run(f),
+        }
     }
 
     pub fn ping(&self) -> Result<()> {
-        self.with(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+        self.with(|c| c.one::<i64>("SELECT 1", p![]).map(|_| ()))
     }
 
     /// A named setting, created with `init` the first time.
     pub fn setting_or_init(&self, name: &str, init: impl FnOnce() -> String) -> Result<String> {
+        let value = init();
         self.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)",
-                params![name, init()],
+            c.exec(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                p![name, value],
             )?;
-            c.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
+            c.one("SELECT value FROM settings WHERE name = ?1", p![name])
         })
     }
 
@@ -196,10 +258,9 @@ impl Store {
     /// queued or running job); None for an unlimited key.
     pub fn credits_left(&self, key: &Key) -> Result<Option<f64>> {
         self.with(|c| {
-            c.query_row(
+            c.one(
                 "SELECT credits - credits_used - credits_reserved FROM api_keys WHERE id = ?1",
-                [&key.id],
-                |r| r.get(0),
+                p![&key.id],
             )
         })
     }
@@ -208,16 +269,16 @@ impl Store {
 
     pub fn insert_upload(&self, key_id: &str, u: &Upload) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            c.exec(
                 "INSERT INTO uploads (id, key_id, filename, content_type, size, path, created_at, \
                  width, height, frames, seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    u.id,
+                p![
+                    &u.id,
                     key_id,
-                    u.filename,
-                    u.content_type,
+                    &u.filename,
+                    &u.content_type,
                     u.size,
-                    u.path,
+                    &u.path,
                     now(),
                     u.width,
                     u.height,
@@ -231,26 +292,26 @@ impl Store {
 
     pub fn upload(&self, key_id: &str, id: &str) -> Result<Option<Upload>> {
         self.with(|c| {
-            c.query_row(
+            c.row(
                 "SELECT id, filename, content_type, size, path, COALESCE(width, 0), COALESCE(height, 0), \
                  COALESCE(frames, 0), COALESCE(seconds, 0) FROM uploads \
                  WHERE id = ?1 AND key_id = ?2 AND removed_at IS NULL",
-                [id, key_id],
-                |r| {
-                    Ok(Upload {
-                        id: r.get(0)?,
-                        filename: r.get(1)?,
-                        content_type: r.get(2)?,
-                        size: r.get(3)?,
-                        path: r.get(4)?,
-                        width: r.get(5)?,
-                        height: r.get(6)?,
-                        frames: r.get(7)?,
-                        seconds: r.get(8)?,
-                    })
-                },
-            )
-            .optional()
+                p![id, key_id],
+            )?
+            .map(|r| {
+                Ok(Upload {
+                    id: r.get(0)?,
+                    filename: r.get(1)?,
+                    content_type: r.get(2)?,
+                    size: r.get(3)?,
+                    path: r.get(4)?,
+                    width: r.get(5)?,
+                    height: r.get(6)?,
+                    frames: r.get(7)?,
+                    seconds: r.get(8)?,
+                })
+            })
+            .transpose()
         })
     }
 
@@ -258,13 +319,13 @@ impl Store {
 
     pub fn insert_job(&self, j: &Job) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            c.exec(
                 "INSERT INTO jobs (id, key_id, request_id, video_url, upload_id, status, settings, model, \
                  output_format, webhook_url, metadata, created_at, queued_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    j.id, j.key_id, j.request_id, j.video_url, j.upload_id, j.status.as_str(), j.settings,
-                    j.model.as_str(), j.output_format.as_str(), j.webhook_url, j.metadata, j.created_at, j.queued_at
+                p![
+                    &j.id, &j.key_id, &j.request_id, &j.video_url, &j.upload_id, j.status.as_str(), &j.settings,
+                    j.model.as_str(), j.output_format.as_str(), &j.webhook_url, &j.metadata, j.created_at, j.queued_at
                 ],
             )
         })
@@ -272,18 +333,18 @@ impl Store {
     }
 
     pub fn delete_job(&self, id: &str) -> Result<()> {
-        self.with(|c| c.execute("DELETE FROM jobs WHERE id = ?1", [id]))
+        self.with(|c| c.exec("DELETE FROM jobs WHERE id = ?1", p![id]))
             .map(|_| ())
     }
 
     pub fn job(&self, id: &str) -> Result<Option<Job>> {
         self.with(|c| {
-            c.query_row(
+            c.row(
                 &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
-                [id],
-                job_row,
-            )
-            .optional()
+                p![id],
+            )?
+            .map(|r| job_row(&r))
+            .transpose()
         })
     }
 
@@ -301,17 +362,21 @@ impl Store {
     ) -> Result<(Vec<Job>, i64)> {
         let status = status.map(JobStatus::as_str);
         self.with(|c| {
-            let total = c.query_row(
-                "SELECT COUNT(*) FROM jobs WHERE key_id = ?1 AND (?2 IS NULL OR status = ?2)",
-                params![key_id, status],
-                |r| r.get(0),
+            let total = c.one(
+                "SELECT COUNT(*) FROM jobs WHERE key_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR status = ?2)",
+                p![key_id, status],
             )?;
-            let mut st = c.prepare(&format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE key_id = ?1 AND (?2 IS NULL OR status = ?2) \
-                 ORDER BY created_at DESC, rowid DESC LIMIT ?3 OFFSET ?4"
-            ))?;
-            let jobs = st
-                .query_map(params![key_id, status, limit, offset], job_row)?
+            let jobs = c
+                .rows(
+                    &format!(
+                        "SELECT {JOB_COLUMNS} FROM jobs WHERE key_id = ?1 \
+                         AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) \
+                         ORDER BY created_at DESC, rowid DESC LIMIT ?3 OFFSET ?4"
+                    ),
+                    p![key_id, status, limit, offset],
+                )?
+                .iter()
+                .map(job_row)
                 .collect::<Result<Vec<_>>>()?;
             Ok((jobs, total))
         })
@@ -327,11 +392,11 @@ impl Store {
         format: OutputFormat,
     ) -> Result<bool> {
         self.with(|c| {
-            c.execute(
+            c.exec(
                 "UPDATE jobs SET status = 'pending', settings = ?2, model = ?3, output_format = ?4, \
                  progress = 0, error = NULL, queued_at = ?5 \
                  WHERE id = ?1 AND status IN ('created', 'failed')",
-                params![id, settings, model.as_str(), format.as_str(), now()],
+                p![id, settings, model.as_str(), format.as_str(), now()],
             )
         })
         .map(|n| n == 1)
@@ -341,13 +406,12 @@ impl Store {
     /// credits): back to its state and error, its reservation released.
     pub fn unqueue_job(&self, id: &str, back_to: &JobStatus, error: Option<&str>) -> Result<()> {
         self.with(|c| {
-            let tx = c.unchecked_transaction()?;
-            limits::release(&tx, id)?;
-            tx.execute(
+            limits::release(c, id)?;
+            c.exec(
                 "UPDATE jobs SET status = ?2, error = ?3 WHERE id = ?1 AND status = 'pending'",
-                params![id, back_to.as_str(), error],
+                p![id, back_to.as_str(), error],
             )?;
-            tx.commit()
+            Ok(())
         })
     }
 
@@ -355,10 +419,10 @@ impl Store {
     /// it is no longer pending.
     pub fn claim(&self, id: &str) -> Result<Option<Job>> {
         let n = self.with(|c| {
-            c.execute(
+            c.exec(
                 "UPDATE jobs SET status = 'processing', started_at = ?2, attempts = attempts + 1, \
                  progress = 0 WHERE id = ?1 AND status = 'pending'",
-                params![id, now()],
+                p![id, now()],
             )
         })?;
         if n == 1 { self.job(id) } else { Ok(None) }
@@ -366,9 +430,9 @@ impl Store {
 
     pub fn set_progress(&self, id: &str, progress: f64) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            c.exec(
                 "UPDATE jobs SET progress = ?2 WHERE id = ?1 AND status = 'processing'",
-                params![id, progress],
+                p![id, progress],
             )
         })
         .map(|_| ())
@@ -377,33 +441,33 @@ impl Store {
     /// processing -> completed, its one usage charge and its reservation
     /// settled, in one transaction. The charge is at most what was reserved.
     pub fn complete(&self, id: &str, done: &Completion) -> Result<()> {
-        self.with(|c| {
-            let tx = c.unchecked_transaction()?;
+        let done = *done;
+        self.with(move |c| {
             let t = now();
-            let reserved: Option<Option<f64>> = tx
-                .query_row(
+            let reserved: Option<Option<f64>> = c
+                .row(
                     "SELECT reserved_credits FROM jobs WHERE id = ?1 AND status = 'processing'",
-                    [id],
-                    |r| r.get(0),
-                )
-                .optional()?;
+                    p![id],
+                )?
+                .map(|r| r.get(0))
+                .transpose()?;
             let Some(reserved) = reserved else {
                 // Not running (completed already): nothing to record twice.
                 return Ok(());
             };
             let credits = reserved.map_or(done.credits, |r| done.credits.min(r));
-            limits::release(&tx, id)?;
-            tx.execute(
+            limits::release(c, id)?;
+            c.exec(
                 "UPDATE api_keys SET credits_used = credits_used + ?2 \
                  WHERE id = (SELECT key_id FROM jobs WHERE id = ?1)",
-                params![id, credits],
+                p![id, credits],
             )?;
-            let done = &Completion { credits, ..*done };
-            tx.execute(
+            let done = &Completion { credits, ..done };
+            c.exec(
                 "UPDATE jobs SET status = 'completed', progress = 100, output_file = ?2, \
                  duration_seconds = ?3, credits_used = ?4, billing_status = 'charged', \
                  processing_ms = ?5, resolution = ?6, completed_at = ?7, error = NULL WHERE id = ?1",
-                params![
+                p![
                     id,
                     done.output_file,
                     done.duration_seconds,
@@ -413,12 +477,13 @@ impl Store {
                     t
                 ],
             )?;
-            tx.execute(
-                "INSERT OR IGNORE INTO usage_events (key_id, job_id, model, seconds, credits, created_at) \
-                 SELECT key_id, id, model, ?2, ?3, ?4 FROM jobs WHERE id = ?1",
-                params![id, done.duration_seconds, done.credits, t],
+            c.exec(
+                "INSERT INTO usage_events (key_id, job_id, model, seconds, credits, created_at) \
+                 SELECT key_id, id, model, CAST(?2 AS DOUBLE PRECISION), CAST(?3 AS DOUBLE PRECISION), \
+                 CAST(?4 AS BIGINT) FROM jobs WHERE id = ?1 ON CONFLICT DO NOTHING",
+                p![id, done.duration_seconds, done.credits, t],
             )?;
-            tx.commit()
+            Ok(())
         })
     }
 
@@ -426,14 +491,13 @@ impl Store {
     /// credits.
     pub fn fail(&self, id: &str, error: &str) -> Result<()> {
         self.with(|c| {
-            let tx = c.unchecked_transaction()?;
-            limits::release(&tx, id)?;
-            tx.execute(
+            limits::release(c, id)?;
+            c.exec(
                 "UPDATE jobs SET status = 'failed', error = ?2, billing_status = 'not_charged', \
                  completed_at = ?3 WHERE id = ?1",
-                params![id, error, now()],
+                p![id, error, now()],
             )?;
-            tx.commit()
+            Ok(())
         })
     }
 
@@ -441,27 +505,27 @@ impl Store {
     /// fail after `max_attempts` tries. Returns (requeued, failed) ids.
     pub fn recover(&self, max_attempts: i64) -> Result<(Vec<String>, Vec<String>)> {
         self.with(|c| {
-            let tx = c.unchecked_transaction()?;
-            let ids = |status_sql: &str| -> Result<Vec<String>> {
-                let mut st = tx.prepare(status_sql)?;
-                st.query_map([max_attempts], |r| r.get(0))?.collect()
+            let mut ids = |status_sql: &str| -> Result<Vec<String>> {
+                c.rows(status_sql, p![max_attempts])?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect()
             };
             let requeue = ids("SELECT id FROM jobs WHERE status = 'processing' AND attempts < ?1")?;
             let fail = ids("SELECT id FROM jobs WHERE status = 'processing' AND attempts >= ?1")?;
             for id in &fail {
-                limits::release(&tx, id)?;
+                limits::release(c, id)?;
             }
-            tx.execute(
+            c.exec(
                 "UPDATE jobs SET status = 'pending', progress = 0 WHERE status = 'processing' AND attempts < ?1",
-                [max_attempts],
+                p![max_attempts],
             )?;
-            tx.execute(
+            c.exec(
                 "UPDATE jobs SET status = 'failed', billing_status = 'not_charged', completed_at = ?2, \
                  error = 'the server stopped while processing this job ' || attempts || ' times; start it again to retry' \
                  WHERE status = 'processing' AND attempts >= ?1",
-                params![max_attempts, now()],
+                p![max_attempts, now()],
             )?;
-            tx.commit()?;
             Ok((requeue, fail))
         })
     }
@@ -469,18 +533,22 @@ impl Store {
     /// (id, model) of every queued job, oldest first.
     pub fn pending_jobs(&self) -> Result<Vec<(String, ModelName)>> {
         self.with(|c| {
-            let mut st = c.prepare(
+            c.rows(
                 "SELECT id, model FROM jobs WHERE status = 'pending' ORDER BY queued_at, rowid",
-            )?;
-            st.query_map([], |r| Ok((r.get(0)?, named(r, 1)?)))?
-                .collect()
+                p![],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, named(r, 1)?)))
+            .collect()
         })
     }
 
     pub fn count_by_status(&self) -> Result<Vec<(String, i64)>> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+            c.rows("SELECT status, COUNT(*) FROM jobs GROUP BY status", p![])?
+                .iter()
+                .map(|r| Ok((r.get(0)?, r.get(1)?)))
+                .collect()
         })
     }
 
@@ -489,31 +557,49 @@ impl Store {
     pub fn usage_summary(&self, key_id: &str, days: i64) -> Result<Value> {
         let since = now() - days * 86_400;
         self.with(|c| {
-            let (total, completed, failed): (i64, i64, i64) = c.query_row(
-                "SELECT COUNT(*), COALESCE(SUM(status = 'completed'), 0), COALESCE(SUM(status = 'failed'), 0) \
-                 FROM jobs WHERE key_id = ?1 AND created_at >= ?2",
-                params![key_id, since],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
-            let (credits, seconds): (f64, f64) = c.query_row(
-                "SELECT COALESCE(SUM(credits), 0), COALESCE(SUM(seconds), 0) FROM usage_events \
-                 WHERE key_id = ?1 AND created_at >= ?2",
-                params![key_id, since],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            let mut st = c.prepare(
-                "SELECT date(created_at, 'unixepoch') AS day, COUNT(*), SUM(credits), SUM(seconds) \
-                 FROM usage_events WHERE key_id = ?1 AND created_at >= ?2 GROUP BY day ORDER BY day",
-            )?;
-            let daily = st
-                .query_map(params![key_id, since], |r| {
+            let counts = c
+                .row(
+                    "SELECT COUNT(*), \
+                     CAST(COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) \
+                     FROM jobs WHERE key_id = ?1 AND created_at >= ?2",
+                    p![key_id, since],
+                )?
+                .ok_or_else(|| Error::Value("no count".into()))?;
+            let (total, completed, failed): (i64, i64, i64) =
+                (counts.get(0)?, counts.get(1)?, counts.get(2)?);
+            let sums = c
+                .row(
+                    "SELECT COALESCE(SUM(credits), 0), COALESCE(SUM(seconds), 0) FROM usage_events \
+                     WHERE key_id = ?1 AND created_at >= ?2",
+                    p![key_id, since],
+                )?
+                .ok_or_else(|| Error::Value("no sum".into()))?;
+            let (credits, seconds): (f64, f64) = (sums.get(0)?, sums.get(1)?);
+            let day = match c.dialect() {
+                Dialect::Sqlite => "date(created_at, 'unixepoch')",
+                Dialect::Postgres => {
+                    "to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+                }
+            };
+            let daily = c
+                .rows(
+                    &format!(
+                        "SELECT {day} AS day, COUNT(*), SUM(credits), SUM(seconds) \
+                         FROM usage_events WHERE key_id = ?1 AND created_at >= ?2 \
+                         GROUP BY day ORDER BY day"
+                    ),
+                    p![key_id, since],
+                )?
+                .iter()
+                .map(|r| {
                     Ok(json!({
-                        "date": r.get::<_, String>(0)?,
-                        "completed_jobs": r.get::<_, i64>(1)?,
+                        "date": r.get::<String>(0)?,
+                        "completed_jobs": r.get::<i64>(1)?,
                         "credits_used": round2(r.get(2)?),
                         "seconds_processed": round2(r.get(3)?),
                     }))
-                })?
+                })
                 .collect::<Result<Vec<_>>>()?;
             Ok(json!({
                 "days": days,
@@ -529,21 +615,23 @@ impl Store {
 
     pub fn usage_events(&self, key_id: &str, limit: i64) -> Result<Vec<Value>> {
         self.with(|c| {
-            let mut st = c.prepare(
+            c.rows(
                 "SELECT id, job_id, model, seconds, credits, created_at FROM usage_events \
                  WHERE key_id = ?1 ORDER BY id DESC LIMIT ?2",
-            )?;
-            st.query_map(params![key_id, limit], |r| {
+                p![key_id, limit],
+            )?
+            .iter()
+            .map(|r| {
                 Ok(json!({
-                    "id": r.get::<_, i64>(0)?,
+                    "id": r.get::<i64>(0)?,
                     "type": "job.charged",
-                    "job_id": r.get::<_, String>(1)?,
-                    "model": r.get::<_, String>(2)?,
+                    "job_id": r.get::<String>(1)?,
+                    "model": r.get::<String>(2)?,
                     "seconds": round2(r.get(3)?),
                     "credits": round2(r.get(4)?),
                     "created_at": iso(r.get(5)?),
                 }))
-            })?
+            })
             .collect()
         })
     }
@@ -559,10 +647,10 @@ impl Store {
         body: &str,
     ) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            c.exec(
                 "INSERT INTO webhook_events (id, job_id, event, url, body, state, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
-                params![id, job_id, event, url, body, now()],
+                p![id, job_id, event, url, body, now()],
             )
         })
         .map(|_| ())
@@ -577,10 +665,10 @@ impl Store {
         error: Option<&str>,
     ) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            c.exec(
                 "UPDATE webhook_events SET state = ?2, attempts = ?3, last_status = ?4, last_error = ?5, \
                  updated_at = ?6 WHERE id = ?1",
-                params![id, state, attempts, status, error, now()],
+                p![id, state, attempts, status, error, now()],
             )
         })
         .map(|_| ())
@@ -589,35 +677,37 @@ impl Store {
     /// (id, url, event, body, attempts) of deliveries not yet done.
     pub fn pending_webhooks(&self) -> Result<Vec<PendingWebhook>> {
         self.with(|c| {
-            let mut st = c.prepare(
+            c.rows(
                 "SELECT id, url, event, body, attempts FROM webhook_events WHERE state = 'pending' \
                  ORDER BY created_at",
-            )?;
-            st.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
+                p![],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
             .collect()
         })
     }
 
     pub fn webhooks_for_job(&self, job_id: &str) -> Result<Vec<Value>> {
         self.with(|c| {
-            let mut st = c.prepare(
+            c.rows(
                 "SELECT id, event, state, attempts, last_status, last_error, created_at, updated_at \
                  FROM webhook_events WHERE job_id = ?1 ORDER BY created_at, rowid",
-            )?;
-            st.query_map([job_id], |r| {
+                p![job_id],
+            )?
+            .iter()
+            .map(|r| {
                 Ok(json!({
-                    "delivery_id": r.get::<_, String>(0)?,
-                    "event": r.get::<_, String>(1)?,
-                    "state": r.get::<_, String>(2)?,
-                    "attempts": r.get::<_, i64>(3)?,
-                    "last_status": r.get::<_, Option<i64>>(4)?,
-                    "last_error": r.get::<_, Option<String>>(5)?,
+                    "delivery_id": r.get::<String>(0)?,
+                    "event": r.get::<String>(1)?,
+                    "state": r.get::<String>(2)?,
+                    "attempts": r.get::<i64>(3)?,
+                    "last_status": r.get::<Option<i64>>(4)?,
+                    "last_error": r.get::<Option<String>>(5)?,
                     "created_at": iso(r.get(6)?),
                     "updated_at": iso(r.get(7)?),
                 }))
-            })?
+            })
             .collect()
         })
     }
@@ -632,7 +722,13 @@ pub(crate) mod tests {
     use super::*;
     use crate::crypto;
 
+    /// A new, empty store: on PostgreSQL when `RBV_TEST_DATABASE_URL`
+    /// names a server (a database of its own each), else SQLite.
     pub(crate) fn store() -> Store {
+        if let Ok(url) = std::env::var("RBV_TEST_DATABASE_URL") {
+            let name = format!("rbv_store_{}", crypto::random_hex(6));
+            return Store::connect(&db::create_database(&url, &name).unwrap()).unwrap();
+        }
         let dir = std::env::temp_dir().join(format!("rbv-store-{}", crypto::random_hex(6)));
         std::fs::create_dir_all(&dir).unwrap();
         Store::open(&dir.join("rbv.db")).unwrap()
@@ -665,7 +761,7 @@ pub(crate) mod tests {
         assert_eq!(k.id, id);
         assert!(s.key_by_secret("rbv_wrong").unwrap().is_none());
         let stored: String = s
-            .with(|c| c.query_row("SELECT hash FROM api_keys", [], |r| r.get(0)))
+            .with(|c| c.one("SELECT hash FROM api_keys", p![]))
             .unwrap();
         assert_ne!(stored, secret);
         assert!(s.revoke_key(&id).unwrap());
@@ -761,6 +857,18 @@ pub(crate) mod tests {
             s.list_jobs(&a, Some(&JobStatus::Failed), 20, 0).unwrap().1,
             0
         );
+    }
+
+    #[test]
+    fn a_database_url_that_cannot_serve_is_named_at_start() {
+        let e = Store::connect("mysql://h/db").err().unwrap();
+        assert!(e.contains("the database URL is not valid"), "{e}");
+        // Nothing listens on port 1 of 127.0.0.1; the password is not shown.
+        let e = Store::connect("postgres://rbv:pw-secret@127.0.0.1:1/rbv")
+            .err()
+            .unwrap();
+        assert!(e.contains("cannot reach the database"), "{e}");
+        assert!(!e.contains("pw-secret"), "{e}");
     }
 
     #[test]

@@ -26,8 +26,27 @@ pub async fn start(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Srv {
         allow_private: vec!["127.0.0.0/8".parse().unwrap()],
         ..Config::default()
     };
+    // The suite runs on PostgreSQL too: a new database per data directory
+    // (its name kept in the directory), so a server started again on the
+    // same directory finds its store.
+    if let Ok(url) = std::env::var("RBV_TEST_DATABASE_URL") {
+        std::fs::create_dir_all(dir).unwrap();
+        let marker = dir.join("postgres-database");
+        let name = std::fs::read_to_string(&marker).unwrap_or_else(|_| {
+            let name = format!("rbv_test_{}", server::crypto::random_hex(8));
+            std::fs::write(&marker, &name).unwrap();
+            name
+        });
+        config.database = Some(server::store::db::create_database(&url, &name).unwrap());
+    }
     tweak(&mut config);
+    let on_postgres = config.database.is_some();
     let server = server::start(config).await.expect("the server starts");
+    assert_eq!(
+        server.app.store.dialect() == server::store::db::Dialect::Postgres,
+        on_postgres,
+        "the store the suite asked for"
+    );
     let (_, key) = server.app.store.create_key("test", None).unwrap();
     Srv {
         url: format!("http://{}", server.addr),

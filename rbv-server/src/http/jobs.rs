@@ -14,7 +14,7 @@ use crate::store::{self, Job, Key};
 use crate::{App, budget, crypto};
 
 /// An upload of this key named by a `/uploads/<id>.<ext>` URL.
-fn own_upload(app: &App, key: &Key, url: &str) -> Result<Option<String>, rusqlite::Error> {
+fn own_upload(app: &App, key: &Key, url: &str) -> Result<Option<String>, crate::store::Error> {
     let Ok(u) = reqwest::Url::parse(url) else {
         return Ok(None);
     };

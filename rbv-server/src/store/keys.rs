@@ -3,8 +3,7 @@
 //! disabled through any node is refused by every node sharing the store at
 //! once), listed and switched off and on by operators.
 
-use rusqlite::{OptionalExtension, Row, params};
-
+use super::db::{Row, p};
 use super::{Key, Result, Store, now};
 use crate::crypto;
 
@@ -34,14 +33,14 @@ pub struct KeyInfo {
 const KEY_COLUMNS: &str =
     "id, substr(hash, 1, 16), name, note, credits, revoked, created_at, last_used_at";
 
-fn key_info(r: &Row) -> rusqlite::Result<KeyInfo> {
+fn key_info(r: &Row) -> Result<KeyInfo> {
     Ok(KeyInfo {
         id: r.get(0)?,
         fingerprint: r.get(1)?,
         client_id: r.get(2)?,
         note: r.get(3)?,
         credits: r.get(4)?,
-        enabled: r.get::<_, i64>(5)? == 0,
+        enabled: r.get::<i64>(5)? == 0,
         created_at: r.get(6)?,
         last_used_at: r.get(7)?,
     })
@@ -70,17 +69,17 @@ impl Store {
     ) -> Result<(KeyInfo, String)> {
         let id = crypto::new_id("key");
         let secret = crypto::new_api_key();
+        let hash = crypto::hash_key(&secret);
         let info = self.with(|c| {
-            c.execute(
+            c.exec(
                 "INSERT INTO api_keys (id, hash, name, note, credits, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, crypto::hash_key(&secret), name, note, credits, now()],
+                p![&id, hash, name, note, credits, now()],
             )?;
-            c.query_row(
+            key_info(&c.one_row(
                 &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
-                [&id],
-                key_info,
-            )
+                p![&id],
+            )?)
         })?;
         Ok((info, secret))
     }
@@ -91,23 +90,23 @@ impl Store {
         let t = now();
         self.with(|c| {
             let key = c
-                .query_row(
+                .row(
                     "SELECT id, name, credits FROM api_keys WHERE hash = ?1 AND revoked = 0",
-                    [hash],
-                    |r| {
-                        Ok(Key {
-                            id: r.get(0)?,
-                            name: r.get(1)?,
-                            credits: r.get(2)?,
-                        })
-                    },
-                )
-                .optional()?;
+                    p![hash],
+                )?
+                .map(|r| {
+                    Ok::<_, super::Error>(Key {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        credits: r.get(2)?,
+                    })
+                })
+                .transpose()?;
             if let Some(k) = &key {
-                c.execute(
+                c.exec(
                     "UPDATE api_keys SET last_used_at = ?1 \
                      WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at <= ?3)",
-                    params![t, k.id, t - LAST_USED_EVERY_S],
+                    p![t, &k.id, t - LAST_USED_EVERY_S],
                 )?;
             }
             Ok(key)
@@ -117,16 +116,19 @@ impl Store {
     /// Every key, oldest first (keys made in the same second in id order).
     pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
-            ))?;
-            st.query_map([], key_info)?.collect()
+            c.rows(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"),
+                p![],
+            )?
+            .iter()
+            .map(key_info)
+            .collect()
         })
     }
 
     /// Disables a key by its id (`rbv keys revoke`).
     pub fn revoke_key(&self, id: &str) -> Result<bool> {
-        self.with(|c| c.execute("UPDATE api_keys SET revoked = 1 WHERE id = ?1", [id]))
+        self.with(|c| c.exec("UPDATE api_keys SET revoked = 1 WHERE id = ?1", p![id]))
             .map(|n| n > 0)
     }
 
@@ -135,23 +137,22 @@ impl Store {
     pub fn set_key_enabled(&self, fingerprint: &str, enabled: bool) -> Result<Option<KeyInfo>> {
         self.with(|c| {
             let id: Option<String> = c
-                .query_row(
+                .row(
                     "SELECT id FROM api_keys WHERE substr(hash, 1, 16) = ?1",
-                    [fingerprint],
-                    |r| r.get(0),
-                )
-                .optional()?;
+                    p![fingerprint],
+                )?
+                .map(|r| r.get(0))
+                .transpose()?;
             let Some(id) = id else { return Ok(None) };
-            c.execute(
+            c.exec(
                 "UPDATE api_keys SET revoked = ?1 WHERE id = ?2",
-                params![i64::from(!enabled), id],
+                p![i64::from(!enabled), &id],
             )?;
-            c.query_row(
+            key_info(&c.one_row(
                 &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
-                [&id],
-                key_info,
-            )
-            .optional()
+                p![&id],
+            )?)
+            .map(Some)
         })
     }
 }

@@ -4,8 +4,7 @@
 //! PostgreSQL's row lock alike) and settled or released with the job; each
 //! key's upload bytes; the retention sweep; revoked keys.
 
-use rusqlite::{OptionalExtension, Transaction, params};
-
+use super::db::{Conn, p};
 use super::{Result, Store, now};
 
 /// What the retention sweep took out of the store: the files to delete.
@@ -19,23 +18,23 @@ pub struct Expired {
 
 /// Gives a job's reservation back to its key (inside the caller's
 /// transaction); a job holds at most one, so this runs once per reservation.
-pub(super) fn release(tx: &Transaction, job_id: &str) -> Result<()> {
-    let held: Option<Option<f64>> = tx
-        .query_row(
+pub(super) fn release(c: &mut Conn, job_id: &str) -> Result<()> {
+    let held: Option<Option<f64>> = c
+        .row(
             "SELECT reserved_credits FROM jobs WHERE id = ?1",
-            [job_id],
-            |r| r.get(0),
-        )
-        .optional()?;
+            p![job_id],
+        )?
+        .map(|r| r.get(0))
+        .transpose()?;
     if let Some(Some(credits)) = held {
-        tx.execute(
+        c.exec(
             "UPDATE api_keys SET credits_reserved = credits_reserved - ?2 \
              WHERE id = (SELECT key_id FROM jobs WHERE id = ?1)",
-            params![job_id, credits],
+            p![job_id, credits],
         )?;
-        tx.execute(
+        c.exec(
             "UPDATE jobs SET reserved_credits = NULL, reserved_seconds = NULL WHERE id = ?1",
-            [job_id],
+            p![job_id],
         )?;
     }
     Ok(())
@@ -47,23 +46,32 @@ impl Store {
     /// replaced. False when the key cannot cover it.
     pub fn reserve(&self, job_id: &str, credits: f64, seconds: f64) -> Result<bool> {
         self.with(|c| {
-            let tx = c.unchecked_transaction()?;
-            release(&tx, job_id)?;
-            // The check and the hold are one statement on the key's row.
-            let n = tx.execute(
-                "UPDATE api_keys SET credits_reserved = credits_reserved + ?2 \
+            let held: f64 = c
+                .row(
+                    "SELECT reserved_credits FROM jobs WHERE id = ?1",
+                    p![job_id],
+                )?
+                .map(|r| r.get::<Option<f64>>(0))
+                .transpose()?
+                .flatten()
+                .unwrap_or(0.0);
+            // The check, the release of what the job held and the new hold
+            // are one statement on the key's row; when the key cannot cover
+            // it nothing changes.
+            let n = c.exec(
+                "UPDATE api_keys SET credits_reserved = credits_reserved - ?3 + ?2 \
                  WHERE id = (SELECT key_id FROM jobs WHERE id = ?1) \
-                 AND (credits IS NULL OR credits - credits_used - credits_reserved >= ?2 - 0.000001)",
-                params![job_id, credits],
+                 AND (credits IS NULL \
+                      OR credits - credits_used - (credits_reserved - ?3) >= CAST(?2 AS DOUBLE PRECISION) - 0.000001)",
+                p![job_id, credits, held],
             )?;
             if n != 1 {
                 return Ok(false);
             }
-            tx.execute(
+            c.exec(
                 "UPDATE jobs SET reserved_credits = ?2, reserved_seconds = ?3 WHERE id = ?1",
-                params![job_id, credits, seconds],
+                p![job_id, credits, seconds],
             )?;
-            tx.commit()?;
             Ok(true)
         })
     }
@@ -72,22 +80,18 @@ impl Store {
     /// when it has no limit.
     pub fn key_limit(&self, key_id: &str) -> Result<Option<Option<f64>>> {
         self.with(|c| {
-            c.query_row(
-                "SELECT credits FROM api_keys WHERE id = ?1",
-                [key_id],
-                |r| r.get(0),
-            )
-            .optional()
+            c.row("SELECT credits FROM api_keys WHERE id = ?1", p![key_id])?
+                .map(|r| r.get(0))
+                .transpose()
         })
     }
 
     /// Whether a key exists and is not revoked (its output links die with it).
     pub fn key_active(&self, key_id: &str) -> Result<bool> {
         self.with(|c| {
-            c.query_row(
+            c.one::<i64>(
                 "SELECT COUNT(*) FROM api_keys WHERE id = ?1 AND revoked = 0",
-                [key_id],
-                |r| r.get::<_, i64>(0),
+                p![key_id],
             )
         })
         .map(|n| n > 0)
@@ -96,10 +100,10 @@ impl Store {
     /// Bytes of a key's uploads still on disk.
     pub fn upload_bytes(&self, key_id: &str) -> Result<i64> {
         self.with(|c| {
-            c.query_row(
-                "SELECT COALESCE(SUM(size), 0) FROM uploads WHERE key_id = ?1 AND removed_at IS NULL",
-                [key_id],
-                |r| r.get(0),
+            c.one(
+                "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM uploads \
+                 WHERE key_id = ?1 AND removed_at IS NULL",
+                p![key_id],
             )
         })
     }
@@ -109,38 +113,33 @@ impl Store {
     /// it leave the store; the caller deletes the files returned.
     pub fn expire(&self, cutoff: i64) -> Result<Expired> {
         self.with(|c| {
-            let tx = c.unchecked_transaction()?;
             let t = now();
-            let uploads = {
-                let mut st = tx.prepare(
-                    "SELECT id, path FROM uploads WHERE removed_at IS NULL AND created_at < ?1 \
-                     AND id NOT IN (SELECT upload_id FROM jobs WHERE upload_id IS NOT NULL \
-                     AND status IN ('pending', 'processing'))",
-                )?;
-                st.query_map([cutoff], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
-                    .collect::<Result<Vec<(String, String)>>>()?
+            let pairs = |rows: Vec<super::db::Row>| -> Result<Vec<(String, String)>> {
+                rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect()
             };
+            let uploads = pairs(c.rows(
+                "SELECT id, path FROM uploads WHERE removed_at IS NULL AND created_at < ?1 \
+                 AND id NOT IN (SELECT upload_id FROM jobs WHERE upload_id IS NOT NULL \
+                 AND status IN ('pending', 'processing'))",
+                p![cutoff],
+            )?)?;
             for (id, _) in &uploads {
-                tx.execute(
+                c.exec(
                     "UPDATE uploads SET removed_at = ?2 WHERE id = ?1",
-                    params![id, t],
+                    p![id, t],
                 )?;
             }
-            let outputs = {
-                let mut st = tx.prepare(
-                    "SELECT id, output_file FROM jobs WHERE status = 'completed' \
-                     AND output_file IS NOT NULL AND completed_at < ?1",
-                )?;
-                st.query_map([cutoff], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
-                    .collect::<Result<Vec<(String, String)>>>()?
-            };
+            let outputs = pairs(c.rows(
+                "SELECT id, output_file FROM jobs WHERE status = 'completed' \
+                 AND output_file IS NOT NULL AND completed_at < ?1",
+                p![cutoff],
+            )?)?;
             for (id, _) in &outputs {
-                tx.execute(
+                c.exec(
                     "UPDATE jobs SET output_file = NULL, output_removed_at = ?2 WHERE id = ?1",
-                    params![id, t],
+                    p![id, t],
                 )?;
             }
-            tx.commit()?;
             Ok(Expired {
                 uploads: uploads.into_iter().map(|u| u.1).collect(),
                 outputs: outputs.into_iter().map(|o| o.1).collect(),
@@ -151,12 +150,12 @@ impl Store {
     /// Whether the retention sweep removed a job's output.
     pub fn output_removed(&self, job_id: &str) -> Result<bool> {
         self.with(|c| {
-            c.query_row(
+            c.row(
                 "SELECT output_removed_at FROM jobs WHERE id = ?1",
-                [job_id],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .optional()
+                p![job_id],
+            )?
+            .map(|r| r.get::<Option<i64>>(0))
+            .transpose()
         })
         .map(|t| t.flatten().is_some())
     }
@@ -249,8 +248,13 @@ mod tests {
         s.insert_upload(&key, &up("needed")).unwrap();
         assert_eq!(s.upload_bytes(&key).unwrap(), 200);
         let j = job(&s, &key, "pending");
-        s.with(|c| c.execute("UPDATE jobs SET upload_id = 'needed' WHERE id = ?1", [&j]))
-            .unwrap();
+        s.with(|c| {
+            c.exec(
+                "UPDATE jobs SET upload_id = 'needed' WHERE id = ?1",
+                super::p![&j],
+            )
+        })
+        .unwrap();
         let gone = s.expire(super::super::now() + 10).unwrap();
         assert_eq!(gone.uploads, vec!["/x/old.webm".to_string()]);
         assert!(s.upload(&key, "old").unwrap().is_none());
