@@ -16,3 +16,5 @@ trap 'setup/pg.sh stop "$pgdir"' EXIT
 # Assigned, then used: `X=$(...) cmd` would hide a failed start from set -e.
 pg_url=$(setup/pg.sh start "$pgdir")
 RBV_TEST_DATABASE_URL=$pg_url cargo test --profile ci -p rbv-server
+# Several `rbv serve` processes on it as one service (skipped above without it).
+RBV_TEST_DATABASE_URL=$pg_url cargo test --profile ci -p rbv-cli --test integration server_cluster

@@ -21,6 +21,12 @@ serve options (defaults in brackets):
                            [$RBV_DATABASE_URL, which keeps a password off the
                            command line]
   --public-url URL         base of the links handed out [http://ADDR]
+  --role ROLE              all: API and workers; api: the API only; worker: jobs
+                           only (and /health, /metrics). api and worker need
+                           --database: the nodes share it [all]
+  --lease-seconds S        a worker's claim on a job lasts this long unless
+                           renewed; a job whose node stopped is taken again
+                           after it [30]
   --heavy-workers N        workers for pro and original [1]
   --light-workers N        workers for light and human [1]
   --queue-size N           jobs waiting per pool before 429 [100]
@@ -112,6 +118,16 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
                     "data-dir" => config.data_dir = v.into(),
                     "database" => config.database = Some(v),
                     "public-url" => config.public_url = Some(v),
+                    "role" => config.role = v.parse().map_err(Fail::Input)?,
+                    "lease-seconds" => {
+                        let s: u64 = num(&opt, &v)?;
+                        if !(2..=3600).contains(&s) {
+                            return Err(Fail::Input(format!(
+                                "--lease-seconds {v}: between 2 and 3600"
+                            )));
+                        }
+                        config.lease = Duration::from_secs(s);
+                    }
                     "heavy-workers" => config.heavy_workers = num(&opt, &v)?,
                     "light-workers" => config.light_workers = num(&opt, &v)?,
                     "queue-size" => config.queue_size = num(&opt, &v)?,

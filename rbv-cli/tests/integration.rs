@@ -5,5 +5,6 @@
 mod cli;
 mod remote_e2e;
 mod server_admin;
+mod server_cluster;
 mod server_crash;
 mod server_limits;

@@ -16,8 +16,9 @@ fn private(path: &Path, mode: u32) -> Result<(), String> {
 }
 
 /// Creates the data directory and its folders, owner-only, and removes
-/// what a crash left half-made.
-pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
+/// what a crash left half-made (unless the directory is `shared` with other
+/// nodes, whose uploads and runs may be under way there).
+pub fn prepare_data_dir(dir: &Path, shared: bool) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     private(dir, 0o700)?;
     for d in ["uploads", "outputs", "work"] {
@@ -27,7 +28,7 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
     }
     // SQLite makes its -wal and -shm files with the database's mode.
     let db = dir.join("rbv.db");
-    if !db.exists() {
+    if !shared && !db.exists() {
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -40,6 +41,9 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
         if p.exists() {
             private(&p, 0o600)?;
         }
+    }
+    if shared {
+        return Ok(());
     }
     let mut removed = 0;
     if let Ok(entries) = std::fs::read_dir(dir.join("uploads")) {

@@ -87,6 +87,48 @@ pub struct Config {
     pub webhook_retry_delay: Duration,
     /// `/v1/admin`: on with this token in `X-Admin-Token`, else not there.
     pub admin_token: Option<String>,
+    /// What this node does: answer the API, run jobs, or both.
+    pub role: Role,
+    /// How long a worker's claim on a job lasts unless renewed (renewed
+    /// every third of it); a job whose worker stopped renewing is taken
+    /// again after this.
+    pub lease: Duration,
+}
+
+/// `--role`: a node answers the `/v1` API, runs jobs, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    All,
+    Api,
+    Worker,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s {
+            "all" => Ok(Role::All),
+            "api" => Ok(Role::Api),
+            "worker" => Ok(Role::Worker),
+            _ => Err(format!("--role {s}: expected all, api or worker")),
+        }
+    }
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Api => "api",
+            Role::Worker => "worker",
+        }
+    }
+    pub fn serves_api(self) -> bool {
+        self != Role::Worker
+    }
+    pub fn runs_jobs(self) -> bool {
+        self != Role::Api
+    }
 }
 
 impl Default for Config {
@@ -124,6 +166,8 @@ impl Default for Config {
             webhook_retries: 3,
             webhook_retry_delay: Duration::from_secs(10),
             admin_token: None,
+            role: Role::All,
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -260,6 +304,8 @@ pub struct Server {
     pub app: Arc<App>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Cleared to end the PostgreSQL listener thread.
+    listening: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Server {
@@ -269,6 +315,8 @@ impl Server {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.listening
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         for t in self.tasks.drain(..) {
             t.abort();
             let _ = t.await;
@@ -282,10 +330,20 @@ pub async fn start(config: Config) -> Result<Server, String> {
     if let Some(problem) = config.admin_token.as_deref().and_then(admin::token_problem) {
         return Err(problem);
     }
+    if config.role != Role::All && config.database.is_none() {
+        return Err(format!(
+            "--role {}: API and worker nodes share a PostgreSQL store (--database); \
+             on SQLite one node does both (--role all)",
+            config.role.name()
+        ));
+    }
     rbv_runner::init()?;
     // One job after another: models stay loaded between them.
     rbv_core::model::keep_sessions_loaded();
-    housekeeping::prepare_data_dir(&config.data_dir)?;
+    // A shared store means a data directory other nodes may be using: what
+    // is in it is not this node's to clean up at start.
+    let shared = config.database.is_some();
+    housekeeping::prepare_data_dir(&config.data_dir, shared)?;
     let store = Arc::new(match &config.database {
         Some(url) => Store::connect(url).map_err(|e| format!("--database: {e}"))?,
         None => {
@@ -296,6 +354,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
     let egress = Arc::new(egress::Policy {
         allowed: config.allow_private.clone(),
     });
+    store.set_lease_seconds(config.lease.as_secs().max(2) as i64);
     let secret = store
         .setting_or_init("link_secret", || crypto::random_hex(32))
         .map_err(|e| e.to_string())?;
@@ -312,9 +371,22 @@ pub async fn start(config: Config) -> Result<Server, String> {
     let app = Arc::new(App {
         public_url,
         store: store.clone(),
-        queues: Queues {
-            heavy: Queue::new(config.queue_size, config.heavy_workers),
-            light: Queue::new(config.queue_size, config.light_workers),
+        queues: {
+            let workers = |n: usize| if config.role.runs_jobs() { n } else { 0 };
+            Queues {
+                heavy: Queue::new(
+                    Pool::Heavy,
+                    store.clone(),
+                    config.queue_size,
+                    workers(config.heavy_workers),
+                ),
+                light: Queue::new(
+                    Pool::Light,
+                    store.clone(),
+                    config.queue_size,
+                    workers(config.light_workers),
+                ),
+            }
         },
         metrics: metrics::Metrics::default(),
         webhooks: Arc::new(webhook::Webhooks::new(
@@ -333,9 +405,16 @@ pub async fn start(config: Config) -> Result<Server, String> {
         config,
     });
 
-    let (requeued, failed) = store
-        .recover(app.config.max_attempts)
-        .map_err(|e| e.to_string())?;
+    // A node alone on its store requeues at once what a stop interrupted;
+    // on a shared store other nodes may be running those jobs: their leases
+    // say when they are free to take.
+    let (requeued, failed) = if shared {
+        (Vec::new(), Vec::new())
+    } else {
+        store
+            .recover(app.config.max_attempts)
+            .map_err(|e| e.to_string())?
+    };
     for id in &requeued {
         log::line(&[("event", "recovered"), ("job_id", id), ("to", "pending")]);
     }
@@ -343,24 +422,27 @@ pub async fn start(config: Config) -> Result<Server, String> {
         log::line(&[("event", "recovered"), ("job_id", id), ("to", "failed")]);
         app.notify(id, "job.failed");
     }
-    for (id, model) in store.pending_jobs().map_err(|e| e.to_string())? {
-        app.queues.get(Pool::for_model(model)).push_recovered(id);
-    }
     app.webhooks.resume(&store);
 
     let mut tasks = Vec::new();
-    for (pool, n) in [
-        (Pool::Heavy, app.config.heavy_workers),
-        (Pool::Light, app.config.light_workers),
-    ] {
-        for _ in 0..n {
+    let listening = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    if let Some(url) = &app.config.database
+        && app.config.role.runs_jobs()
+    {
+        listen_for_jobs(app.clone(), url.clone(), listening.clone());
+    }
+    for pool in [Pool::Heavy, Pool::Light] {
+        for i in 0..app.queues.get(pool).workers {
             let app = app.clone();
-            tasks.push(tokio::spawn(async move { worker::run(app, pool).await }));
+            let name = format!("{}/{}-{i}", app.store.node(), pool.name());
+            tasks.push(tokio::spawn(
+                async move { worker::run(app, pool, name).await },
+            ));
         }
     }
     tasks.push(tokio::spawn(housekeeping::sweep_every_hour(app.clone())));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let router = http::router(app.clone());
+    let router = http::router(app.clone(), app.config.role);
     let limits = http::conn::Limits {
         header_timeout: app.config.header_timeout,
         body_timeout: app.config.body_timeout,
@@ -387,8 +469,10 @@ pub async fn start(config: Config) -> Result<Server, String> {
                 store::db::Dialect::Postgres => "postgres",
             },
         ),
-        ("heavy_workers", &app.config.heavy_workers.to_string()),
-        ("light_workers", &app.config.light_workers.to_string()),
+        ("role", app.config.role.name()),
+        ("node", app.store.node()),
+        ("heavy_workers", &app.queues.heavy.workers.to_string()),
+        ("light_workers", &app.queues.light.workers.to_string()),
         ("requeued", &requeued.len().to_string()),
         ("max_connections", &max_connections.to_string()),
         ("ffmpeg", if app.ffmpeg { "yes" } else { "no" }),
@@ -406,5 +490,63 @@ pub async fn start(config: Config) -> Result<Server, String> {
         app,
         shutdown: Some(tx),
         tasks,
+        listening,
     })
+}
+
+/// Wakes this node's idle workers when any node queues a job: PostgreSQL's
+/// LISTEN on a connection of its own, on a thread of its own (the
+/// synchronous client blocks). A broken connection is opened again; the
+/// workers' own look at the store every half lease covers the gap.
+fn listen_for_jobs(app: Arc<App>, url: String, on: Arc<std::sync::atomic::AtomicBool>) {
+    use postgres::fallible_iterator::FallibleIterator;
+    use std::sync::atomic::Ordering;
+    let run = move || {
+        while on.load(Ordering::Relaxed) {
+            let mut client = match postgres::Client::connect(&url, postgres::NoTls) {
+                Ok(c) => c,
+                Err(e) => {
+                    log::line(&[
+                        ("event", "listen"),
+                        ("error", &store::db::Error::from(e).to_string()),
+                    ]);
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            if let Err(e) = client.batch_execute(&format!("LISTEN {}", store::JOBS_CHANNEL)) {
+                log::line(&[
+                    ("event", "listen"),
+                    ("error", &store::db::Error::from(e).to_string()),
+                ]);
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+            let mut notes = client.notifications();
+            let mut it = notes.timeout_iter(Duration::from_millis(500));
+            while on.load(Ordering::Relaxed) {
+                match it.next() {
+                    Ok(Some(n)) => {
+                        if let Some(q) = app.queues.named(n.payload()) {
+                            q.wake();
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        log::line(&[
+                            ("event", "listen"),
+                            ("error", &store::db::Error::from(e).to_string()),
+                        ]);
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("rbv-listen".into())
+        .spawn(run)
+    {
+        log::line(&[("event", "listen"), ("error", &e.to_string())]);
+    }
 }

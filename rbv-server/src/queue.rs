@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Bounded job queues with their own worker pools: `pro` and `original`
-//! (heavy models) never hold up `light` and `human`. The database is the
-//! durable record; a queue only orders the ids of pending jobs.
+//! (heavy models) never hold up `light` and `human`. The queue itself is
+//! the store's pending jobs, so a job queued on one node can be run by a
+//! worker on any node; this module bounds it and wakes idle workers.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
 
 use rbv_api::ModelName;
 use tokio::sync::Notify;
+
+use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pool {
@@ -33,12 +36,14 @@ impl Pool {
     }
 }
 
-/// The queue is full.
-#[derive(Debug, PartialEq)]
-pub struct Full;
-
+/// A worker pool's side of the queue, which lives in the store: how many
+/// may wait (a job is refused when `capacity` already wait, across every
+/// node), the wake-up of this node's idle workers when a job is queued
+/// (here, or on another node through PostgreSQL's NOTIFY), and the counts
+/// `/health` and `/metrics` show.
 pub struct Queue {
-    items: Mutex<VecDeque<String>>,
+    pool: Pool,
+    store: Arc<Store>,
     notify: Notify,
     capacity: usize,
     pub busy: AtomicUsize,
@@ -46,9 +51,10 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub fn new(capacity: usize, workers: usize) -> Queue {
+    pub fn new(pool: Pool, store: Arc<Store>, capacity: usize, workers: usize) -> Queue {
         Queue {
-            items: Mutex::new(VecDeque::new()),
+            pool,
+            store,
             notify: Notify::new(),
             capacity,
             busy: AtomicUsize::new(0),
@@ -56,47 +62,33 @@ impl Queue {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<String>> {
-        self.items.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Adds a job, or refuses when `capacity` jobs already wait.
-    pub fn push(&self, id: String) -> Result<(), Full> {
-        {
-            let mut q = self.lock();
-            if q.len() >= self.capacity {
-                return Err(Full);
-            }
-            q.push_back(id);
-        }
-        self.notify.notify_one();
-        Ok(())
-    }
-
-    /// Adds a job whatever the length (jobs recovered at start were admitted
-    /// before).
-    pub fn push_recovered(&self, id: String) {
-        self.lock().push_back(id);
-        self.notify.notify_one();
-    }
-
+    /// Jobs waiting in this pool, on every node (0 when the store fails).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.store
+            .pending_count(self.pool.name())
+            .map_or(0, |n| n.max(0) as usize)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Waits for the next job.
-    pub async fn pop(&self) -> String {
-        loop {
-            let notified = self.notify.notified();
-            if let Some(id) = self.lock().pop_front() {
-                return id;
-            }
-            notified.await;
-        }
+    /// Whether another job may be queued. Two API nodes admitting at the
+    /// same moment can each see room for the last place: the cap may be
+    /// passed by the number of requests in flight, never more.
+    pub fn has_room(&self) -> bool {
+        self.len() < self.capacity
+    }
+
+    /// Wakes one idle worker of this node (a job was queued).
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Waits until woken or `at_most` has passed (then the worker looks for
+    /// jobs whose lease ran out).
+    pub async fn wait(&self, at_most: Duration) {
+        let _ = tokio::time::timeout(at_most, self.notify.notified()).await;
     }
 }
 
@@ -110,6 +102,15 @@ impl Queues {
         match pool {
             Pool::Heavy => &self.heavy,
             Pool::Light => &self.light,
+        }
+    }
+
+    /// A pool by the name the store keeps.
+    pub fn named(&self, pool: &str) -> Option<&Queue> {
+        match pool {
+            "heavy" => Some(&self.heavy),
+            "light" => Some(&self.light),
+            _ => None,
         }
     }
 }
@@ -127,34 +128,40 @@ mod tests {
     }
 
     #[test]
-    fn bounded_fifo() {
-        let q = Queue::new(2, 1);
-        q.push("a".into()).unwrap();
-        q.push("b".into()).unwrap();
-        assert_eq!(q.push("c".into()), Err(Full));
-        q.push_recovered("r".into());
-        assert_eq!(q.len(), 3);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        assert_eq!(rt.block_on(q.pop()), "a");
-        assert_eq!(rt.block_on(q.pop()), "b");
-        assert_eq!(rt.block_on(q.pop()), "r");
-        assert!(q.is_empty());
+    fn bounded_by_what_waits_in_the_store() {
+        let store = Arc::new(crate::store::tests::store());
+        let (key, _) = store.create_key("k", None).unwrap();
+        let q = Queue::new(Pool::Light, store.clone(), 2, 1);
+        assert!(q.has_room() && q.is_empty());
+        for _ in 0..2 {
+            crate::store::tests::job(&store, &key, "pending");
+        }
+        assert_eq!(q.len(), 2);
+        assert!(!q.has_room());
+        let heavy = Queue::new(Pool::Heavy, store, 2, 1);
+        assert!(heavy.has_room(), "pools are counted apart");
     }
 
     #[test]
-    fn pop_waits_for_a_push() {
+    fn wait_ends_on_a_wake_or_after_the_timeout() {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let q = std::sync::Arc::new(Queue::new(4, 1));
+        let store = Arc::new(crate::store::tests::store());
+        let q = Arc::new(Queue::new(Pool::Light, store, 4, 1));
         let q2 = q.clone();
-        let got = rt.spawn(async move { q2.pop().await });
-        rt.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(50)).await });
-        q.push("late".into()).unwrap();
-        assert_eq!(rt.block_on(got).unwrap(), "late");
+        let woken = rt.spawn(async move {
+            let t = std::time::Instant::now();
+            q2.wait(Duration::from_secs(30)).await;
+            t.elapsed()
+        });
+        rt.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
+        q.wake();
+        assert!(rt.block_on(woken).unwrap() < Duration::from_secs(10));
+        let t = std::time::Instant::now();
+        rt.block_on(q.wait(Duration::from_millis(100)));
+        assert!(t.elapsed() >= Duration::from_millis(100));
     }
 }

@@ -21,11 +21,31 @@ pub use limits::Expired;
 
 /// Schema versions, applied in order; SQLite's `PRAGMA user_version` and
 /// PostgreSQL's `rbv_schema` table record the last.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_limits.sql"),
     include_str!("../migrations/0003_admin.sql"),
+    include_str!("../migrations/0004_leases.sql"),
 ];
+
+/// The channel PostgreSQL notifies when a job is queued (its pool as payload).
+pub const JOBS_CHANNEL: &str = "rbv_jobs";
+
+/// The worker pool a model's jobs go to.
+pub fn pool_of(model: ModelName) -> &'static str {
+    if model.is_heavy() { "heavy" } else { "light" }
+}
+
+/// What a worker's claim found.
+#[derive(Debug)]
+pub enum Claimed {
+    /// A job, now processing under this node's lease.
+    Job(Box<Job>),
+    /// A job whose lease ran out `max_attempts` times: failed, with its id.
+    GaveUp(String),
+    /// Nothing to do.
+    Nothing,
+}
 
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -154,6 +174,14 @@ enum Backend {
 
 pub struct Store {
     backend: Backend,
+    /// This process, as the owner of the leases its workers hold.
+    node: String,
+    /// How long a lease lasts unless renewed, in seconds.
+    lease_s: std::sync::atomic::AtomicI64,
+}
+
+fn new_node() -> String {
+    crate::crypto::new_id("node")
 }
 
 impl Store {
@@ -175,6 +203,8 @@ impl Store {
         }
         Ok(Store {
             backend: Backend::Sqlite(Mutex::new(conn)),
+            node: new_node(),
+            lease_s: 30.into(),
         })
     }
 
@@ -210,7 +240,24 @@ impl Store {
         .map_err(|e| format!("the database's schema: {e}"))?;
         Ok(Store {
             backend: Backend::Postgres(Box::new(pg)),
+            node: new_node(),
+            lease_s: 30.into(),
         })
+    }
+
+    /// The lease owner this process's workers claim as.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// How long a claim holds a job unless renewed (at least 2 s).
+    pub fn set_lease_seconds(&self, s: i64) {
+        self.lease_s
+            .store(s.max(2), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn lease_seconds(&self) -> i64 {
+        self.lease_s.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Which database this store is on.
@@ -321,11 +368,12 @@ impl Store {
         self.with(|c| {
             c.exec(
                 "INSERT INTO jobs (id, key_id, request_id, video_url, upload_id, status, settings, model, \
-                 output_format, webhook_url, metadata, created_at, queued_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 output_format, webhook_url, metadata, created_at, queued_at, pool) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 p![
                     &j.id, &j.key_id, &j.request_id, &j.video_url, &j.upload_id, j.status.as_str(), &j.settings,
-                    j.model.as_str(), j.output_format.as_str(), &j.webhook_url, &j.metadata, j.created_at, j.queued_at
+                    j.model.as_str(), j.output_format.as_str(), &j.webhook_url, &j.metadata, j.created_at, j.queued_at,
+                    pool_of(j.model)
                 ],
             )
         })
@@ -392,14 +440,21 @@ impl Store {
         format: OutputFormat,
     ) -> Result<bool> {
         self.with(|c| {
-            c.exec(
+            let n = c.exec(
                 "UPDATE jobs SET status = 'pending', settings = ?2, model = ?3, output_format = ?4, \
-                 progress = 0, error = NULL, queued_at = ?5 \
-                 WHERE id = ?1 AND status IN ('created', 'failed')",
-                p![id, settings, model.as_str(), format.as_str(), now()],
-            )
+                 progress = 0, error = NULL, queued_at = ?5, pool = ?6, lease_owner = NULL, \
+                 lease_until = NULL WHERE id = ?1 AND status IN ('created', 'failed')",
+                p![id, settings, model.as_str(), format.as_str(), now(), pool_of(model)],
+            )?;
+            if n == 1 && c.dialect() == Dialect::Postgres {
+                // Delivered at commit, to every node listening.
+                c.exec(
+                    "SELECT pg_notify(?1, ?2)",
+                    p![JOBS_CHANNEL, pool_of(model)],
+                )?;
+            }
+            Ok(n == 1)
         })
-        .map(|n| n == 1)
     }
 
     /// Undoes `queue_job` when the job could not be queued (full queue, no
@@ -418,14 +473,97 @@ impl Store {
     /// pending -> processing for one worker; None when another took it or
     /// it is no longer pending.
     pub fn claim(&self, id: &str) -> Result<Option<Job>> {
+        let (node, lease) = (self.node.as_str(), self.lease_seconds());
         let n = self.with(|c| {
             c.exec(
                 "UPDATE jobs SET status = 'processing', started_at = ?2, attempts = attempts + 1, \
-                 progress = 0 WHERE id = ?1 AND status = 'pending'",
-                p![id, now()],
+                 progress = 0, lease_owner = ?3, lease_until = ?4 WHERE id = ?1 AND status = 'pending'",
+                p![id, now(), node, now() + lease],
             )
         })?;
         if n == 1 { self.job(id) } else { Ok(None) }
+    }
+
+    /// Jobs waiting in a pool (across every node).
+    pub fn pending_count(&self, pool: &str) -> Result<i64> {
+        self.with(|c| {
+            c.one(
+                "SELECT COUNT(*) FROM jobs WHERE pool = ?1 AND status = 'pending'",
+                p![pool],
+            )
+        })
+    }
+
+    /// The oldest job of `pool` that is queued, or whose worker's lease ran
+    /// out, becomes this node's (one claimer per job on either database:
+    /// SQLite's write lock, PostgreSQL's `FOR UPDATE SKIP LOCKED`). A job
+    /// whose lease ran out `max_attempts` times fails instead.
+    pub fn claim_next(&self, pool: &str, max_attempts: i64) -> Result<Claimed> {
+        let (node, lease) = (self.node.as_str(), self.lease_seconds());
+        let claimed = self.with(|c| {
+            let t = now();
+            let lock = match c.dialect() {
+                Dialect::Sqlite => "",
+                Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            };
+            let Some(r) = c.row(
+                &format!(
+                    "SELECT id, status, attempts FROM jobs WHERE pool = ?1 \
+                     AND (status = 'pending' OR (status = 'processing' AND lease_until < ?2)) \
+                     ORDER BY queued_at, rowid LIMIT 1{lock}"
+                ),
+                p![pool, t],
+            )?
+            else {
+                return Ok(None);
+            };
+            let (id, status, attempts): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            if status == "processing" && attempts >= max_attempts {
+                limits::release(c, &id)?;
+                c.exec(
+                    "UPDATE jobs SET status = 'failed', billing_status = 'not_charged', \
+                     completed_at = ?2, lease_owner = NULL, lease_until = NULL, error = ?3 WHERE id = ?1",
+                    p![
+                        &id,
+                        t,
+                        format!(
+                            "the node processing this job stopped answering {attempts} times; \
+                             start it again to retry"
+                        )
+                    ],
+                )?;
+                return Ok(Some(Err(id)));
+            }
+            c.exec(
+                "UPDATE jobs SET status = 'processing', started_at = ?2, attempts = attempts + 1, \
+                 progress = 0, lease_owner = ?3, lease_until = ?4 WHERE id = ?1",
+                p![&id, t, node, t + lease],
+            )?;
+            Ok(Some(Ok(id)))
+        })?;
+        Ok(match claimed {
+            None => Claimed::Nothing,
+            Some(Err(id)) => Claimed::GaveUp(id),
+            Some(Ok(id)) => match self.job(&id)? {
+                Some(j) => Claimed::Job(Box::new(j)),
+                None => Claimed::Nothing,
+            },
+        })
+    }
+
+    /// Extends this node's lease on a job it is processing; false when the
+    /// lease is gone (it ran out and another node took the job, or the job
+    /// left processing).
+    pub fn renew_lease(&self, id: &str) -> Result<bool> {
+        let (node, lease) = (self.node.as_str(), self.lease_seconds());
+        self.with(|c| {
+            c.exec(
+                "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND status = 'processing' \
+                 AND lease_owner = ?2",
+                p![id, node, now() + lease],
+            )
+        })
+        .map(|n| n == 1)
     }
 
     pub fn set_progress(&self, id: &str, progress: f64) -> Result<()> {
@@ -440,20 +578,24 @@ impl Store {
 
     /// processing -> completed, its one usage charge and its reservation
     /// settled, in one transaction. The charge is at most what was reserved.
-    pub fn complete(&self, id: &str, done: &Completion) -> Result<()> {
+    /// False when nothing was recorded: the job was not this node's to
+    /// complete (completed already, or its lease was lost to another node).
+    pub fn complete(&self, id: &str, done: &Completion) -> Result<bool> {
         let done = *done;
+        let node = self.node.as_str();
         self.with(move |c| {
             let t = now();
             let reserved: Option<Option<f64>> = c
                 .row(
-                    "SELECT reserved_credits FROM jobs WHERE id = ?1 AND status = 'processing'",
-                    p![id],
+                    "SELECT reserved_credits FROM jobs WHERE id = ?1 AND status = 'processing' \
+                     AND lease_owner = ?2",
+                    p![id, node],
                 )?
                 .map(|r| r.get(0))
                 .transpose()?;
             let Some(reserved) = reserved else {
-                // Not running (completed already): nothing to record twice.
-                return Ok(());
+                // Not running here (completed already): nothing to record twice.
+                return Ok(false);
             };
             let credits = reserved.map_or(done.credits, |r| done.credits.min(r));
             limits::release(c, id)?;
@@ -466,7 +608,8 @@ impl Store {
             c.exec(
                 "UPDATE jobs SET status = 'completed', progress = 100, output_file = ?2, \
                  duration_seconds = ?3, credits_used = ?4, billing_status = 'charged', \
-                 processing_ms = ?5, resolution = ?6, completed_at = ?7, error = NULL WHERE id = ?1",
+                 processing_ms = ?5, resolution = ?6, completed_at = ?7, error = NULL, \
+                 lease_owner = NULL, lease_until = NULL WHERE id = ?1",
                 p![
                     id,
                     done.output_file,
@@ -483,26 +626,40 @@ impl Store {
                  CAST(?4 AS BIGINT) FROM jobs WHERE id = ?1 ON CONFLICT DO NOTHING",
                 p![id, done.duration_seconds, done.credits, t],
             )?;
-            Ok(())
+            Ok(true)
         })
     }
 
     /// -> failed with a message; failed jobs are not charged and hold no
-    /// credits.
-    pub fn fail(&self, id: &str, error: &str) -> Result<()> {
+    /// credits. A job another node processes (its lease) is left alone:
+    /// false.
+    pub fn fail(&self, id: &str, error: &str) -> Result<bool> {
+        let node = self.node.as_str();
         self.with(|c| {
+            let elsewhere = c
+                .row(
+                    "SELECT id FROM jobs WHERE id = ?1 AND status = 'processing' \
+                     AND lease_owner IS NOT NULL AND lease_owner <> ?2",
+                    p![id, node],
+                )?
+                .is_some();
+            if elsewhere {
+                return Ok(false);
+            }
             limits::release(c, id)?;
             c.exec(
                 "UPDATE jobs SET status = 'failed', error = ?2, billing_status = 'not_charged', \
-                 completed_at = ?3 WHERE id = ?1",
+                 completed_at = ?3, lease_owner = NULL, lease_until = NULL WHERE id = ?1",
                 p![id, error, now()],
             )?;
-            Ok(())
+            Ok(true)
         })
     }
 
-    /// At start: jobs a stop caught mid-processing go back to the queue, or
-    /// fail after `max_attempts` tries. Returns (requeued, failed) ids.
+    /// At the start of a node that has its store to itself (SQLite): jobs a
+    /// stop caught mid-processing go back to the queue at once, or fail after
+    /// `max_attempts` tries. (On a shared store their leases run out and
+    /// another worker takes them: `claim_next`.) Returns (requeued, failed) ids.
     pub fn recover(&self, max_attempts: i64) -> Result<(Vec<String>, Vec<String>)> {
         self.with(|c| {
             let mut ids = |status_sql: &str| -> Result<Vec<String>> {
@@ -517,7 +674,8 @@ impl Store {
                 limits::release(c, id)?;
             }
             c.exec(
-                "UPDATE jobs SET status = 'pending', progress = 0 WHERE status = 'processing' AND attempts < ?1",
+                "UPDATE jobs SET status = 'pending', progress = 0, lease_owner = NULL, lease_until = NULL \
+                 WHERE status = 'processing' AND attempts < ?1",
                 p![max_attempts],
             )?;
             c.exec(
@@ -734,6 +892,19 @@ pub(crate) mod tests {
         Store::open(&dir.join("rbv.db")).unwrap()
     }
 
+    /// Two nodes' stores on one database.
+    pub(crate) fn two_nodes() -> (Store, Store) {
+        if let Ok(url) = std::env::var("RBV_TEST_DATABASE_URL") {
+            let name = format!("rbv_store_{}", crypto::random_hex(6));
+            let db = db::create_database(&url, &name).unwrap();
+            return (Store::connect(&db).unwrap(), Store::connect(&db).unwrap());
+        }
+        let dir = std::env::temp_dir().join(format!("rbv-store-{}", crypto::random_hex(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rbv.db");
+        (Store::open(&path).unwrap(), Store::open(&path).unwrap())
+    }
+
     pub(crate) fn job(store: &Store, key: &str, status: &str) -> String {
         let id = crypto::new_id("job");
         store
@@ -818,6 +989,84 @@ pub(crate) mod tests {
                 .unwrap(),
             "completed is final"
         );
+    }
+
+    #[test]
+    fn leases_give_a_job_to_one_node_and_take_it_back_when_it_stops() {
+        let (a, b) = two_nodes();
+        assert_ne!(a.node(), b.node());
+        let (key, _) = a.create_key("k", Some(100.0)).unwrap();
+        let id = job(&a, &key, "created");
+        a.queue_job(&id, "{}", ModelName::Human, OutputFormat::Mov)
+            .unwrap();
+        assert!(b.reserve(&id, 10.0, 1.0).unwrap());
+        assert!(matches!(
+            a.claim_next("heavy", 3).unwrap(),
+            Claimed::Nothing
+        ));
+        let Claimed::Job(j) = a.claim_next("light", 3).unwrap() else {
+            panic!("the queued job")
+        };
+        assert_eq!((j.id.as_str(), j.attempts), (id.as_str(), 1));
+        assert!(
+            matches!(b.claim_next("light", 3).unwrap(), Claimed::Nothing),
+            "one node"
+        );
+        assert!(a.renew_lease(&id).unwrap());
+        assert!(!b.renew_lease(&id).unwrap(), "not b's lease");
+
+        // a stops renewing: once its lease ran out, b takes the job.
+        let expire = |s: &Store, id: &str| {
+            s.with(|c| {
+                c.exec(
+                    "UPDATE jobs SET lease_until = ?2 WHERE id = ?1",
+                    p![id, now() - 1],
+                )
+            })
+            .unwrap();
+        };
+        expire(&a, &id);
+        let Claimed::Job(j) = b.claim_next("light", 3).unwrap() else {
+            panic!("the job whose lease ran out")
+        };
+        assert_eq!(j.attempts, 2);
+        // a comes back: its result and its failure are not recorded.
+        let done = Completion {
+            output_file: "o.mov",
+            duration_seconds: 4.0,
+            credits: 3.0,
+            processing_ms: 1,
+            resolution: "2x2",
+        };
+        assert!(!a.complete(&id, &done).unwrap());
+        assert!(!a.fail(&id, "late").unwrap());
+        assert!(!a.renew_lease(&id).unwrap());
+        assert!(b.complete(&id, &done).unwrap());
+        assert!(!b.complete(&id, &done).unwrap(), "once");
+        assert_eq!(a.usage_events(&key, 10).unwrap().len(), 1);
+        assert_eq!(a.job(&id).unwrap().unwrap().credits_used, Some(3.0));
+        assert_eq!(a.key_limit(&key).unwrap(), Some(Some(100.0)));
+
+        // A job whose lease runs out max_attempts times fails, its hold released.
+        let id = job(&a, &key, "created");
+        a.queue_job(&id, "{}", ModelName::Pro, OutputFormat::Mov)
+            .unwrap();
+        assert!(a.reserve(&id, 5.0, 1.0).unwrap());
+        for attempt in 1..=2 {
+            let Claimed::Job(j) = a.claim_next("heavy", 2).unwrap() else {
+                panic!("attempt {attempt}")
+            };
+            assert_eq!(j.attempts, attempt);
+            expire(&a, &id);
+        }
+        let Claimed::GaveUp(gone) = b.claim_next("heavy", 2).unwrap() else {
+            panic!("given up")
+        };
+        assert_eq!(gone, id);
+        let j = a.job(&id).unwrap().unwrap();
+        assert_eq!(j.status, JobStatus::Failed);
+        assert!(j.error.unwrap().contains("stopped answering 2 times"));
+        assert_eq!(j.reserved_credits, None);
     }
 
     #[test]

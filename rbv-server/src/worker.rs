@@ -5,29 +5,52 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
 use crate::queue::Pool;
 use crate::request::{Background, Settings};
-use crate::store::{self, Completion, Job};
+use crate::store::{self, Claimed, Completion, Job};
 use crate::{App, budget, egress, log};
 
-/// One worker of `pool`: takes queued jobs one after another.
-pub async fn run(app: Arc<App>, pool: Pool) {
+/// One worker of `pool`: takes queued jobs one after another, from the
+/// store (so from any node), and holds a lease on each while it works.
+pub async fn run(app: Arc<App>, pool: Pool, name: String) {
     let queue = app.queues.get(pool);
+    // Idle, a worker looks for jobs whose lease ran out this often, besides
+    // waking when a job is queued.
+    let idle = Duration::from_secs((app.store.lease_seconds() as u64 / 2).max(1));
     loop {
-        let id = queue.pop().await;
-        let job = match app.store.claim(&id) {
-            Ok(Some(job)) => job,
-            // Taken by another worker, or no longer pending.
-            Ok(None) => continue,
+        let job = match app.store.claim_next(pool.name(), app.config.max_attempts) {
+            Ok(Claimed::Job(job)) => *job,
+            Ok(Claimed::GaveUp(id)) => {
+                log::line(&[
+                    ("event", "job"),
+                    ("job_id", &id),
+                    ("to", "failed"),
+                    ("error", "its lease ran out max-attempts times"),
+                ]);
+                app.metrics.job_finished("-", "failed");
+                app.notify(&id, "job.failed");
+                continue;
+            }
+            Ok(Claimed::Nothing) => {
+                queue.wait(idle).await;
+                continue;
+            }
             Err(e) => {
-                log::line(&[("event", "job"), ("job_id", &id), ("error", &e.to_string())]);
+                // The store is failing: claim nothing until it answers.
+                log::line(&[
+                    ("event", "claim"),
+                    ("worker", &name),
+                    ("error", &e.to_string()),
+                ]);
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
+        let renewer = tokio::spawn(renew_while_running(app.clone(), job.id.clone()));
         queue
             .busy
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -35,11 +58,12 @@ pub async fn run(app: Arc<App>, pool: Pool) {
             &job,
             "pending",
             "processing",
-            &[("attempt", &job.attempts.to_string())],
+            &[("attempt", &job.attempts.to_string()), ("worker", &name)],
         );
         app.notify(&job.id, "job.started");
         let started = Instant::now();
         let result = run_job(&app, &job).await;
+        renewer.abort();
         let secs = started.elapsed().as_secs_f64();
         queue
             .busy
@@ -56,9 +80,22 @@ pub async fn run(app: Arc<App>, pool: Pool) {
                     processing_ms: (secs * 1000.0) as i64,
                     resolution: &resolution,
                 };
-                if let Err(e) = app.store.complete(&job.id, &done) {
-                    let _ = app.store.fail(&job.id, &format!("internal_error: {e}"));
-                    continue;
+                match app.store.complete(&job.id, &done) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // Another node took the job when this one's lease
+                        // ran out: its run is the one recorded.
+                        log::line(&[
+                            ("event", "result_dropped"),
+                            ("job_id", &job.id),
+                            ("worker", &name),
+                        ]);
+                        continue;
+                    }
+                    Err(e) => {
+                        let _ = app.store.fail(&job.id, &format!("internal_error: {e}"));
+                        continue;
+                    }
                 }
                 app.metrics
                     .job_processed(job.model.as_str(), &resolution, secs);
@@ -71,16 +108,41 @@ pub async fn run(app: Arc<App>, pool: Pool) {
                         ("resolution", &resolution),
                         ("frames", &outcome.frames.to_string()),
                         ("seconds", &format!("{secs:.3}")),
+                        ("worker", &name),
                     ],
                 );
                 app.notify(&job.id, "job.completed");
             }
             Err(e) => {
-                let _ = app.store.fail(&job.id, &e);
+                if !matches!(app.store.fail(&job.id, &e), Ok(true)) {
+                    continue;
+                }
                 app.metrics.job_finished(job.model.as_str(), "failed");
                 app.transition(&job, "processing", "failed", &[("error", &e)]);
                 app.notify(&job.id, "job.failed");
             }
+        }
+    }
+}
+
+/// Renews this node's lease on a job every third of its length while the
+/// job runs; says so in the log when the lease was lost (the job is then
+/// another node's: this node's result will not be recorded).
+async fn renew_while_running(app: Arc<App>, id: String) {
+    let every = Duration::from_secs_f64(app.store.lease_seconds() as f64 / 3.0);
+    loop {
+        tokio::time::sleep(every).await;
+        match app.store.renew_lease(&id) {
+            Ok(true) => {}
+            Ok(false) => {
+                log::line(&[("event", "lease_lost"), ("job_id", &id)]);
+                return;
+            }
+            Err(e) => log::line(&[
+                ("event", "lease_renewal"),
+                ("job_id", &id),
+                ("error", &e.to_string()),
+            ]),
         }
     }
 }
@@ -158,7 +220,9 @@ async fn run_job(app: &Arc<App>, job: &Job) -> Result<Done, String> {
     let settings = serde_json::from_str(&job.settings)
         .map_err(|e| e.to_string())
         .and_then(|v| Settings::from_json(&v).map_err(|r| r.message))?;
-    let work = app.work_dir().join(&job.id);
+    // One folder per run: a node whose lease ran out may still be busy
+    // with the job's previous run.
+    let work = app.work_dir().join(format!("{}-{}", job.id, job.attempts));
     tokio::fs::create_dir_all(&work)
         .await
         .map_err(|e| format!("{}: {e}", work.display()))?;

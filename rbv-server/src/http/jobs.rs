@@ -130,6 +130,10 @@ pub async fn create_job(
     }
     check_credits(&app, &ctx, &key)?;
     check_canvas(&app, &ctx, &create.settings)?;
+    let pool = Pool::for_model(create.settings.model);
+    if create.auto_start && !app.queues.get(pool).has_room() {
+        return Err(queue_full(&app, &ctx, pool));
+    }
     let status = if create.auto_start {
         JobStatus::Pending
     } else {
@@ -141,14 +145,15 @@ pub async fn create_job(
         request_id: ctx.request_id.clone(),
         video_url: create.video_url.clone(),
         upload_id,
-        status: status.clone(),
+        // Queued below, once its credits are held: a worker of any node
+        // may take it the moment it is pending.
+        status: JobStatus::Created,
         settings: create.settings.to_json().to_string(),
         model: create.settings.model,
         output_format: format,
         webhook_url: create.webhook_url.clone(),
         metadata: create.metadata.as_ref().map(Value::to_string),
         created_at: store::now(),
-        queued_at: create.auto_start.then(store::now),
         ..Job::default()
     };
     ctx.job(&job.id);
@@ -160,12 +165,14 @@ pub async fn create_job(
             let _ = app.store.delete_job(&job.id);
             return Err(e);
         }
-        let pool = Pool::for_model(job.model);
-        if app.queues.get(pool).push(job.id.clone()).is_err() {
-            let _ = app.store.unqueue_job(&job.id, &JobStatus::Created, None);
-            let _ = app.store.delete_job(&job.id);
-            return Err(queue_full(&app, &ctx, pool));
+        let queued = app
+            .store
+            .queue_job(&job.id, &job.settings, job.model, job.output_format)
+            .map_err(|e| ApiError::internal(&ctx, e))?;
+        if !queued {
+            return Err(ApiError::internal(&ctx, "a new job could not be queued"));
         }
+        app.queues.get(pool).wake();
     }
     app.transition(&job, "-", status.as_str(), &[]);
     ok(json!({
@@ -208,11 +215,22 @@ pub async fn start_job(
         .map_err(|r| ApiError::refused(&ctx, r))?;
     check_credits(&app, &ctx, &key)?;
     check_canvas(&app, &ctx, &settings)?;
+    // A refused start leaves the job as it was, its error included.
+    let pool = Pool::for_model(settings.model);
+    if !app.queues.get(pool).has_room() {
+        return Err(queue_full(&app, &ctx, pool));
+    }
+    let queued_job = Job {
+        model: settings.model,
+        ..job.clone()
+    };
+    reserve(&app, &ctx, &queued_job)?;
     let queued = app
         .store
         .queue_job(&id, &settings.to_json().to_string(), settings.model, format)
         .map_err(|e| ApiError::internal(&ctx, e))?;
     if !queued {
+        let _ = app.store.release_reservation(&id);
         return Err(ApiError::new(
             &ctx,
             409,
@@ -220,24 +238,7 @@ pub async fn start_job(
             "the job is already queued or processing",
         ));
     }
-    let queued_job = Job {
-        model: settings.model,
-        ..job.clone()
-    };
-    if let Err(e) = reserve(&app, &ctx, &queued_job) {
-        let _ = app
-            .store
-            .unqueue_job(&id, &job.status, job.error.as_deref());
-        return Err(e);
-    }
-    let pool = Pool::for_model(settings.model);
-    if app.queues.get(pool).push(id.clone()).is_err() {
-        // A refused start leaves the job as it was, its error included.
-        let _ = app
-            .store
-            .unqueue_job(&id, &job.status, job.error.as_deref());
-        return Err(queue_full(&app, &ctx, pool));
-    }
+    app.queues.get(pool).wake();
     app.transition(
         &job,
         job.status.as_str(),

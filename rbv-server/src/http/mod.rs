@@ -131,9 +131,14 @@ pub(crate) fn ok(body: Value) -> Answer {
     Ok(json_response(&body).into_response())
 }
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route(
+pub fn router(app: Arc<App>, role: crate::Role) -> Router {
+    let base = Router::new()
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics));
+    // A worker node answers only what operators and orchestrators ask of
+    // every node; the API is on the API nodes.
+    let routes = if role.serves_api() {
+        base.route(
             "/v1/uploads",
             post(uploads::upload).layer(DefaultBodyLimit::disable()),
         )
@@ -151,8 +156,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/admin/keys/enable", post(admin::enable_key))
         .route("/outputs/{job}/{file}", get(ops::output))
         .route("/uploads/{name}", get(ops::upload))
-        .route("/health", get(ops::health))
-        .route("/metrics", get(ops::metrics))
+    } else {
+        base
+    };
+    routes
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
@@ -247,12 +254,17 @@ pub(crate) async fn json_body(ctx: &Ctx, body: Body, empty_ok: bool) -> Result<V
         .map_err(|e| ApiError::invalid(ctx, format!("the body is not valid JSON: {e}")))
 }
 
-async fn no_route(Cx(ctx): Cx, req: Request) -> Response {
+async fn no_route(State(app): State<Arc<App>>, Cx(ctx): Cx, req: Request) -> Response {
+    let worker = if app.config.role.serves_api() {
+        ""
+    } else {
+        " on this worker node (--role worker): send API requests to an API node"
+    };
     ApiError::new(
         &ctx,
         404,
         "not_found",
-        format!("no route {} {}", req.method(), req.uri().path()),
+        format!("no route {} {}{worker}", req.method(), req.uri().path()),
     )
     .into_response()
 }

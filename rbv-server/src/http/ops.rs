@@ -132,7 +132,15 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
         let q = app.queues.get(p);
         json!({"workers": q.workers, "busy": q.busy.load(std::sync::atomic::Ordering::Relaxed), "depth": q.len()})
     };
-    let workers = app.queues.heavy.workers > 0 && app.queues.light.workers > 0;
+    // A node of both roles must run every pool; a worker node serves the
+    // pools it was given (a GPU node `pro`, a CPU node `human`); an API
+    // node runs no job: the worker nodes' /health speaks for them.
+    let (heavy, light) = (app.queues.heavy.workers, app.queues.light.workers);
+    let workers = match app.config.role {
+        crate::Role::All => heavy > 0 && light > 0,
+        crate::Role::Worker => heavy + light > 0,
+        crate::Role::Api => true,
+    };
     let healthy = db && storage && workers;
     let body = json!({
         "status": if healthy { "healthy" } else { "degraded" },
@@ -141,6 +149,7 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
             "storage": if storage { "ok" } else { "missing" },
             "ffmpeg": if app.ffmpeg { "ok" } else { "missing: no webm with alpha, gif or webp" },
             "queues": {"heavy": pool(Pool::Heavy), "light": pool(Pool::Light)},
+            "role": app.config.role.name(),
         }
     });
     let status = if db && storage {

@@ -76,6 +76,11 @@ impl Store {
         })
     }
 
+    /// Gives back what a job holds (a start that lost a race).
+    pub fn release_reservation(&self, job_id: &str) -> Result<()> {
+        self.with(|c| release(c, job_id))
+    }
+
     /// A key's credit limit: None when the key does not exist, Some(None)
     /// when it has no limit.
     pub fn key_limit(&self, key_id: &str) -> Result<Option<Option<f64>>> {
