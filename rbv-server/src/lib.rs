@@ -422,9 +422,19 @@ pub async fn start(config: Config) -> Result<Server, String> {
         log::line(&[("event", "recovered"), ("job_id", id), ("to", "failed")]);
         app.notify(id, "job.failed");
     }
-    app.webhooks.resume(&store);
+    app.webhooks.resume(&store, !shared);
 
     let mut tasks = Vec::new();
+    if shared {
+        // Deliveries a stopped node left: taken over once its hold ran out.
+        let (app, store) = (app.clone(), store.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                app.webhooks.resume(&store, false);
+            }
+        }));
+    }
     let listening = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     if let Some(url) = &app.config.database
         && app.config.role.runs_jobs()

@@ -21,11 +21,12 @@ pub use limits::Expired;
 
 /// Schema versions, applied in order; SQLite's `PRAGMA user_version` and
 /// PostgreSQL's `rbv_schema` table record the last.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_limits.sql"),
     include_str!("../migrations/0003_admin.sql"),
     include_str!("../migrations/0004_leases.sql"),
+    include_str!("../migrations/0005_webhook_leases.sql"),
 ];
 
 /// The channel PostgreSQL notifies when a job is queued (its pool as payload).
@@ -180,6 +181,15 @@ pub struct Store {
     lease_s: std::sync::atomic::AtomicI64,
 }
 
+/// `FOR UPDATE` where the database has row locks (SQLite's transaction
+/// holds the whole database's write lock already).
+pub(crate) fn lock_row(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE",
+    }
+}
+
 fn new_node() -> String {
     crate::crypto::new_id("node")
 }
@@ -271,7 +281,7 @@ impl Store {
     /// Runs `f` in one transaction, committed when it returns Ok (on
     /// SQLite an immediate one: the write lock first, so a read followed
     /// by a write never meets another process's commit in between).
-    fn with<T: Send>(&self, f: impl FnOnce(&mut Conn) -> Result<T> + Send) -> Result<T> {
+    fn with<T: Send>(&self, f: impl Fn(&mut Conn) -> Result<T> + Send) -> Result<T> {
         match &self.backend {
             Backend::Sqlite(conn) => {
                 let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
@@ -295,7 +305,7 @@ impl Store {
         self.with(|c| {
             c.exec(
                 "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                p![name, value],
+                p![name, &value],
             )?;
             c.one("SELECT value FROM settings WHERE name = ?1", p![name])
         })
@@ -551,16 +561,16 @@ impl Store {
         })
     }
 
-    /// Extends this node's lease on a job it is processing; false when the
-    /// lease is gone (it ran out and another node took the job, or the job
-    /// left processing).
-    pub fn renew_lease(&self, id: &str) -> Result<bool> {
+    /// Extends this node's lease on its run `attempt` of a job; false when
+    /// the lease is gone (it ran out and another run took the job, on this
+    /// node or another, or the job left processing).
+    pub fn renew_lease(&self, id: &str, attempt: i64) -> Result<bool> {
         let (node, lease) = (self.node.as_str(), self.lease_seconds());
         self.with(|c| {
             c.exec(
-                "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND status = 'processing' \
-                 AND lease_owner = ?2",
-                p![id, node, now() + lease],
+                "UPDATE jobs SET lease_until = ?4 WHERE id = ?1 AND status = 'processing' \
+                 AND lease_owner = ?2 AND attempts = ?3",
+                p![id, node, attempt, now() + lease],
             )
         })
         .map(|n| n == 1)
@@ -580,16 +590,21 @@ impl Store {
     /// settled, in one transaction. The charge is at most what was reserved.
     /// False when nothing was recorded: the job was not this node's to
     /// complete (completed already, or its lease was lost to another node).
-    pub fn complete(&self, id: &str, done: &Completion) -> Result<bool> {
+    pub fn complete(&self, id: &str, attempt: i64, done: &Completion) -> Result<bool> {
         let done = *done;
         let node = self.node.as_str();
         self.with(move |c| {
             let t = now();
+            // The row locked (PostgreSQL) while it is checked and changed:
+            // a run that lost its lease cannot slip in between.
             let reserved: Option<Option<f64>> = c
                 .row(
-                    "SELECT reserved_credits FROM jobs WHERE id = ?1 AND status = 'processing' \
-                     AND lease_owner = ?2",
-                    p![id, node],
+                    &format!(
+                        "SELECT reserved_credits FROM jobs WHERE id = ?1 AND status = 'processing' \
+                         AND lease_owner = ?2 AND attempts = ?3{}",
+                        lock_row(c.dialect())
+                    ),
+                    p![id, node, attempt],
                 )?
                 .map(|r| r.get(0))
                 .transpose()?;
@@ -631,19 +646,23 @@ impl Store {
     }
 
     /// -> failed with a message; failed jobs are not charged and hold no
-    /// credits. A job another node processes (its lease) is left alone:
-    /// false.
-    pub fn fail(&self, id: &str, error: &str) -> Result<bool> {
+    /// credits. Only a job not yet running, or this node's run `attempt`
+    /// of it: otherwise nothing changes (false).
+    pub fn fail(&self, id: &str, attempt: i64, error: &str) -> Result<bool> {
         let node = self.node.as_str();
         self.with(|c| {
-            let elsewhere = c
+            // Never a completed job; a processing one only by its run.
+            let mine = c
                 .row(
-                    "SELECT id FROM jobs WHERE id = ?1 AND status = 'processing' \
-                     AND lease_owner IS NOT NULL AND lease_owner <> ?2",
-                    p![id, node],
+                    &format!(
+                        "SELECT id FROM jobs WHERE id = ?1 AND (status IN ('created', 'pending') \
+                         OR (status = 'processing' AND lease_owner = ?2 AND attempts = ?3)){}",
+                        lock_row(c.dialect())
+                    ),
+                    p![id, node, attempt],
                 )?
                 .is_some();
-            if elsewhere {
+            if !mine {
                 return Ok(false);
             }
             limits::release(c, id)?;
@@ -796,6 +815,7 @@ impl Store {
 
     // ---- webhooks ----
 
+    /// Records a delivery, held by this node for `hold_s` seconds.
     pub fn insert_webhook(
         &self,
         id: &str,
@@ -803,17 +823,22 @@ impl Store {
         event: &str,
         url: &str,
         body: &str,
+        hold_s: i64,
     ) -> Result<()> {
+        let node = self.node.as_str();
         self.with(|c| {
             c.exec(
-                "INSERT INTO webhook_events (id, job_id, event, url, body, state, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
-                p![id, job_id, event, url, body, now()],
+                "INSERT INTO webhook_events (id, job_id, event, url, body, state, created_at, updated_at, \
+                 lease_owner, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?7, ?8)",
+                p![id, job_id, event, url, body, now(), node, now() + hold_s],
             )
         })
         .map(|_| ())
     }
 
+    /// Records an attempt and extends this node's hold on the delivery by
+    /// `hold_s` seconds.
+    #[allow(clippy::too_many_arguments)]
     pub fn update_webhook(
         &self,
         id: &str,
@@ -821,28 +846,46 @@ impl Store {
         attempts: i64,
         status: Option<u16>,
         error: Option<&str>,
+        hold_s: i64,
     ) -> Result<()> {
         self.with(|c| {
             c.exec(
                 "UPDATE webhook_events SET state = ?2, attempts = ?3, last_status = ?4, last_error = ?5, \
-                 updated_at = ?6 WHERE id = ?1",
-                p![id, state, attempts, status, error, now()],
+                 updated_at = ?6, lease_until = ?7 WHERE id = ?1",
+                p![id, state, attempts, status, error, now(), now() + hold_s],
             )
         })
         .map(|_| ())
     }
 
-    /// (id, url, event, body, attempts) of deliveries not yet done.
-    pub fn pending_webhooks(&self) -> Result<Vec<PendingWebhook>> {
+    /// (id, url, event, body, attempts) of deliveries not yet done whose
+    /// node stopped (their hold ran out; every one when `all`, as a node
+    /// alone on its store does at start), now held by this node for `hold_s`.
+    pub fn claim_pending_webhooks(&self, all: bool, hold_s: i64) -> Result<Vec<PendingWebhook>> {
+        let node = self.node.as_str();
         self.with(|c| {
-            c.rows(
-                "SELECT id, url, event, body, attempts FROM webhook_events WHERE state = 'pending' \
-                 ORDER BY created_at",
-                p![],
-            )?
-            .iter()
-            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-            .collect()
+            let t = now();
+            let lock = match c.dialect() {
+                Dialect::Sqlite => "",
+                Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            };
+            let rows = c.rows(
+                &format!(
+                    "SELECT id, url, event, body, attempts FROM webhook_events WHERE state = 'pending' \
+                     AND (?1 = 1 OR lease_until IS NULL OR lease_until < ?2) ORDER BY created_at{lock}"
+                ),
+                p![i64::from(all), t],
+            )?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let d: PendingWebhook = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+                c.exec(
+                    "UPDATE webhook_events SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
+                    p![&d.0, node, t + hold_s],
+                )?;
+                out.push(d);
+            }
+            Ok(out)
         })
     }
 
@@ -957,7 +1000,7 @@ pub(crate) mod tests {
         let j = s.claim(&id).unwrap().unwrap();
         assert_eq!((j.status.as_str(), j.attempts), ("processing", 1));
         assert!(s.claim(&id).unwrap().is_none(), "one worker only");
-        s.fail(&id, "boom").unwrap();
+        s.fail(&id, 1, "boom").unwrap();
         assert!(
             s.queue_job(&id, "{}", ModelName::Human, OutputFormat::Mov)
                 .unwrap(),
@@ -971,8 +1014,8 @@ pub(crate) mod tests {
             processing_ms: 10,
             resolution: "320x240",
         };
-        s.complete(&id, &done).unwrap();
-        s.complete(&id, &done).unwrap();
+        s.complete(&id, 2, &done).unwrap();
+        s.complete(&id, 2, &done).unwrap();
         let key_row = Key {
             id: key.clone(),
             name: "a".into(),
@@ -1012,8 +1055,8 @@ pub(crate) mod tests {
             matches!(b.claim_next("light", 3).unwrap(), Claimed::Nothing),
             "one node"
         );
-        assert!(a.renew_lease(&id).unwrap());
-        assert!(!b.renew_lease(&id).unwrap(), "not b's lease");
+        assert!(a.renew_lease(&id, 1).unwrap());
+        assert!(!b.renew_lease(&id, 1).unwrap(), "not b's lease");
 
         // a stops renewing: once its lease ran out, b takes the job.
         let expire = |s: &Store, id: &str| {
@@ -1038,11 +1081,18 @@ pub(crate) mod tests {
             processing_ms: 1,
             resolution: "2x2",
         };
-        assert!(!a.complete(&id, &done).unwrap());
-        assert!(!a.fail(&id, "late").unwrap());
-        assert!(!a.renew_lease(&id).unwrap());
-        assert!(b.complete(&id, &done).unwrap());
-        assert!(!b.complete(&id, &done).unwrap(), "once");
+        assert!(!a.complete(&id, 1, &done).unwrap());
+        assert!(!a.fail(&id, 1, "late").unwrap());
+        assert!(!a.renew_lease(&id, 1).unwrap());
+        // Nor can a late run of this node (attempt 1 on b would be b's own
+        // earlier run): only the run that holds the lease counts.
+        assert!(!b.complete(&id, 1, &done).unwrap());
+        assert!(b.complete(&id, 2, &done).unwrap());
+        assert!(!b.complete(&id, 2, &done).unwrap(), "once");
+        // A completed job never becomes failed.
+        assert!(!b.fail(&id, 2, "late").unwrap());
+        assert!(!a.fail(&id, 1, "late").unwrap());
+        assert_eq!(a.job(&id).unwrap().unwrap().status, JobStatus::Completed);
         assert_eq!(a.usage_events(&key, 10).unwrap().len(), 1);
         assert_eq!(a.job(&id).unwrap().unwrap().credits_used, Some(3.0));
         assert_eq!(a.key_limit(&key).unwrap(), Some(Some(100.0)));
@@ -1067,6 +1117,58 @@ pub(crate) mod tests {
         assert_eq!(j.status, JobStatus::Failed);
         assert!(j.error.unwrap().contains("stopped answering 2 times"));
         assert_eq!(j.reserved_credits, None);
+    }
+
+    #[test]
+    fn a_webhook_delivery_is_one_nodes_until_its_hold_runs_out() {
+        let (a, b) = two_nodes();
+        let (key, _) = a.create_key("k", None).unwrap();
+        let id = job(&a, &key, "completed");
+        a.insert_webhook("whd_1", &id, "job.completed", "http://h/", "{}", 60)
+            .unwrap();
+        assert!(
+            b.claim_pending_webhooks(false, 60).unwrap().is_empty(),
+            "a holds it"
+        );
+        a.with(|c| c.exec("UPDATE webhook_events SET lease_until = ?1", p![now() - 1]))
+            .unwrap();
+        let taken = b.claim_pending_webhooks(false, 60).unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!((taken[0].0.as_str(), taken[0].4), ("whd_1", 0));
+        assert!(
+            a.claim_pending_webhooks(false, 60).unwrap().is_empty(),
+            "now b's"
+        );
+        // A node alone on its store takes every pending one at start.
+        assert_eq!(a.claim_pending_webhooks(true, 60).unwrap().len(), 1);
+        a.update_webhook("whd_1", "delivered", 1, Some(200), None, 60)
+            .unwrap();
+        assert!(a.claim_pending_webhooks(true, 60).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_broken_database_connection_is_opened_again() {
+        let (a, b) = two_nodes();
+        if a.dialect() != Dialect::Postgres {
+            return; // SQLite has no connection to lose.
+        }
+        let pid: i64 = a
+            .with(|c| c.one("SELECT CAST(pg_backend_pid() AS BIGINT)", p![]))
+            .unwrap();
+        // What a database restart or a cut network does to the connection.
+        let killed: i64 = b
+            .with(|c| {
+                c.one(
+                    "SELECT CASE WHEN pg_terminate_backend(CAST(?1 AS INTEGER)) THEN 1 ELSE 0 END",
+                    p![pid],
+                )
+            })
+            .unwrap();
+        assert_eq!(killed, 1);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        a.ping().expect("the call runs again on a new connection");
+        let (key, _) = a.create_key("after", None).unwrap();
+        assert!(a.key_active(&key).unwrap());
     }
 
     #[test]

@@ -42,6 +42,13 @@ impl Webhooks {
         }
     }
 
+    /// How long a node holds a delivery between two attempts: the wait, the
+    /// request's own time limit and a margin. Past it, another node may
+    /// take the delivery over.
+    fn hold_s(&self) -> i64 {
+        self.retry_delay.as_secs() as i64 + 10 + 30
+    }
+
     /// Records a delivery and sends it in the background.
     pub fn send(
         self: &Arc<Self>,
@@ -53,7 +60,7 @@ impl Webhooks {
     ) {
         let id = crypto::new_id("whd");
         let body = serde_json::json!({"event": event, "data": data}).to_string();
-        if let Err(e) = store.insert_webhook(&id, job_id, event, url, &body) {
+        if let Err(e) = store.insert_webhook(&id, job_id, event, url, &body, self.hold_s()) {
             log::line(&[
                 ("event", "webhook"),
                 ("job_id", job_id),
@@ -64,10 +71,17 @@ impl Webhooks {
         self.spawn(store, id, url.to_owned(), event.to_owned(), body, 0);
     }
 
-    /// Sends deliveries a stop left pending.
-    pub fn resume(self: &Arc<Self>, store: &Arc<Store>) {
-        for (id, url, event, body, attempts) in store.pending_webhooks().unwrap_or_default() {
-            self.spawn(store, id, url, event, body, attempts);
+    /// Sends deliveries a stop left pending: every one (`all`, a node alone
+    /// on its store, at start), or those whose node stopped holding them (a
+    /// shared store, at start and every minute).
+    pub fn resume(self: &Arc<Self>, store: &Arc<Store>, all: bool) {
+        match store.claim_pending_webhooks(all, self.hold_s()) {
+            Ok(pending) => {
+                for (id, url, event, body, attempts) in pending {
+                    self.spawn(store, id, url, event, body, attempts);
+                }
+            }
+            Err(e) => log::line(&[("event", "webhook_resume"), ("error", &e.to_string())]),
         }
     }
 
@@ -146,7 +160,8 @@ impl Webhooks {
                 (Some(_), true) => "failed",
                 (Some(_), false) => "pending",
             };
-            let _ = store.update_webhook(id, state, attempts, status, error.as_deref());
+            let _ =
+                store.update_webhook(id, state, attempts, status, error.as_deref(), self.hold_s());
             log::line(&[
                 ("event", "webhook"),
                 ("delivery_id", id),

@@ -50,7 +50,15 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
                 continue;
             }
         };
-        let renewer = tokio::spawn(renew_while_running(app.clone(), job.id.clone()));
+        // Set when the lease is lost: the run ends early (its result would
+        // not be recorded).
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renewer = tokio::spawn(renew_while_running(
+            app.clone(),
+            job.id.clone(),
+            job.attempts,
+            stop.clone(),
+        ));
         queue
             .busy
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -62,7 +70,7 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
         );
         app.notify(&job.id, "job.started");
         let started = Instant::now();
-        let result = run_job(&app, &job).await;
+        let result = run_job(&app, &job, stop).await;
         renewer.abort();
         let secs = started.elapsed().as_secs_f64();
         queue
@@ -80,7 +88,7 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
                     processing_ms: (secs * 1000.0) as i64,
                     resolution: &resolution,
                 };
-                match app.store.complete(&job.id, &done) {
+                match app.store.complete(&job.id, job.attempts, &done) {
                     Ok(true) => {}
                     Ok(false) => {
                         // Another node took the job when this one's lease
@@ -90,10 +98,22 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
                             ("job_id", &job.id),
                             ("worker", &name),
                         ]);
+                        // This run's own file (each run writes its own).
+                        let _ = std::fs::remove_file(app.outputs_dir().join(&file));
                         continue;
                     }
                     Err(e) => {
-                        let _ = app.store.fail(&job.id, &format!("internal_error: {e}"));
+                        // The detail is for the operator's log, not the client.
+                        log::line(&[
+                            ("event", "complete"),
+                            ("job_id", &job.id),
+                            ("error", &e.to_string()),
+                        ]);
+                        let _ = app.store.fail(
+                            &job.id,
+                            job.attempts,
+                            "internal_error: the result could not be recorded; start the job again",
+                        );
                         continue;
                     }
                 }
@@ -114,7 +134,7 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
                 app.notify(&job.id, "job.completed");
             }
             Err(e) => {
-                if !matches!(app.store.fail(&job.id, &e), Ok(true)) {
+                if !matches!(app.store.fail(&job.id, job.attempts, &e), Ok(true)) {
                     continue;
                 }
                 app.metrics.job_finished(job.model.as_str(), "failed");
@@ -126,16 +146,22 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
 }
 
 /// Renews this node's lease on a job every third of its length while the
-/// job runs; says so in the log when the lease was lost (the job is then
-/// another node's: this node's result will not be recorded).
-async fn renew_while_running(app: Arc<App>, id: String) {
+/// job runs; when the lease was lost (the job is another run's now) says so
+/// in the log and ends this run early: its result would not be recorded.
+async fn renew_while_running(
+    app: Arc<App>,
+    id: String,
+    attempt: i64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
     let every = Duration::from_secs_f64(app.store.lease_seconds() as f64 / 3.0);
     loop {
         tokio::time::sleep(every).await;
-        match app.store.renew_lease(&id) {
+        match app.store.renew_lease(&id, attempt) {
             Ok(true) => {}
             Ok(false) => {
                 log::line(&[("event", "lease_lost"), ("job_id", &id)]);
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 return;
             }
             Err(e) => log::line(&[
@@ -216,7 +242,11 @@ type Done = (rbv_runner::Outcome, String, f64);
 
 /// Runs one claimed job within one deadline (`--job-timeout`) covering the
 /// download, the pipeline and the encoding.
-async fn run_job(app: &Arc<App>, job: &Job) -> Result<Done, String> {
+async fn run_job(
+    app: &Arc<App>,
+    job: &Job,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Done, String> {
     let settings = serde_json::from_str(&job.settings)
         .map_err(|e| e.to_string())
         .and_then(|v| Settings::from_json(&v).map_err(|r| r.message))?;
@@ -304,7 +334,12 @@ async fn run_job(app: &Arc<App>, job: &Job) -> Result<Done, String> {
         };
         let format = job.output_format;
         let ext = format.extension();
-        let file = format!("{}.{ext}", job.id);
+        // A run that lost its lease must not overwrite the recorded one's.
+        let file = if job.attempts <= 1 {
+            format!("{}.{ext}", job.id)
+        } else {
+            format!("{}-{}.{ext}", job.id, job.attempts)
+        };
         let out = app.outputs_dir().join(&file);
         let partial = work.join(format!("output.{ext}"));
         let store = app.store.clone();
@@ -317,7 +352,7 @@ async fn run_job(app: &Arc<App>, job: &Job) -> Result<Done, String> {
                 target: rbv_runner::Target::Service(format),
                 properties: properties(&settings, bg_image.as_deref())?,
                 timeout: Some(left),
-                stop: None,
+                stop: Some(stop),
             };
             let mut last = -1.0;
             let r = rbv_runner::run_limited(&spec, &limits, |p| {

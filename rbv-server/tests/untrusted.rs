@@ -781,7 +781,7 @@ async fn disk_links_metrics_and_small_errors() {
     srv.server
         .app
         .store
-        .fail(&id, "the first run failed")
+        .fail(&id, 0, "the first run failed")
         .unwrap();
     assert_eq!(
         srv.create(

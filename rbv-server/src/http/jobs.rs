@@ -167,10 +167,15 @@ pub async fn create_job(
         }
         let queued = app
             .store
-            .queue_job(&job.id, &job.settings, job.model, job.output_format)
-            .map_err(|e| ApiError::internal(&ctx, e))?;
-        if !queued {
-            return Err(ApiError::internal(&ctx, "a new job could not be queued"));
+            .queue_job(&job.id, &job.settings, job.model, job.output_format);
+        if !matches!(queued, Ok(true)) {
+            // Nothing half-made stays: the hold is given back, the draft gone.
+            let _ = app.store.release_reservation(&job.id);
+            let _ = app.store.delete_job(&job.id);
+            return Err(match queued {
+                Err(e) => ApiError::internal(&ctx, e),
+                Ok(_) => ApiError::internal(&ctx, "a new job could not be queued"),
+            });
         }
         app.queues.get(pool).wake();
     }

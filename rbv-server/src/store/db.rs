@@ -321,14 +321,28 @@ impl ToSql for V {
     ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match (self, ty) {
             (V::Null, _) => Ok(IsNull::Yes),
+            (V::I(i), &Type::INT8) => i.to_sql(ty, out),
             (V::I(i), &Type::INT4) => i32::try_from(*i)?.to_sql(ty, out),
             (V::I(i), &Type::INT2) => i16::try_from(*i)?.to_sql(ty, out),
             (V::I(i), &Type::FLOAT8) => (*i as f64).to_sql(ty, out),
             (V::I(i), &Type::BOOL) => (*i != 0).to_sql(ty, out),
-            (V::I(i), _) => i.to_sql(ty, out),
+            (V::F(f), &Type::FLOAT8) => f.to_sql(ty, out),
             (V::F(f), &Type::FLOAT4) => (*f as f32).to_sql(ty, out),
-            (V::F(f), _) => f.to_sql(ty, out),
-            (V::T(s), _) => s.to_sql(ty, out),
+            (V::T(s), t)
+                if [
+                    Type::TEXT,
+                    Type::VARCHAR,
+                    Type::BPCHAR,
+                    Type::NAME,
+                    Type::UNKNOWN,
+                ]
+                .contains(t) =>
+            {
+                s.to_sql(ty, out)
+            }
+            // Written as another type's bytes it would be read as garbage:
+            // the statement needs a CAST.
+            (v, t) => Err(format!("{v:?} for a parameter PostgreSQL types {t}: add a CAST").into()),
         }
     }
 
@@ -439,6 +453,16 @@ impl Pg {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
         config.application_name("rbv serve");
+        // A connection that went half-open (a host or a network gone) is
+        // noticed in about a minute instead of the system's 15, and no
+        // statement holds the node's connection past 30 s.
+        config
+            .keepalives(true)
+            .keepalives_idle(std::time::Duration::from_secs(30))
+            .tcp_user_timeout(std::time::Duration::from_secs(60));
+        if config.get_options().is_none() {
+            config.options("-c statement_timeout=30000");
+        }
         let pg = Pg {
             config,
             client: Mutex::new(None),
@@ -448,21 +472,33 @@ impl Pg {
         Ok(pg)
     }
 
-    /// Runs `f` in a transaction, committed when it returns Ok. The
-    /// synchronous client runs its own small runtime, which may not be
-    /// entered from a Tokio worker: there the call runs on a scoped thread.
-    pub fn run<T: Send>(&self, f: impl FnOnce(&mut Conn) -> Result<T> + Send) -> Result<T> {
+    /// Runs `f` in a transaction, committed when it returns Ok; once more
+    /// on a new connection when the connection broke under it (a database
+    /// restart). The synchronous client runs its own small runtime, which
+    /// may not be entered from a Tokio worker: there the call runs on a
+    /// scoped thread.
+    pub fn run<T: Send>(&self, f: impl Fn(&mut Conn) -> Result<T> + Send) -> Result<T> {
         let (client, config) = (&self.client, &self.config);
         let work = move || -> Result<T> {
             let mut guard = client.lock().unwrap_or_else(|e| e.into_inner());
-            if guard.as_ref().is_none_or(postgres::Client::is_closed) {
-                *guard = Some(config.connect(postgres::NoTls)?);
+            let once = |guard: &mut Option<postgres::Client>| -> Result<T> {
+                if guard.as_ref().is_none_or(postgres::Client::is_closed) {
+                    *guard = Some(config.connect(postgres::NoTls)?);
+                }
+                let client = guard.as_mut().expect("connected above");
+                let mut tx = client.transaction()?;
+                let out = f(&mut Conn::Postgres(&mut tx))?;
+                tx.commit()?;
+                Ok(out)
+            };
+            match once(&mut guard) {
+                Err(Error::Postgres(_))
+                    if guard.as_ref().is_some_and(postgres::Client::is_closed) =>
+                {
+                    once(&mut guard)
+                }
+                r => r,
             }
-            let client = guard.as_mut().expect("connected above");
-            let mut tx = client.transaction()?;
-            let out = f(&mut Conn::Postgres(&mut tx))?;
-            tx.commit()?;
-            Ok(out)
         };
         if tokio::runtime::Handle::try_current().is_ok() {
             std::thread::scope(|s| {

@@ -74,7 +74,7 @@ impl Store {
             c.exec(
                 "INSERT INTO api_keys (id, hash, name, note, credits, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                p![&id, hash, name, note, credits, now()],
+                p![&id, &hash, name, note, credits, now()],
             )?;
             key_info(&c.one_row(
                 &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
@@ -92,7 +92,7 @@ impl Store {
             let key = c
                 .row(
                     "SELECT id, name, credits FROM api_keys WHERE hash = ?1 AND revoked = 0",
-                    p![hash],
+                    p![&hash],
                 )?
                 .map(|r| {
                     Ok::<_, super::Error>(Key {

@@ -21,7 +21,10 @@ pub struct Expired {
 pub(super) fn release(c: &mut Conn, job_id: &str) -> Result<()> {
     let held: Option<Option<f64>> = c
         .row(
-            "SELECT reserved_credits FROM jobs WHERE id = ?1",
+            &format!(
+                "SELECT reserved_credits FROM jobs WHERE id = ?1{}",
+                super::lock_row(c.dialect())
+            ),
             p![job_id],
         )?
         .map(|r| r.get(0))
@@ -48,7 +51,10 @@ impl Store {
         self.with(|c| {
             let held: f64 = c
                 .row(
-                    "SELECT reserved_credits FROM jobs WHERE id = ?1",
+                    &format!(
+                        "SELECT reserved_credits FROM jobs WHERE id = ?1{}",
+                        super::lock_row(c.dialect())
+                    ),
                     p![job_id],
                 )?
                 .map(|r| r.get::<Option<f64>>(0))
@@ -76,9 +82,24 @@ impl Store {
         })
     }
 
-    /// Gives back what a job holds (a start that lost a race).
+    /// Gives back what a job holds, unless it is queued or running (a
+    /// start that lost a race to another start).
     pub fn release_reservation(&self, job_id: &str) -> Result<()> {
-        self.with(|c| release(c, job_id))
+        self.with(|c| {
+            let idle = c
+                .row(
+                    &format!(
+                        "SELECT id FROM jobs WHERE id = ?1 AND status IN ('created', 'failed'){}",
+                        super::lock_row(c.dialect())
+                    ),
+                    p![job_id],
+                )?
+                .is_some();
+            if idle {
+                release(c, job_id)?;
+            }
+            Ok(())
+        })
     }
 
     /// A key's credit limit: None when the key does not exist, Some(None)
@@ -186,8 +207,8 @@ mod tests {
         assert!(!s.reserve(&ids[1], 0.75, 1.0).unwrap(), "0.25 left");
         assert!((s.credits_left(&row).unwrap().unwrap() - 0.25).abs() < 1e-9);
         // Failing releases; completing charges at most what was held.
-        s.fail(&ids[0], "x").unwrap();
-        s.fail(&ids[0], "x").unwrap();
+        s.fail(&ids[0], 0, "x").unwrap();
+        s.fail(&ids[0], 0, "x").unwrap();
         assert_eq!(s.credits_left(&row).unwrap(), Some(1.0));
         assert!(s.reserve(&ids[1], 0.75, 1.0).unwrap());
         s.claim(&ids[1]).unwrap().unwrap();
@@ -198,8 +219,8 @@ mod tests {
             processing_ms: 1,
             resolution: "2x2",
         };
-        s.complete(&ids[1], &done).unwrap();
-        s.complete(&ids[1], &done).unwrap();
+        s.complete(&ids[1], 1, &done).unwrap();
+        s.complete(&ids[1], 1, &done).unwrap();
         assert!((s.credits_left(&row).unwrap().unwrap() - 0.25).abs() < 1e-9);
         assert_eq!(s.job(&ids[1]).unwrap().unwrap().credits_used, Some(0.75));
         assert!(!s.reserve(&ids[2], 0.5, 1.0).unwrap());
@@ -216,7 +237,7 @@ mod tests {
         let (key, _) = s.create_key("k", Some(5.0)).unwrap();
         let id = job(&s, &key, "pending");
         s.claim(&id).unwrap().unwrap();
-        s.fail(&id, "the first run failed").unwrap();
+        s.fail(&id, 1, "the first run failed").unwrap();
         assert!(
             s.queue_job(&id, "{}", ModelName::Human, OutputFormat::Mov)
                 .unwrap()
