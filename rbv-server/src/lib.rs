@@ -533,9 +533,10 @@ fn listen_for_jobs(app: Arc<App>, url: String, on: Arc<std::sync::atomic::Atomic
                 continue;
             }
             let mut notes = client.notifications();
-            let mut it = notes.timeout_iter(Duration::from_millis(500));
             while on.load(Ordering::Relaxed) {
-                match it.next() {
+                // A new iterator each time: one whose wait has run out
+                // answers at once from then on (a busy loop).
+                match notes.timeout_iter(Duration::from_millis(500)).next() {
                     Ok(Some(n)) => {
                         if let Some(q) = app.queues.named(n.payload()) {
                             q.wake();
