@@ -26,6 +26,8 @@
 #                 against float32 (ort-options.txt)
 #   server-load   RBV_SERVER_JOBS=1000 cargo bench -p rbv-cli --bench server_load: load and soak
 #                 of `rbv serve` (server-load.txt)
+#   server-cluster cargo bench -p rbv-cli --bench server_cluster: an API node and 1, then
+#                 2 worker processes on a throwaway PostgreSQL (server-cluster.txt)
 #   soak          cargo bench --bench soak, 30 000 frames (RSS as it goes, every 5000 after a
 #                 10 000-frame warm-up; with the detector on, as by default, 20-30 min) (soak.txt)
 #   peer          benches/peer.sh: against MediaPipe (peer.txt, peer.json)
@@ -34,7 +36,7 @@ cd "$(dirname "$0")/.."
 out=docs/bench
 mkdir -p "$out" target/bench
 
-all=(fps detector profile compose async-live quality-live quality-human quality ort-options server-load soak peer)
+all=(fps detector profile compose async-live quality-live quality-human quality ort-options server-load server-cluster soak peer)
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=("${all[@]}")
 for part in "${parts[@]}"; do
@@ -95,6 +97,7 @@ for part in "${parts[@]}"; do
         --configs base,pattern-off --rounds 2
       ;;
     server-load) run server-load.txt env RBV_SERVER_JOBS=1000 cargo bench -q -p rbv-cli --bench server_load ;;
+    server-cluster) run server-cluster.txt cargo bench -q -p rbv-cli --bench server_cluster ;;
     soak) run soak.txt env RBV_SOAK_FRAMES=30000 cargo bench -q -p gst-plugin-rbv --bench soak ;;
     peer)
       run peer.txt env RBV_PLUGIN_DIR="$PWD/target/release" benches/peer.sh

@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `rbv serve` as several processes on one PostgreSQL database: one API node
+//! and 1, then 2, worker processes (one light worker each). For each count it
+//! runs one long clip (`RBV_CLUSTER_LONG_FRAMES`, default 300 frames at
+//! 320x180, `human`) alone, then `RBV_CLUSTER_JOBS` (default 200) short jobs
+//! (6 frames at 160x90, `human` to mov) submitted at once, and prints the
+//! wall times, the throughput, and the database's transactions per short job
+//! (PostgreSQL's `xact_commit` for the bench's database, less what the
+//! bench's own polling cost, measured first).
+//!
+//! Run: `cargo bench -p rbv-cli --bench server_cluster`. It uses
+//! `RBV_TEST_DATABASE_URL` when set, else starts a throwaway server with
+//! `setup/pg.sh` (PostgreSQL 15 from set-up).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use rbv_testkit as common;
+
+const RBV: &str = env!("CARGO_BIN_EXE_rbv");
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Transactions committed so far in database `db` (PostgreSQL's statistics,
+/// flushed by each backend within a second).
+fn commits(server: &str, db: &str) -> i64 {
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = Command::new("psql")
+        .args([server, "-Atc"])
+        .arg(format!(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = '{db}'"
+        ))
+        .output()
+        .expect("psql (set-up installs postgresql-client-15)");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("psql: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+async fn send(http: &reqwest::Client, key: &str, post: Option<Value>, url: &str) -> Value {
+    let r = match post {
+        Some(b) => http
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body(b.to_string()),
+        None => http.get(url),
+    }
+    .header("X-Api-Key", key)
+    .send()
+    .await
+    .expect("the server answers");
+    let status = r.status();
+    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null);
+    assert!(status.is_success(), "{url}: {status} {v}");
+    v
+}
+
+async fn upload(http: &reqwest::Client, key: &str, api: &str, clip: &Path) -> String {
+    let part = reqwest::multipart::Part::bytes(std::fs::read(clip).unwrap()).file_name("clip.webm");
+    let r = http
+        .post(format!("{api}/v1/uploads"))
+        .header("X-Api-Key", key)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    v["video_url"].as_str().expect("uploaded").to_owned()
+}
+
+/// Waits until `n` jobs of the key are completed; returns the polls made.
+async fn wait_completed(http: &reqwest::Client, key: &str, api: &str, n: i64) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    let mut polls = 0;
+    loop {
+        polls += 2;
+        let done = send(
+            http,
+            key,
+            None,
+            &format!("{api}/v1/jobs?status=completed&limit=1"),
+        )
+        .await;
+        let failed = send(
+            http,
+            key,
+            None,
+            &format!("{api}/v1/jobs?status=failed&limit=1"),
+        )
+        .await;
+        assert_eq!(failed["total"], 0, "a job failed");
+        if done["total"].as_i64().unwrap_or(0) >= n {
+            return polls;
+        }
+        assert!(Instant::now() < deadline, "jobs stuck: {done}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+struct Run {
+    workers: usize,
+    long_s: f64,
+    short_s: f64,
+    tx_per_job: f64,
+}
+
+fn run(server: &str, workers: usize, short: usize, clips: (&Path, &Path), dir: &Path) -> Run {
+    let name = format!("rbv_bench_{workers}w_{}", std::process::id());
+    let db = rbv_server::store::db::create_database(server, &name).unwrap();
+    let data = dir.join(format!("data{workers}"));
+    let out = Command::new(RBV)
+        .args(["keys", "create", "--name", "bench", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let common_args = [
+        "--database",
+        db.as_str(),
+        "--rate-limit",
+        "0",
+        "--queue-size",
+        "10000",
+    ];
+    let mut nodes = vec![common::spawn_serve(
+        RBV,
+        &data,
+        &[&["--role", "api"][..], &common_args].concat(),
+    )];
+    for _ in 0..workers {
+        nodes.push(common::spawn_serve(
+            RBV,
+            &data,
+            &[
+                &[
+                    "--role",
+                    "worker",
+                    "--light-workers",
+                    "1",
+                    "--heavy-workers",
+                    "0",
+                ][..],
+                &common_args,
+            ]
+            .concat(),
+        ));
+    }
+    let api = nodes[0].url.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let long_url = upload(&http, &key, &api, clips.0).await;
+        let short_url = upload(&http, &key, &api, clips.1).await;
+
+        // One long clip: its models load on the worker that takes it (a
+        // short job first warms every worker).
+        for _ in 0..workers {
+            send(
+                &http,
+                &key,
+                Some(json!({"video_url": short_url, "model": "human", "output_format": "mov"})),
+                &format!("{api}/v1/jobs"),
+            )
+            .await;
+        }
+        wait_completed(&http, &key, &api, workers as i64).await;
+        let t = Instant::now();
+        send(
+            &http,
+            &key,
+            Some(json!({"video_url": long_url, "model": "human", "output_format": "mov"})),
+            &format!("{api}/v1/jobs"),
+        )
+        .await;
+        wait_completed(&http, &key, &api, workers as i64 + 1).await;
+        let long_s = t.elapsed().as_secs_f64();
+
+        // What the bench's own polling costs the database.
+        let before = commits(server, &name);
+        for _ in 0..20 {
+            send(
+                &http,
+                &key,
+                None,
+                &format!("{api}/v1/jobs?status=completed&limit=1"),
+            )
+            .await;
+        }
+        let per_poll = (commits(server, &name) - before) as f64 / 20.0;
+
+        let before = commits(server, &name);
+        let t = Instant::now();
+        for _ in 0..short {
+            send(
+                &http,
+                &key,
+                Some(json!({"video_url": short_url, "model": "human", "output_format": "mov"})),
+                &format!("{api}/v1/jobs"),
+            )
+            .await;
+        }
+        let polls = wait_completed(&http, &key, &api, (workers + 1 + short) as i64).await;
+        let short_s = t.elapsed().as_secs_f64();
+        let tx = (commits(server, &name) - before) as f64 - per_poll * polls as f64;
+        Run {
+            workers,
+            long_s,
+            short_s,
+            tx_per_job: tx / short as f64,
+        }
+    });
+    for n in &mut nodes {
+        let _ = n.child.kill();
+        let _ = n.child.wait();
+    }
+    r
+}
+
+fn main() {
+    common::init();
+    let short = env("RBV_CLUSTER_JOBS", 200);
+    let long_frames = env("RBV_CLUSTER_LONG_FRAMES", 300);
+    let dir = common::scratch("server-cluster-bench");
+    let long = dir.join("long.webm");
+    let small = dir.join("short.webm");
+    common::scaled_clip("demo_input.webm", long_frames, 320, 180, &long);
+    common::scaled_clip("demo_input.webm", 6, 160, 90, &small);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let pg_dir = dir.join("pg");
+    let (server, own) = match std::env::var("RBV_TEST_DATABASE_URL") {
+        Ok(u) => (u, false),
+        Err(_) => {
+            let out = Command::new(root.join("setup/pg.sh"))
+                .arg("start")
+                .arg(&pg_dir)
+                .output()
+                .expect("setup/pg.sh");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (
+                String::from_utf8(out.stdout).unwrap().trim().to_owned(),
+                true,
+            )
+        }
+    };
+    println!(
+        "rbv serve on PostgreSQL: 1 API node + N worker processes (1 light worker each), \
+         {} cores; long clip {long_frames} frames 320x180, {short} short jobs of 6 frames 160x90, human -> mov",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let runs: Vec<Run> = [1, 2]
+        .into_iter()
+        .map(|w| run(&server, w, short, (&long, &small), &dir))
+        .collect();
+    if own {
+        let _ = Command::new(root.join("setup/pg.sh"))
+            .arg("stop")
+            .arg(&pg_dir)
+            .status();
+    }
+    println!("workers  long clip s  short jobs s  jobs/s  transactions/job");
+    for r in &runs {
+        println!(
+            "{:>7}  {:>11.1}  {:>12.1}  {:>6.2}  {:>16.1}",
+            r.workers,
+            r.long_s,
+            r.short_s,
+            short as f64 / r.short_s,
+            r.tx_per_job
+        );
+    }
+    println!(
+        "2 workers / 1 worker: long clip wall time {:.2}, short-job throughput {:.2}",
+        runs[1].long_s / runs[0].long_s,
+        runs[0].short_s / runs[1].short_s
+    );
+}
