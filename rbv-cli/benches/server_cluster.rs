@@ -77,6 +77,12 @@ async fn upload(http: &reqwest::Client, key: &str, api: &str, clip: &Path) -> St
     v["video_url"].as_str().expect("uploaded").to_owned()
 }
 
+/// Queues a `human` job to mov on `video_url`.
+async fn submit(http: &reqwest::Client, key: &str, api: &str, video_url: &str) {
+    let body = json!({"video_url": video_url, "model": "human", "output_format": "mov"});
+    send(http, key, Some(body), &format!("{api}/v1/jobs")).await;
+}
+
 /// Waits until `n` jobs of the key are completed; returns the polls made.
 async fn wait_completed(http: &reqwest::Client, key: &str, api: &str, n: i64) -> usize {
     let deadline = Instant::now() + Duration::from_secs(1800);
@@ -117,16 +123,7 @@ fn run(server: &str, workers: usize, short: usize, clips: (&Path, &Path), dir: &
     let name = format!("rbv_bench_{workers}w_{}", std::process::id());
     let db = rbv_server::store::db::create_database(server, &name).unwrap();
     let data = dir.join(format!("data{workers}"));
-    let out = Command::new(RBV)
-        .args(["keys", "create", "--name", "bench", "--database", &db])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let key = common::create_key_in(RBV, &["--database", &db], "bench");
     let common_args = [
         "--database",
         db.as_str(),
@@ -172,23 +169,11 @@ fn run(server: &str, workers: usize, short: usize, clips: (&Path, &Path), dir: &
         // One long clip: its models load on the worker that takes it (a
         // short job first warms every worker).
         for _ in 0..workers {
-            send(
-                &http,
-                &key,
-                Some(json!({"video_url": short_url, "model": "human", "output_format": "mov"})),
-                &format!("{api}/v1/jobs"),
-            )
-            .await;
+            submit(&http, &key, &api, &short_url).await;
         }
         wait_completed(&http, &key, &api, workers as i64).await;
         let t = Instant::now();
-        send(
-            &http,
-            &key,
-            Some(json!({"video_url": long_url, "model": "human", "output_format": "mov"})),
-            &format!("{api}/v1/jobs"),
-        )
-        .await;
+        submit(&http, &key, &api, &long_url).await;
         wait_completed(&http, &key, &api, workers as i64 + 1).await;
         let long_s = t.elapsed().as_secs_f64();
 
@@ -208,13 +193,7 @@ fn run(server: &str, workers: usize, short: usize, clips: (&Path, &Path), dir: &
         let before = commits(server, &name);
         let t = Instant::now();
         for _ in 0..short {
-            send(
-                &http,
-                &key,
-                Some(json!({"video_url": short_url, "model": "human", "output_format": "mov"})),
-                &format!("{api}/v1/jobs"),
-            )
-            .await;
+            submit(&http, &key, &api, &short_url).await;
         }
         let polls = wait_completed(&http, &key, &api, (workers + 1 + short) as i64).await;
         let short_s = t.elapsed().as_secs_f64();

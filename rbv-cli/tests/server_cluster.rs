@@ -9,6 +9,7 @@
 // Needs PostgreSQL: `RBV_TEST_DATABASE_URL` (setup/test.sh starts a
 // throwaway server and sets it); without it the test says so and passes.
 
+use crate::server_crash::call;
 use rbv_testkit as common;
 
 use std::time::{Duration, Instant};
@@ -17,30 +18,6 @@ use serde_json::{Value, json};
 
 const RBV: &str = env!("CARGO_BIN_EXE_rbv");
 const FRAMES: usize = 40;
-
-async fn call(
-    http: &reqwest::Client,
-    key: &str,
-    method: &str,
-    url: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut r = match method {
-        "POST" => http.post(url),
-        _ => http.get(url),
-    }
-    .header("X-Api-Key", key);
-    if let Some(b) = body {
-        r = r
-            .header("Content-Type", "application/json")
-            .body(b.to_string());
-    }
-    let resp = r.send().await.unwrap();
-    let status = resp.status();
-    let v: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
-    assert!(status.is_success(), "{method} {url}: {status} {v}");
-    v
-}
 
 /// Who took `job`, run by run (attempt order): (worker process index,
 /// worker name), as the workers' logs say.
@@ -81,16 +58,7 @@ async fn two_api_nodes_three_workers_one_killed() {
     let name = format!("rbv_cluster_{}", std::process::id());
     let db = rbv_server::store::db::create_database(&server, &name).unwrap();
     let data = dir.join("data");
-    let out = std::process::Command::new(RBV)
-        .args(["keys", "create", "--name", "cluster", "--database", &db])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let key = common::create_key_in(RBV, &["--database", &db], "cluster");
 
     let node = |role: &str| {
         let mut args = vec![

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 const RBV: &str = env!("CARGO_BIN_EXE_rbv");
 
-async fn call(
+/// A `/v1` call with the key that must succeed; its JSON answer.
+pub(crate) async fn call(
     http: &reqwest::Client,
     key: &str,
     method: &str,

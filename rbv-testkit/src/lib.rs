@@ -468,9 +468,15 @@ pub fn spawn_serve_env(
 
 /// A new API key from `rbv keys create` on `data`.
 pub fn create_key(rbv: &str, data: &Path, name: &str) -> String {
+    create_key_in(rbv, &["--data-dir".as_ref(), data.as_os_str()], name)
+}
+
+/// A new API key from `rbv keys create` on the store `store` names
+/// (`--data-dir DIR` or `--database URL`).
+pub fn create_key_in<S: AsRef<std::ffi::OsStr>>(rbv: &str, store: &[S], name: &str) -> String {
     let out = std::process::Command::new(rbv)
-        .args(["keys", "create", "--name", name, "--data-dir"])
-        .arg(data)
+        .args(["keys", "create", "--name", name])
+        .args(store)
         .output()
         .unwrap();
     assert!(
