@@ -19,15 +19,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use rbv_testkit as common;
+use rbv_testkit::{env_or as env, serve};
 
 const RBV: &str = env!("CARGO_BIN_EXE_rbv");
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Transactions committed so far in database `db` (PostgreSQL's statistics,
 /// flushed by each backend within a second).
@@ -62,19 +56,6 @@ async fn send(http: &reqwest::Client, key: &str, post: Option<Value>, url: &str)
     let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null);
     assert!(status.is_success(), "{url}: {status} {v}");
     v
-}
-
-async fn upload(http: &reqwest::Client, key: &str, api: &str, clip: &Path) -> String {
-    let part = reqwest::multipart::Part::bytes(std::fs::read(clip).unwrap()).file_name("clip.webm");
-    let r = http
-        .post(format!("{api}/v1/uploads"))
-        .header("X-Api-Key", key)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-    v["video_url"].as_str().expect("uploaded").to_owned()
 }
 
 /// Queues a `human` job to mov on `video_url`.
@@ -163,8 +144,8 @@ fn run(server: &str, workers: usize, short: usize, clips: (&Path, &Path), dir: &
         .unwrap();
     let r = rt.block_on(async {
         let http = reqwest::Client::new();
-        let long_url = upload(&http, &key, &api, clips.0).await;
-        let short_url = upload(&http, &key, &api, clips.1).await;
+        let long_url = serve::upload_to(&http, &api, &key, clips.0).await;
+        let short_url = serve::upload_to(&http, &api, &key, clips.1).await;
 
         // One long clip: its models load on the worker that takes it (a
         // short job first warms every worker).

@@ -21,15 +21,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use rbv_testkit as common;
+use rbv_testkit::env_or as env;
 
 const RBV: &str = env!("CARGO_BIN_EXE_rbv");
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn quantile(v: &mut [f64], q: f64) -> f64 {
     if v.is_empty() {

@@ -11,6 +11,7 @@
 
 use crate::server_crash::call;
 use rbv_testkit as common;
+use rbv_testkit::serve;
 
 use std::time::{Duration, Instant};
 
@@ -112,22 +113,7 @@ async fn two_api_nodes_three_workers_one_killed() {
     );
 
     // Uploaded through the first API node; jobs through both.
-    let part =
-        reqwest::multipart::Part::bytes(std::fs::read(&clip).unwrap()).file_name("clip.webm");
-    let up: Value = serde_json::from_slice(
-        &http
-            .post(format!("{}/v1/uploads", apis[0].url))
-            .header("X-Api-Key", &key)
-            .multipart(reqwest::multipart::Form::new().part("file", part))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let video_url = up["video_url"].as_str().expect("uploaded").to_owned();
+    let video_url = serve::upload_to(&http, &apis[0].url, &key, &clip).await;
     let bodies = [
         json!({"output_format": "mov"}),
         json!({"output_format": "mp4", "bg_type": "green"}),

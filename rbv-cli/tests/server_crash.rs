@@ -54,22 +54,7 @@ async fn sigkill_mid_job_loses_nothing() {
         &data,
         &["--heavy-workers", "1", "--light-workers", "1"],
     );
-    let part =
-        reqwest::multipart::Part::bytes(std::fs::read(&clip).unwrap()).file_name("clip.webm");
-    let up: Value = serde_json::from_slice(
-        &http
-            .post(format!("{}/v1/uploads", first.url))
-            .header("X-Api-Key", &key)
-            .multipart(reqwest::multipart::Form::new().part("file", part))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let video_url = up["video_url"].as_str().unwrap().to_owned();
+    let video_url = serve::upload_to(&http, &first.url, &key, &clip).await;
     let mut ids = Vec::new();
     for (model, format) in [
         ("pro", "mov"),

@@ -466,6 +466,15 @@ pub fn spawn_serve_env(
     ServeProcess { child, url, log }
 }
 
+/// A count from the environment variable `name`, else `default` (the
+/// benches' knobs).
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A new API key from `rbv keys create` on `data`.
 pub fn create_key(rbv: &str, data: &Path, name: &str) -> String {
     create_key_in(rbv, &["--data-dir".as_ref(), data.as_os_str()], name)

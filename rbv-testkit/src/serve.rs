@@ -153,6 +153,26 @@ impl Srv {
     }
 }
 
+/// `POST /v1/uploads` of `file` to the server at `url` with `key` (any
+/// `rbv serve`, in this process or not); returns the upload's `video_url`.
+pub async fn upload_to(http: &reqwest::Client, url: &str, key: &str, file: &Path) -> String {
+    let part = reqwest::multipart::Part::bytes(std::fs::read(file).unwrap()).file_name("clip.webm");
+    let r = http
+        .post(format!("{url}/v1/uploads"))
+        .header("X-Api-Key", key)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    let bytes = r.bytes().await.unwrap();
+    let v: Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+    v["video_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not uploaded: {v}"))
+        .to_owned()
+}
+
 /// Frames and size of a video file, decoded by GStreamer into RGBA.
 pub fn decode(path: &Path) -> (usize, u32, u32, Vec<Vec<u8>>) {
     let mut frames = Vec::new();
