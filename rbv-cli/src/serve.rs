@@ -15,11 +15,18 @@ usage:
 
 serve options (defaults in brackets):
   --listen ADDR            [127.0.0.1:8080]
-  --data-dir DIR           database, uploads, outputs [$RBV_DATA_DIR or ./rbv-data]
+  --data-dir DIR           database, uploads, outputs, runs [$RBV_DATA_DIR or ./rbv-data]
   --database URL           the store on PostgreSQL (postgres://user@host:5432/db)
                            instead of SQLite in the data directory
                            [$RBV_DATABASE_URL, which keeps a password off the
                            command line]
+  --storage WHERE          where uploads and outputs are kept: local (the data
+                           directory) or s3://BUCKET/PREFIX, which every node of
+                           a cluster reaches; credentials and region the usual
+                           AWS way (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+                           AWS_REGION) [$RBV_STORAGE or local]
+  --s3-endpoint URL        the S3 endpoint of MinIO, SeaweedFS, Ceph... [AWS's,
+                           or $AWS_ENDPOINT_URL]
   --public-url URL         base of the links handed out [http://ADDR]
   --role ROLE              all: API and workers; api: the API only; worker: jobs
                            only (and /health, /metrics). api and worker need
@@ -100,6 +107,8 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
     config.admin_token = std::env::var(server::admin::TOKEN_ENV)
         .ok()
         .filter(|s| !s.is_empty());
+    let mut storage = std::env::var("RBV_STORAGE").ok().filter(|s| !s.is_empty());
+    let mut s3_endpoint = None;
     let mut name = "default".to_string();
     let mut credits = None;
     while let Some(arg) = parser.next().map_err(bad)? {
@@ -117,6 +126,8 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
                     "listen" => config.listen = num("listen", &v)?,
                     "data-dir" => config.data_dir = v.into(),
                     "database" => config.database = Some(v),
+                    "storage" => storage = Some(v),
+                    "s3-endpoint" => s3_endpoint = Some(v),
                     "public-url" => config.public_url = Some(v),
                     "role" => config.role = v.parse().map_err(Fail::Input)?,
                     "lease-seconds" => {
@@ -167,6 +178,15 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
             other => return Err(bad(other.unexpected())),
         }
     }
+    config.storage = match storage {
+        Some(s) => server::storage::Spec::parse(&s, s3_endpoint).map_err(Fail::Input)?,
+        None if s3_endpoint.is_some() => {
+            return Err(Fail::Input(
+                "--s3-endpoint is for --storage s3://bucket/prefix".into(),
+            ));
+        }
+        None => server::storage::Spec::Local,
+    };
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["serve"] => serve(config),

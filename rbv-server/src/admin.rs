@@ -164,6 +164,7 @@ pub fn config_json(c: &Config, public_url: &str, ffmpeg: bool) -> Value {
         "public_url": public_url,
         "data_dir": c.data_dir.to_string_lossy(),
         "database": if c.database.is_some() { "postgres" } else { "sqlite" },
+        "storage": c.storage.describe(),
         "heavy_workers": c.heavy_workers,
         "light_workers": c.light_workers,
         "queue_size": c.queue_size,

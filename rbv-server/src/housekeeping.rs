@@ -17,8 +17,9 @@ fn private(path: &Path, mode: u32) -> Result<(), String> {
 
 /// Creates the data directory and its folders, owner-only, and removes
 /// what a crash left half-made (unless the directory is `shared` with other
-/// nodes, whose uploads and runs may be under way there).
-pub fn prepare_data_dir(dir: &Path, shared: bool) -> Result<(), String> {
+/// nodes, whose uploads and runs may be under way there). The SQLite file
+/// is made unless the store is on PostgreSQL (`postgres`).
+pub fn prepare_data_dir(dir: &Path, postgres: bool, shared: bool) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     private(dir, 0o700)?;
     for d in ["uploads", "outputs", "work"] {
@@ -28,7 +29,7 @@ pub fn prepare_data_dir(dir: &Path, shared: bool) -> Result<(), String> {
     }
     // SQLite makes its -wal and -shm files with the database's mode.
     let db = dir.join("rbv.db");
-    if !shared && !db.exists() {
+    if !postgres && !db.exists() {
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -78,18 +79,25 @@ pub fn prepare_data_dir(dir: &Path, shared: bool) -> Result<(), String> {
 use std::os::unix::fs::OpenOptionsExt;
 
 /// Deletes uploads and outputs older than the retention period.
-pub fn sweep(app: &App) {
+pub async fn sweep(app: Arc<App>) {
     if app.config.retention.is_zero() {
         return;
     }
     let cutoff = store::now() - app.config.retention.as_secs() as i64;
-    match app.store.expire(cutoff) {
+    let a = app.clone();
+    let expired = tokio::task::spawn_blocking(move || a.store.expire(cutoff)).await;
+    let Ok(expired) = expired else { return };
+    match expired {
         Ok(gone) => {
             for p in &gone.uploads {
-                let _ = std::fs::remove_file(p);
+                if let Err(e) = app.storage.delete_upload(p).await {
+                    log::line(&[("event", "retention"), ("error", &e)]);
+                }
             }
             for f in &gone.outputs {
-                let _ = std::fs::remove_file(app.outputs_dir().join(f));
+                if let Err(e) = app.storage.delete_output(f).await {
+                    log::line(&[("event", "retention"), ("error", &e)]);
+                }
             }
             if !gone.uploads.is_empty() || !gone.outputs.is_empty() {
                 log::line(&[
@@ -109,8 +117,7 @@ pub async fn sweep_every_hour(app: Arc<App>) {
     let period =
         (app.config.retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
     loop {
-        let a = app.clone();
-        let _ = tokio::task::spawn_blocking(move || sweep(&a)).await;
+        sweep(app.clone()).await;
         tokio::time::sleep(period).await;
     }
 }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod metrics;
 pub mod queue;
 pub mod request;
+pub mod storage;
 pub mod store;
 pub mod webhook;
 mod worker;
@@ -38,6 +39,9 @@ pub struct Config {
     /// A PostgreSQL URL (`postgres://user:password@host:port/db`) for the
     /// store instead of SQLite in `data_dir`.
     pub database: Option<String>,
+    /// Where uploads and outputs are kept: `data_dir` (the default) or an
+    /// S3-compatible bucket every node reaches.
+    pub storage: storage::Spec,
     /// Base of the links the server hands out; default `http://<listen>`.
     pub public_url: Option<String>,
     /// Workers for pro/original and for light/human.
@@ -137,6 +141,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".parse().expect("an address"),
             data_dir: PathBuf::from("rbv-data"),
             database: None,
+            storage: storage::Spec::Local,
             public_url: None,
             heavy_workers: 1,
             light_workers: 1,
@@ -204,15 +209,14 @@ pub struct App {
     pub ffmpeg: bool,
     pub rate: std::sync::Mutex<std::collections::HashMap<String, (f64, Instant)>>,
     pub egress: Arc<egress::Policy>,
+    pub storage: storage::Storage,
     pub(crate) fetcher: reqwest::Client,
 }
 
 impl App {
+    /// Uploads being received and checked (kept in `storage` once checked).
     pub fn uploads_dir(&self) -> PathBuf {
         self.config.data_dir.join("uploads")
-    }
-    pub fn outputs_dir(&self) -> PathBuf {
-        self.config.data_dir.join("outputs")
     }
     pub fn work_dir(&self) -> PathBuf {
         self.config.data_dir.join("work")
@@ -341,9 +345,11 @@ pub async fn start(config: Config) -> Result<Server, String> {
     // One job after another: models stay loaded between them.
     rbv_core::model::keep_sessions_loaded();
     // A shared store means a data directory other nodes may be using: what
-    // is in it is not this node's to clean up at start.
+    // is in it is not this node's to clean up at start; with the files in a
+    // bucket, the data directory is this node's alone again.
     let shared = config.database.is_some();
-    housekeeping::prepare_data_dir(&config.data_dir, shared)?;
+    let storage = storage::Storage::new(&config.storage, &config.data_dir)?;
+    housekeeping::prepare_data_dir(&config.data_dir, shared, shared && storage.is_local())?;
     let store = Arc::new(match &config.database {
         Some(url) => Store::connect(url).map_err(|e| format!("--database: {e}"))?,
         None => {
@@ -355,6 +361,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
         allowed: config.allow_private.clone(),
     });
     store.set_lease_seconds(config.lease.as_secs().max(2) as i64);
+    storage.check(store.node()).await?;
     let secret = store
         .setting_or_init("link_secret", || crypto::random_hex(32))
         .map_err(|e| e.to_string())?;
@@ -402,6 +409,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
             .client(5, Duration::from_secs(10), Duration::from_secs(60))
             .map_err(|e| e.to_string())?,
         egress,
+        storage,
         config,
     });
 
@@ -479,6 +487,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
                 store::db::Dialect::Postgres => "postgres",
             },
         ),
+        ("storage", &app.storage.describe()),
         ("role", app.config.role.name()),
         ("node", app.store.node()),
         ("heavy_workers", &app.queues.heavy.workers.to_string()),

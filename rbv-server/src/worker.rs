@@ -3,7 +3,7 @@
 //! them through `rbv-runner` on a blocking thread, and records the outcome
 //! (charged once, on completion), with the job's webhook told.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,7 +99,7 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
                             ("worker", &name),
                         ]);
                         // This run's own file (each run writes its own).
-                        let _ = std::fs::remove_file(app.outputs_dir().join(&file));
+                        let _ = app.storage.delete_output(&file).await;
                         continue;
                     }
                     Err(e) => {
@@ -273,7 +273,7 @@ async fn run_job(
                     .map_err(|e| e.to_string())?
                     .ok_or("the uploaded video is gone (removed after the retention period)")?;
                 let probed = (u.width as u64, u.height as u64, u.frames as u64, u.seconds);
-                (PathBuf::from(u.path), probed)
+                (app.storage.fetch_upload(&u.path, &work).await?, probed)
             }
             None => {
                 let p = work.join("input");
@@ -340,15 +340,15 @@ async fn run_job(
         } else {
             format!("{}-{}.{ext}", job.id, job.attempts)
         };
-        let out = app.outputs_dir().join(&file);
         let partial = work.join(format!("output.{ext}"));
         let store = app.store.clone();
         let job_id = job.id.clone();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let output = partial.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let spec = rbv_runner::Spec {
                 input: &input,
-                output: &partial,
+                output: &output,
                 target: rbv_runner::Target::Service(format),
                 properties: properties(&settings, bg_image.as_deref())?,
                 timeout: Some(left),
@@ -368,12 +368,11 @@ async fn run_job(
                 f if f.input_unreadable() => format!("the input video cannot be read: {f}"),
                 f => f.to_string(),
             })?;
-            std::fs::rename(&partial, &out).map_err(|e| format!("{}: {e}", out.display()))?;
-            let _ = std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o600));
             Ok::<_, String>(o)
         })
         .await
         .map_err(|e| format!("processing stopped: {e}"))??;
+        app.storage.keep_output(&partial, &file).await?;
         let billed = budget::billed_seconds(outcome.processed_seconds, outcome.frames);
         Ok((outcome, file, billed))
     }

@@ -29,15 +29,6 @@ async fn uploaded(srv: &Srv, clip: &Path) -> String {
     a.body["video_url"].as_str().unwrap().to_owned()
 }
 
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft_start_poll_download_nested_form() {
     let dir = common::scratch("serve-flow");
@@ -54,10 +45,7 @@ async fn draft_start_poll_download_nested_form() {
         std::fs::metadata(&clip).unwrap().len()
     );
     let video_id = up.body["video_id"].as_str().unwrap();
-    assert_eq!(
-        files_in(&dir.join("data/uploads")),
-        vec![format!("{video_id}.webm")]
-    );
+    assert_eq!(srv.kept(true).await, vec![format!("{video_id}.webm")]);
     let video_url = up.body["video_url"].as_str().unwrap();
 
     let created = srv
@@ -384,7 +372,7 @@ async fn errors_follow_the_contract() {
     assert_eq!((a.status, a.code()), (400, "file_too_large"), "{}", a.body);
     assert!(a.message().contains("file too large"));
     assert!(
-        files_in(&dir.join("data/uploads")).is_empty(),
+        srv.kept(true).await.is_empty(),
         "nothing kept from refused uploads"
     );
     let form = reqwest::multipart::Form::new().text("video", "x");

@@ -39,6 +39,20 @@ pub async fn start(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Srv {
         });
         config.database = Some(server::store::db::create_database(&url, &name).unwrap());
     }
+    // And with its files in an S3 bucket (`RBV_TEST_S3_ENDPOINT`, the
+    // credentials in `AWS_*`; setup/test.sh runs SeaweedFS): a prefix of its
+    // own per data directory, kept there as the database name is.
+    if let Ok(endpoint) = std::env::var("RBV_TEST_S3_ENDPOINT") {
+        std::fs::create_dir_all(dir).unwrap();
+        let marker = dir.join("s3-prefix");
+        let prefix = std::fs::read_to_string(&marker).unwrap_or_else(|_| {
+            let p = format!("test-{}", server::crypto::random_hex(8));
+            std::fs::write(&marker, &p).unwrap();
+            p
+        });
+        config.storage =
+            server::storage::Spec::parse(&format!("s3://rbv/{prefix}"), Some(endpoint)).unwrap();
+    }
     tweak(&mut config);
     let on_postgres = config.database.is_some();
     let server = server::start(config).await.expect("the server starts");
@@ -54,6 +68,23 @@ pub async fn start(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Srv {
         key,
         dir: dir.to_path_buf(),
         http: reqwest::Client::new(),
+    }
+}
+
+impl Srv {
+    /// The uploads (`uploads: true`) or outputs the server keeps, by name,
+    /// wherever its storage is; uploads being received too.
+    pub async fn kept(&self, uploads: bool) -> Vec<String> {
+        let app = &self.server.app;
+        let mut names = app.storage.list(uploads).await.unwrap();
+        if uploads && !app.storage.is_local() {
+            let spool = app.uploads_dir();
+            for e in std::fs::read_dir(&spool).unwrap() {
+                names.push(e.unwrap().file_name().to_string_lossy().into_owned());
+            }
+            names.sort();
+        }
+        names
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -61,7 +61,8 @@ pub async fn output(
         ));
     }
     let mime = job.output_format.mime();
-    stream_file(&ctx, &app.outputs_dir().join(&file), mime, &file).await
+    let opened = app.storage.open_output(&file).await;
+    stream(&ctx, opened, mime, &file, "output not found")
 }
 
 /// `GET /uploads/{name}`, the `video_url` an upload answered with: the file,
@@ -87,30 +88,21 @@ pub async fn upload(
                 == Some(name.as_str())
         })
         .ok_or_else(not_found)?;
-    stream_file(&ctx, std::path::Path::new(&u.path), &u.content_type, &name).await
+    let opened = app.storage.open_upload(&u.path).await;
+    stream(&ctx, opened, &u.content_type, &name, "upload not found")
 }
 
-async fn stream_file(ctx: &Ctx, path: &std::path::Path, mime: &str, file: &str) -> Answer {
-    let f = tokio::fs::File::open(path)
-        .await
-        .map_err(|_| ApiError::new(ctx, 404, "not_found", "output not found"))?;
-    let len = f
-        .metadata()
-        .await
-        .map_err(|e| ApiError::internal(ctx, e))?
-        .len();
-    let stream = futures_util::stream::unfold(f, |mut f| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 256 * 1024];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), f))
-            }
-            Err(e) => Some((Err(e), f)),
-        }
-    });
+/// A kept file to the client, as an attachment named `file`.
+fn stream(
+    ctx: &Ctx,
+    opened: Result<Option<(u64, crate::storage::ByteStream)>, String>,
+    mime: &str,
+    file: &str,
+    missing: &str,
+) -> Answer {
+    let Some((len, stream)) = opened.map_err(|e| ApiError::internal(ctx, e))? else {
+        return Err(ApiError::new(ctx, 404, "not_found", missing));
+    };
     Ok((
         [
             (header::CONTENT_TYPE, mime.to_string()),
@@ -127,7 +119,7 @@ async fn stream_file(ctx: &Ctx, path: &std::path::Path, mime: &str, file: &str) 
 
 pub async fn health(State(app): State<Arc<App>>) -> Response {
     let db = app.store.ping().is_ok();
-    let storage = app.outputs_dir().is_dir() && app.uploads_dir().is_dir();
+    let storage = app.storage.healthy().await;
     let pool = |p: Pool| {
         let q = app.queues.get(p);
         json!({"workers": q.workers, "busy": q.busy.load(std::sync::atomic::Ordering::Relaxed), "depth": q.len()})

@@ -176,8 +176,9 @@ pub async fn upload(
             let _ = tokio::fs::remove_file(&part).await;
             return Err(ApiError::new(&ctx, 422, "unsupported_video", why));
         }
-        let path = app.uploads_dir().join(format!("{id}.{ext}"));
-        tokio::fs::rename(&part, &path)
+        let path = app
+            .storage
+            .keep_upload(&part, &format!("{id}.{ext}"))
             .await
             .map_err(|e| ApiError::internal(&ctx, e))?;
         let upload = store::Upload {
@@ -185,7 +186,7 @@ pub async fn upload(
             filename: filename.clone(),
             content_type: content_type.into(),
             size: size as i64,
-            path: path.to_string_lossy().into_owned(),
+            path,
             width: i64::from(probe.width),
             height: i64::from(probe.height),
             frames: probe.frames as i64,
