@@ -22,7 +22,7 @@ start)
   umask 077
   cat >"$dir/s3.json" <<EOF
 {"identities":[{"name":"rbv","credentials":[{"accessKey":"$access","secretKey":"$secret"}],
- "actions":["Admin","Read","Write","List","Tagging"]}]}
+ "actions":["Read","Write","List","Tagging"]}]}
 EOF
   mkdir -p "$dir/data"
   # Each of weed's listeners (HTTP and gRPC) on a port of its own from the

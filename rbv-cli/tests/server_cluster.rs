@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: MPL-2.0
 // Several `rbv serve` processes as one service: 2 API nodes and 3 worker
-// nodes on one PostgreSQL database and one data directory. Jobs in all six
-// formats go in through both API nodes; workers of every node take them
-// from the store; one worker is killed with SIGKILL in the middle of a job,
-// whose lease runs out and which another worker runs again. Every job
-// completes, is charged once, and its output has the input's frame count.
+// nodes on one PostgreSQL database and one S3 bucket, each node with a data
+// directory of its own. 20 jobs in all six formats go in through both API
+// nodes, with a webhook each; workers of every node take them from the
+// store; one worker is killed with SIGKILL in the middle of a job, whose
+// lease runs out and which another worker runs again; one API node is
+// killed in the middle of an upload and started again. Every job completes,
+// is charged once, has its `job.completed` delivered once, and its output
+// has the input's frame count; the bucket holds what was kept, nothing
+// half-sent.
 //
-// Needs PostgreSQL: `RBV_TEST_DATABASE_URL` (setup/test.sh starts a
-// throwaway server and sets it); without it the test says so and passes.
+// Needs PostgreSQL and S3-compatible storage: `RBV_TEST_DATABASE_URL`,
+// `RBV_TEST_S3_ENDPOINT` and the `AWS_*` credentials (setup/test.sh starts
+// throwaway servers and sets them); without them the test says so and passes.
 
 use crate::server_crash::call;
 use rbv_testkit as common;
@@ -19,6 +24,7 @@ use serde_json::{Value, json};
 
 const RBV: &str = env!("CARGO_BIN_EXE_rbv");
 const FRAMES: usize = 40;
+const JOBS: usize = 20;
 
 /// Who took `job`, run by run (attempt order): (worker process index,
 /// worker name), as the workers' logs say.
@@ -43,13 +49,56 @@ fn taken_by(workers: &[common::ServeProcess], job: &str) -> Vec<(usize, String)>
     out.into_iter().map(|(_, i, name)| (i, name)).collect()
 }
 
+/// What the cluster test needs: (database server URL, S3 endpoint).
+fn engines() -> Option<(String, String)> {
+    match (
+        std::env::var("RBV_TEST_DATABASE_URL"),
+        std::env::var("RBV_TEST_S3_ENDPOINT"),
+    ) {
+        (Ok(db), Ok(s3)) => Some((db, s3)),
+        _ => {
+            eprintln!(
+                "SKIPPED: the cluster test needs PostgreSQL and S3-compatible storage: set \
+                 RBV_TEST_DATABASE_URL, RBV_TEST_S3_ENDPOINT and AWS_ACCESS_KEY_ID / \
+                 AWS_SECRET_ACCESS_KEY (setup/test.sh starts throwaway servers and does)"
+            );
+            None
+        }
+    }
+}
+
+/// The bucket's kept uploads (`true`) or outputs, as the nodes see it.
+async fn in_bucket(spec: &rbv_server::storage::Spec, uploads: bool) -> Vec<String> {
+    let scratch = std::env::temp_dir();
+    rbv_server::storage::Storage::new(spec, &scratch)
+        .unwrap()
+        .list(uploads)
+        .await
+        .unwrap()
+}
+
+/// A multipart upload whose file part trickles (64 KiB every 50 ms) and
+/// never ends on its own: the client side of an upload cut short.
+async fn trickling_upload(url: String, key: String) -> Result<reqwest::Response, reqwest::Error> {
+    let chunks = futures_util::stream::unfold(0u32, |n| async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Some((Ok::<_, std::io::Error>(vec![0u8; 64 * 1024]), n + 1))
+    });
+    let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(chunks))
+        .file_name("slow.webm")
+        .mime_str("video/webm")
+        .unwrap();
+    reqwest::Client::new()
+        .post(format!("{url}/v1/uploads"))
+        .header("X-Api-Key", key)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_api_nodes_three_workers_one_killed() {
-    let Ok(server) = std::env::var("RBV_TEST_DATABASE_URL") else {
-        eprintln!(
-            "SKIPPED: the cluster test needs PostgreSQL: set RBV_TEST_DATABASE_URL \
-             (setup/test.sh starts a throwaway server and does)"
-        );
+    let Some((server, s3)) = engines() else {
         return;
     };
     common::init();
@@ -58,25 +107,34 @@ async fn two_api_nodes_three_workers_one_killed() {
     common::scaled_clip("demo_input.webm", FRAMES, 320, 180, &clip);
     let name = format!("rbv_cluster_{}", std::process::id());
     let db = rbv_server::store::db::create_database(&server, &name).unwrap();
-    let data = dir.join("data");
+    let bucket = format!("s3://rbv/cluster-{}", rbv_server::crypto::random_hex(6));
+    let spec = rbv_server::storage::Spec::parse(&bucket, Some(s3.clone())).unwrap();
     let key = common::create_key_in(RBV, &["--database", &db], "cluster");
 
-    let node = |role: &str| {
+    let node = |role: &str, i: usize| {
         let mut args = vec![
             "--role",
             role,
             "--database",
             db.as_str(),
+            "--storage",
+            bucket.as_str(),
+            "--s3-endpoint",
+            s3.as_str(),
             "--lease-seconds",
             "3",
+            // The webhook receiver is on 127.0.0.1.
+            "--allow-private-urls",
+            "127.0.0.0/8",
         ];
         if role == "worker" {
             args.extend(["--light-workers", "1", "--heavy-workers", "0"]);
         }
-        common::spawn_serve(RBV, &data, &args)
+        // A data directory of its own: nothing is shared but the engines.
+        common::spawn_serve(RBV, &dir.join(format!("{role}-{i}")), &args)
     };
-    let mut apis = [node("api"), node("api")];
-    let mut workers = vec![node("worker"), node("worker"), node("worker")];
+    let mut apis = [node("api", 0), node("api", 1)];
+    let mut workers = vec![node("worker", 0), node("worker", 1), node("worker", 2)];
     let http = reqwest::Client::new();
 
     // A worker node has no API.
@@ -87,7 +145,7 @@ async fn two_api_nodes_three_workers_one_killed() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    // Every node is healthy in its role.
+    // Every node is healthy in its role, its storage answering.
     for n in apis.iter().chain(&workers) {
         let bytes = http
             .get(format!("{}/health", n.url))
@@ -112,9 +170,14 @@ async fn two_api_nodes_three_workers_one_killed() {
         "{said}"
     );
 
-    // Uploaded through the first API node; jobs through both.
-    let video_url = serve::upload_to(&http, &apis[0].url, &key, &clip).await;
-    let bodies = [
+    // One upload through each API node; jobs through both, on either upload.
+    let uploads = [
+        serve::upload_to(&http, &apis[0].url, &key, &clip).await,
+        serve::upload_to(&http, &apis[1].url, &key, &clip).await,
+    ];
+    assert_eq!(in_bucket(&spec, true).await.len(), 2);
+    let (hook, deliveries) = serve::webhook_receiver(|_, _| 200).await;
+    let variants = [
         json!({"output_format": "mov"}),
         json!({"output_format": "mp4", "bg_type": "green"}),
         json!({"output_format": "webm", "bg_type": "custom", "bg_color": "#0000FF"}),
@@ -122,15 +185,14 @@ async fn two_api_nodes_three_workers_one_killed() {
         json!({"output_format": "webp"}),
         json!({"output_format": "png_sequence"}),
         json!({"output_format": "mov", "model": "light"}),
-        json!({"output_format": "mov", "bg_type": "white"}),
     ];
     let mut ids = Vec::new();
-    for (i, extra) in bodies.iter().enumerate() {
-        let mut body = json!({"video_url": video_url, "model": "human"});
+    for i in 0..JOBS {
+        let mut body = json!({"video_url": uploads[i % 2], "model": "human", "webhook_url": hook});
         body.as_object_mut()
             .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        let api = &apis[i % 2];
+            .extend(variants[i % variants.len()].as_object().unwrap().clone());
+        let api = &apis[(i / 2) % 2];
         let v = call(
             &http,
             &key,
@@ -168,15 +230,59 @@ async fn two_api_nodes_three_workers_one_killed() {
     workers[victim].child.wait().unwrap();
     println!("killed worker process {victim} in the middle of {killed_job}");
 
-    let deadline = Instant::now() + Duration::from_secs(300);
+    // Kill the second API node while an upload is coming in.
+    let spool = dir.join("api-1").join("uploads");
+    let cut = tokio::spawn(trickling_upload(apis[1].url.clone(), key.clone()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let part = loop {
+        let parts: Vec<_> = std::fs::read_dir(&spool)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "part"))
+            .collect();
+        if let Some(p) = parts.first()
+            && std::fs::metadata(p).unwrap().len() > 256 * 1024
+        {
+            break p.clone();
+        }
+        assert!(Instant::now() < deadline, "the upload never got under way");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    apis[1].child.kill().unwrap(); // SIGKILL
+    apis[1].child.wait().unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(30), cut)
+        .await
+        .expect("the client hears the upload broke off")
+        .unwrap();
+    assert!(answer.is_err(), "no answer for a cut upload: {answer:?}");
+    println!("killed API node 1 in the middle of an upload");
+    // Nothing of it reached the bucket; the node's own leftover is removed
+    // when it starts again, and a retried upload goes through it.
+    assert_eq!(in_bucket(&spec, true).await.len(), 2);
+    assert!(part.exists());
+    apis[1] = node("api", 1);
+    assert!(!part.exists(), "the cut upload's part was left");
+    assert!(
+        apis[1]
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("event=cleaned")),
+        "the restart says what it removed"
+    );
+    serve::upload_to(&http, &apis[1].url, &key, &clip).await;
+    assert_eq!(in_bucket(&spec, true).await.len(), 3);
+
+    let deadline = Instant::now() + Duration::from_secs(420);
     let mut jobs = Vec::new();
-    for id in &ids {
+    for (n, id) in ids.iter().enumerate() {
         loop {
             let j = call(
                 &http,
                 &key,
                 "GET",
-                &format!("{}/v1/jobs/{id}", apis[0].url),
+                &format!("{}/v1/jobs/{id}", apis[n % 2].url),
                 None,
             )
             .await;
@@ -236,7 +342,46 @@ async fn two_api_nodes_three_workers_one_killed() {
     expected.sort();
     assert_eq!(charged, expected);
 
-    // The outputs, through either API node's signed link: every frame.
+    // `job.completed` delivered once per job, each delivery once.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let completed: Vec<String> = deliveries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|d| d.0["x-webhook-event"] == "job.completed")
+            .map(|d| serde_json::from_str::<Value>(&d.1).unwrap()["data"]["id"].to_string())
+            .collect();
+        if completed.len() >= ids.len() {
+            let mut once = completed.clone();
+            once.sort();
+            once.dedup();
+            assert_eq!(once.len(), completed.len(), "a job.completed twice");
+            assert_eq!(completed.len(), ids.len());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} job.completed delivered",
+            completed.len(),
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut delivery_ids: Vec<String> = deliveries
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| d.0["x-webhook-delivery-id"].to_str().unwrap().to_owned())
+        .collect();
+    let all = delivery_ids.len();
+    delivery_ids.sort();
+    delivery_ids.dedup();
+    assert_eq!(delivery_ids.len(), all, "a delivery sent twice");
+
+    // One output per job in the bucket, none from the killed run; through
+    // either API node's signed link, every frame.
+    assert_eq!(in_bucket(&spec, false).await.len(), ids.len());
     for (i, j) in jobs.iter().enumerate() {
         if j["output_format"] != "mov" {
             continue;
@@ -264,4 +409,205 @@ async fn two_api_nodes_three_workers_one_killed() {
     }
     std::fs::write(dir.join("cluster.log"), all).unwrap();
     println!("every node's log: {}", dir.join("cluster.log").display());
+}
+
+/// `rbv serve` that must stop at start: its stderr (killed after 60 s, which
+/// fails the test, so a hang cannot pass).
+fn refused_start(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut child = std::process::Command::new(RBV)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("rbv serve {args:?} did not stop within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "rbv serve {args:?} started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn storage_problems_stop_a_node_at_start_with_the_reason() {
+    let Some((_, s3)) = engines() else {
+        return;
+    };
+    let dir = common::scratch("serve-storage-errors");
+    let data = dir.join("data");
+    let data = data.to_str().unwrap();
+    let with = |bucket: &str, endpoint: &str| {
+        vec![
+            "--data-dir".to_owned(),
+            data.to_owned(),
+            "--storage".to_owned(),
+            bucket.to_owned(),
+            "--s3-endpoint".to_owned(),
+            endpoint.to_owned(),
+        ]
+    };
+    let run = |args: Vec<String>, env: &[(&str, &str)]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused_start(&args, env)
+    };
+    let said = run(with("s3://no-such-bucket-here", &s3), &[]);
+    assert!(said.contains("the bucket does not exist"), "{said}");
+    assert!(said.contains("s3://no-such-bucket-here"), "{said}");
+    let wrong = "not-the-secret-0123456789";
+    let said = run(with("s3://rbv/x", &s3), &[("AWS_SECRET_ACCESS_KEY", wrong)]);
+    assert!(
+        said.contains("the credentials were refused (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"),
+        "{said}"
+    );
+    assert!(!said.contains(wrong), "the secret reached the log: {said}");
+    let said = run(with("s3://rbv/x", "http://127.0.0.1:1"), &[]);
+    assert!(said.contains("cannot reach the endpoint"), "{said}");
+    for (args, says) in [
+        (
+            vec!["--storage", "/srv/media"],
+            "expected local or s3://bucket/prefix",
+        ),
+        (vec!["--storage", "s3://UPPER"], "is not a bucket name"),
+        (
+            vec!["--s3-endpoint", "http://127.0.0.1:1"],
+            "--s3-endpoint is for --storage s3://bucket/prefix",
+        ),
+    ] {
+        let said = refused_start(&args, &[]);
+        assert!(said.contains(says), "{args:?}: {said}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_lost_after_the_start_fails_requests_and_jobs_with_the_reason() {
+    if engines().is_none() {
+        return;
+    }
+    common::init();
+    let dir = common::scratch("serve-bucket-lost");
+    let clip = dir.join("clip.webm");
+    common::scaled_clip("demo_input.webm", 10, 160, 90, &clip);
+    // A bucket server of this test's own, to stop under the node.
+    let s3 = dir.join("s3");
+    let script = common::repo().join("setup/s3.sh");
+    let out = std::process::Command::new(&script)
+        .arg("start")
+        .arg(&s3)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started = String::from_utf8(out.stdout).unwrap();
+    let [endpoint, access, secret] = started.split_whitespace().collect::<Vec<_>>()[..] else {
+        panic!("setup/s3.sh printed {started}");
+    };
+    let data = dir.join("data");
+    let key = common::create_key(RBV, &data, "bucket");
+    let node = common::spawn_serve_env(
+        RBV,
+        &data,
+        &["--storage", "s3://rbv/lost", "--s3-endpoint", endpoint],
+        &[
+            ("AWS_ACCESS_KEY_ID", access),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let video_url = serve::upload_to(&http, &node.url, &key, &clip).await;
+
+    let stopped = std::process::Command::new(&script)
+        .arg("stop")
+        .arg(&s3)
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+
+    // /health says so.
+    let r = http
+        .get(format!("{}/health", node.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let h: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(h["checks"]["storage"], "failing", "{h}");
+    // An upload is refused and nothing of it kept.
+    let part = reqwest::multipart::Part::bytes(std::fs::read(&clip).unwrap()).file_name("c.webm");
+    let r = http
+        .post(format!("{}/v1/uploads", node.url))
+        .header("X-Api-Key", &key)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(status, 500, "{v}");
+    assert_eq!(v["error"]["code"], "internal_error", "{v}");
+    assert_eq!(
+        std::fs::read_dir(data.join("uploads")).unwrap().count(),
+        0,
+        "the refused upload's file was left"
+    );
+    // A job on the earlier upload fails with the reason, is not charged.
+    let j = call(
+        &http,
+        &key,
+        "POST",
+        &format!("{}/v1/jobs", node.url),
+        Some(json!({"video_url": video_url, "model": "human", "output_format": "mov"})),
+    )
+    .await;
+    let id = j["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let j = loop {
+        let j = call(
+            &http,
+            &key,
+            "GET",
+            &format!("{}/v1/jobs/{id}", node.url),
+            None,
+        )
+        .await;
+        if j["status"] == "failed" || j["status"] == "completed" {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "job stuck: {j}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(j["status"], "failed", "{j}");
+    // The reason to the client; where and why to the operator's log only.
+    let error = j["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "storage_unavailable: the job's files cannot be read from or written to storage now"
+        ),
+        "{error}"
+    );
+    assert!(!error.contains(endpoint), "{error}");
+    assert_eq!(j["credits_used"].as_f64().unwrap_or(0.0), 0.0, "{j}");
+    assert!(
+        node.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("event=storage")
+                && l.contains(&format!("job_id={id}"))
+                && l.contains("the uploaded video cannot be read from storage s3://rbv/lost")
+                && l.contains("cannot reach the endpoint")),
+        "the log names the storage and why"
+    );
+    let mut node = node;
+    let _ = node.child.kill();
+    let _ = node.child.wait();
 }

@@ -223,6 +223,10 @@ impl Storage {
         };
         let key = Self::key(prefix, Kind::Upload, &format!(".probe-{node}"));
         let probe = async {
+            // A listing first: some servers make a missing bucket on a write.
+            store
+                .list_with_delimiter(Some(&Self::folder(prefix, Kind::Upload)))
+                .await?;
             store.put(&key, PutPayload::from_static(b"rbv")).await?;
             store.get(&key).await?.bytes().await?;
             store.delete(&key).await
@@ -507,7 +511,7 @@ async fn remove_file(path: &Path) -> Result<(), String> {
 
 /// The bucket's answer in words an operator acts on, then its own text.
 pub fn explain(e: &object_store::Error) -> String {
-    let text = e.to_string();
+    let text = e.to_string().replace('\n', " ");
     let why = if text.contains("NoSuchBucket") {
         "the bucket does not exist"
     } else if [

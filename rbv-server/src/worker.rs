@@ -273,7 +273,12 @@ async fn run_job(
                     .map_err(|e| e.to_string())?
                     .ok_or("the uploaded video is gone (removed after the retention period)")?;
                 let probed = (u.width as u64, u.height as u64, u.frames as u64, u.seconds);
-                (app.storage.fetch_upload(&u.path, &work).await?, probed)
+                let input = app
+                    .storage
+                    .fetch_upload(&u.path, &work)
+                    .await
+                    .map_err(|e| storage_failed(job, &e))?;
+                (input, probed)
             }
             None => {
                 let p = work.join("input");
@@ -372,13 +377,28 @@ async fn run_job(
         })
         .await
         .map_err(|e| format!("processing stopped: {e}"))??;
-        app.storage.keep_output(&partial, &file).await?;
+        app.storage
+            .keep_output(&partial, &file)
+            .await
+            .map_err(|e| storage_failed(job, &e))?;
         let billed = budget::billed_seconds(outcome.processed_seconds, outcome.frames);
         Ok((outcome, file, billed))
     }
     .await;
     let _ = tokio::fs::remove_dir_all(&work).await;
     result
+}
+
+/// A storage failure: the detail (endpoint, bucket's answer) to the
+/// operator's log, the reason to the client.
+fn storage_failed(job: &Job, detail: &str) -> String {
+    log::line(&[("event", "storage"), ("job_id", &job.id), ("error", detail)]);
+    if detail.contains("is gone from storage") {
+        return detail.to_owned();
+    }
+    "storage_unavailable: the job's files cannot be read from or written to storage now; \
+     start the job again"
+        .to_owned()
 }
 
 /// The element's properties for a job's settings.

@@ -7,7 +7,6 @@ use rbv_testkit as common;
 use rbv_testkit::serve;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -508,35 +507,15 @@ async fn common_file_server(dir: &Path) -> String {
 
 /// A webhook receiver on 127.0.0.1 that fails every `job.started` delivery
 /// and the first three of `job.completed`.
-async fn receiver() -> (
-    String,
-    Arc<Mutex<Vec<(axum::http::HeaderMap, String, u16)>>>,
-) {
-    use axum::routing::post;
-    let got: Arc<Mutex<Vec<(axum::http::HeaderMap, String, u16)>>> = Arc::default();
-    let kept = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |headers: axum::http::HeaderMap, body: String| {
-            let kept = kept.clone();
-            async move {
-                let mut v = kept.lock().unwrap();
-                let event = headers["x-webhook-event"].clone();
-                let before = v.iter().filter(|g| g.0["x-webhook-event"] == event).count();
-                let status = if event == "job.completed" && before >= 3 {
-                    200
-                } else {
-                    500
-                };
-                v.push((headers, body, status));
-                axum::http::StatusCode::from_u16(status).unwrap()
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, got)
+async fn receiver() -> (String, serve::Deliveries) {
+    serve::webhook_receiver(|event, before| {
+        if event == "job.completed" && before >= 3 {
+            200
+        } else {
+            500
+        }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -223,3 +223,36 @@ pub fn decode(path: &Path) -> (usize, u32, u32, Vec<Vec<u8>>) {
     );
     (frames.len(), size.0, size.1, frames)
 }
+
+/// The deliveries a webhook receiver got: headers, body, the status it
+/// answered.
+pub type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String, u16)>>>;
+
+/// A webhook receiver on 127.0.0.1 (its URL, what it got); it answers each
+/// delivery with `status(event, deliveries of that event before it)`.
+pub async fn webhook_receiver(status: fn(&str, usize) -> u16) -> (String, Deliveries) {
+    use axum::routing::post;
+    let got: Deliveries = Default::default();
+    let kept = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let kept = kept.clone();
+            async move {
+                let mut v = kept.lock().unwrap();
+                let event = headers["x-webhook-event"].to_str().unwrap_or("").to_owned();
+                let before = v
+                    .iter()
+                    .filter(|g| g.0["x-webhook-event"] == event.as_str())
+                    .count();
+                let code = status(&event, before);
+                v.push((headers, body, code));
+                axum::http::StatusCode::from_u16(code).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}

@@ -138,7 +138,11 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
         "status": if healthy { "healthy" } else { "degraded" },
         "checks": {
             "database": if db { "ok" } else { "failing" },
-            "storage": if storage { "ok" } else { "missing" },
+            "storage": match (storage, app.storage.is_local()) {
+                (true, _) => "ok",
+                (false, true) => "missing",
+                (false, false) => "failing",
+            },
             "ffmpeg": if app.ffmpeg { "ok" } else { "missing: no webm with alpha, gif or webp" },
             "queues": {"heavy": pool(Pool::Heavy), "light": pool(Pool::Light)},
             "role": app.config.role.name(),
