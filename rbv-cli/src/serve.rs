@@ -34,6 +34,10 @@ serve options (defaults in brackets):
   --lease-seconds S        a worker's claim on a job lasts this long unless
                            renewed; a job whose node stopped is taken again
                            after it [30]
+  --pools POOLS            the pools this node runs jobs of: heavy (pro,
+                           original), light (human, light), or heavy,light: a
+                           GPU node `--pools heavy`, CPU nodes `--pools light`
+                           [heavy,light]
   --heavy-workers N        workers for pro and original [1]
   --light-workers N        workers for light and human [1]
   --queue-size N           jobs waiting per pool before 429 [100]
@@ -109,6 +113,7 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
         .filter(|s| !s.is_empty());
     let mut storage = std::env::var("RBV_STORAGE").ok().filter(|s| !s.is_empty());
     let mut s3_endpoint = None;
+    let (mut pools, mut heavy, mut light) = (None, None, None);
     let mut name = "default".to_string();
     let mut credits = None;
     while let Some(arg) = parser.next().map_err(bad)? {
@@ -139,8 +144,9 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
                         }
                         config.lease = Duration::from_secs(s);
                     }
-                    "heavy-workers" => config.heavy_workers = num(&opt, &v)?,
-                    "light-workers" => config.light_workers = num(&opt, &v)?,
+                    "heavy-workers" => heavy = Some(num(&opt, &v)?),
+                    "light-workers" => light = Some(num(&opt, &v)?),
+                    "pools" => pools = Some(v),
                     "queue-size" => config.queue_size = num(&opt, &v)?,
                     "rate-limit" => config.rate_limit = num(&opt, &v)?,
                     "link-ttl" => config.link_ttl = Duration::from_secs(num(&opt, &v)?),
@@ -178,6 +184,8 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
             other => return Err(bad(other.unexpected())),
         }
     }
+    (config.heavy_workers, config.light_workers) =
+        server::queue::workers_for_pools(pools.as_deref(), heavy, light).map_err(Fail::Input)?;
     config.storage = match storage {
         Some(s) => server::storage::Spec::parse(&s, s3_endpoint).map_err(Fail::Input)?,
         None if s3_endpoint.is_some() => {

@@ -128,7 +128,7 @@ async fn two_api_nodes_three_workers_one_killed() {
             "127.0.0.0/8",
         ];
         if role == "worker" {
-            args.extend(["--light-workers", "1", "--heavy-workers", "0"]);
+            args.extend(["--pools", "light"]);
         }
         // A data directory of its own: nothing is shared but the engines.
         common::spawn_serve(RBV, &dir.join(format!("{role}-{i}")), &args)
@@ -610,4 +610,167 @@ async fn a_bucket_lost_after_the_start_fails_requests_and_jobs_with_the_reason()
     let mut node = node;
     let _ = node.child.kill();
     let _ = node.child.wait();
+}
+
+/// Runs `setup/pg.sh MODE DIR`; its output.
+fn pg(mode: &str, dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(common::repo().join("setup/pg.sh"))
+        .arg(mode)
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "setup/pg.sh {mode}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_lost_mid_run_answers_503_and_loses_nothing() {
+    if engines().is_none() {
+        return;
+    }
+    common::init();
+    let dir = common::scratch("serve-db-lost");
+    let clip = dir.join("clip.webm");
+    common::scaled_clip("demo_input.webm", 120, 480, 270, &clip);
+    // A database server of this test's own, to stop under the node.
+    let pgdir = dir.join("pg");
+    let server = pg("start", &pgdir);
+    let db = rbv_server::store::db::create_database(&server, "rbv_lost").unwrap();
+    let key = common::create_key_in(RBV, &["--database", &db], "lost");
+    let data = dir.join("data");
+    let mut node = common::spawn_serve(RBV, &data, &["--database", &db, "--lease-seconds", "3"]);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let video_url = serve::upload_to(&http, &node.url, &key, &clip).await;
+    let url = |p: &str| format!("{}{p}", node.url);
+    let j = call(
+        &http,
+        &key,
+        "POST",
+        &url("/v1/jobs"),
+        Some(json!({"video_url": video_url, "model": "human", "output_format": "mov"})),
+    )
+    .await;
+    let id = j["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let j = call(&http, &key, "GET", &url(&format!("/v1/jobs/{id}")), None).await;
+        if j["status"] == "processing" && j["progress"].as_f64().unwrap() > 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job never got under way: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    pg("halt", &pgdir);
+    // While it is down: health says so, requests answer 503 at once and
+    // change nothing.
+    let r = http.get(url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let h: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(h["checks"]["database"], "failing", "{h}");
+    for (method, path) in [
+        ("GET", format!("/v1/jobs/{id}")),
+        ("POST", "/v1/jobs".into()),
+    ] {
+        let mut req = if method == "GET" {
+            http.get(url(&path))
+        } else {
+            http.post(url(&path))
+                .header("Content-Type", "application/json")
+                .body(json!({"video_url": video_url}).to_string())
+        };
+        req = req.header("X-Api-Key", &key);
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 503, "{method} {path}");
+        assert_eq!(r.headers()["retry-after"], "5");
+        let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+        assert_eq!(v["error"]["code"], "database_unavailable", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("the service's database cannot be reached"),
+            "{v}"
+        );
+    }
+    // The run ends; its result cannot be recorded, so its file is removed.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !node
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("event=complete") && l.contains(&format!("job_id={id}")))
+    {
+        assert!(Instant::now() < deadline, "the run never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Idle workers keep asking, once a second, and claim nothing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        node.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("event=claim") && l.contains("error=")),
+        "the failing claims are logged"
+    );
+
+    pg("resume", &pgdir);
+    // Back: the lease has run out, the job runs again and completes once.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let j = loop {
+        let j = call(&http, &key, "GET", &url(&format!("/v1/jobs/{id}")), None).await;
+        if j["status"] == "completed" || j["status"] == "failed" {
+            break j;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job stuck after the database came back: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(j["status"], "completed", "{j}");
+    assert_eq!(j["attempts"], 2, "{j}");
+    let list = call(&http, &key, "GET", &url("/v1/jobs"), None).await;
+    let listed = list["items"].as_array().or(list.as_array()).unwrap().len();
+    assert_eq!(listed, 1, "the refused create made nothing: {list}");
+    let events = call(&http, &key, "GET", &url("/v1/usage/events?limit=100"), None).await;
+    let charged = events["items"]
+        .as_array()
+        .or(events.as_array())
+        .unwrap()
+        .len();
+    assert_eq!(charged, 1, "{events}");
+    let outputs: Vec<_> = std::fs::read_dir(data.join("outputs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let file = j["output_url"].as_str().unwrap().split('?').next().unwrap();
+    assert_eq!(
+        outputs,
+        vec![file.rsplit('/').next().unwrap().to_owned()],
+        "only the recorded run's output is kept"
+    );
+    let bytes = http
+        .get(j["output_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let path = dir.join("out.mov");
+    std::fs::write(&path, bytes.bytes().await.unwrap()).unwrap();
+    assert_eq!(rbv_testkit::serve::decode(&path).0, 120);
+    let _ = node.child.kill();
+    let _ = node.child.wait();
+    pg("stop", &pgdir);
 }

@@ -36,6 +36,46 @@ impl Pool {
     }
 }
 
+/// `--pools` with `--heavy-workers` / `--light-workers` (`None`: not
+/// given, 1 by default): the workers per pool, (heavy, light). A pool not
+/// named gets none; a count given for a pool not named, or 0 for a pool
+/// named, is a contradiction and refused.
+pub fn workers_for_pools(
+    pools: Option<&str>,
+    heavy: Option<usize>,
+    light: Option<usize>,
+) -> Result<(usize, usize), String> {
+    let Some(pools) = pools else {
+        return Ok((heavy.unwrap_or(1), light.unwrap_or(1)));
+    };
+    let (mut want_heavy, mut want_light) = (false, false);
+    for p in pools.split(',').map(str::trim) {
+        match p {
+            "heavy" => want_heavy = true,
+            "light" => want_light = true,
+            _ => {
+                return Err(format!(
+                    "--pools {pools}: `{p}` is not a pool: heavy (pro, original), light (human, light)"
+                ));
+            }
+        }
+    }
+    let count = |want: bool, given: Option<usize>, name: &str| match (want, given) {
+        (true, Some(0)) => Err(format!(
+            "--pools {pools} names {name} but --{name}-workers is 0"
+        )),
+        (true, n) => Ok(n.unwrap_or(1)),
+        (false, Some(n)) if n > 0 => Err(format!(
+            "--{name}-workers {n} but --pools {pools} leaves {name} out"
+        )),
+        (false, _) => Ok(0),
+    };
+    Ok((
+        count(want_heavy, heavy, "heavy")?,
+        count(want_light, light, "light")?,
+    ))
+}
+
 /// A worker pool's side of the queue, which lives in the store: how many
 /// may wait (a job is refused when `capacity` already wait, across every
 /// node), the wake-up of this node's idle workers when a job is queued
@@ -117,6 +157,40 @@ impl Queues {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pools_name_what_a_worker_node_takes() {
+        use super::workers_for_pools as w;
+        assert_eq!(w(None, None, None), Ok((1, 1)));
+        assert_eq!(w(None, Some(2), Some(0)), Ok((2, 0)));
+        assert_eq!(w(Some("heavy"), None, None), Ok((1, 0)));
+        assert_eq!(w(Some("light"), None, Some(3)), Ok((0, 3)));
+        assert_eq!(w(Some("heavy, light"), Some(2), None), Ok((2, 1)));
+        for (pools, heavy, light, says) in [
+            (
+                "gpu",
+                None,
+                None,
+                "`gpu` is not a pool: heavy (pro, original), light (human, light)",
+            ),
+            ("", None, None, "`` is not a pool"),
+            (
+                "heavy",
+                None,
+                Some(2),
+                "--light-workers 2 but --pools heavy leaves light out",
+            ),
+            (
+                "light",
+                Some(0),
+                Some(0),
+                "--pools light names light but --light-workers is 0",
+            ),
+        ] {
+            let e = w(Some(pools), heavy, light).unwrap_err();
+            assert!(e.contains(says), "{pools}: {e}");
+        }
+    }
+
     use super::*;
 
     #[test]

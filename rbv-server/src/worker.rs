@@ -109,6 +109,10 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
                             ("job_id", &job.id),
                             ("error", &e.to_string()),
                         ]);
+                        // Not recorded: nothing refers to this run's file.
+                        // With the store gone the job stays this node's
+                        // until its lease runs out, then runs again.
+                        let _ = app.storage.delete_output(&file).await;
                         let _ = app.store.fail(
                             &job.id,
                             job.attempts,

@@ -79,12 +79,26 @@ impl ApiError {
         ApiError::new(ctx, r.status, r.code, r.message)
     }
 
-    pub(crate) fn internal(ctx: &Ctx, e: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(ctx: &Ctx, e: impl std::fmt::Display + 'static) -> ApiError {
         log::line(&[
             ("event", "internal_error"),
             ("request_id", &ctx.request_id),
             ("error", &e.to_string()),
         ]);
+        let any: &dyn std::any::Any = &e;
+        if any
+            .downcast_ref::<crate::store::db::Error>()
+            .is_some_and(crate::store::db::Error::unavailable)
+        {
+            let mut e = ApiError::new(
+                ctx,
+                503,
+                "database_unavailable",
+                "the service's database cannot be reached; nothing was changed, try again shortly",
+            );
+            e.retry_after = Some(5);
+            return e;
+        }
         ApiError::new(
             ctx,
             500,

@@ -123,6 +123,22 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl Error {
+    /// The database cannot be reached (connection refused, closed, shut
+    /// down): the request may work again shortly, unlike an error of the
+    /// statement itself.
+    pub fn unavailable(&self) -> bool {
+        match self {
+            Error::Postgres(e) => match e.as_db_error() {
+                None => true,
+                // admin_shutdown, crash_shutdown, cannot_connect_now
+                Some(d) => ["57P01", "57P02", "57P03"].contains(&d.code().code()),
+            },
+            Error::Sqlite(_) | Error::Value(_) => false,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Error {
         Error::Sqlite(e)
