@@ -27,6 +27,9 @@ APT_PACKAGES=(
   # throwaway cluster too (setup/pg.sh).
   postgresql-15
   postgresql-client-15
+  # setup/s3.sh asks the throwaway S3 server whether it is ready with a
+  # signed request (curl --aws-sigv4).
+  curl
   # rbv serve writes WebM with alpha (VP9), GIF and animated WebP with ffmpeg
   # (GStreamer 1.22 has no encoder for them).
   ffmpeg

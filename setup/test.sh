@@ -13,7 +13,7 @@ cargo test --profile ci --workspace
 # (one suite, two backends), on throwaway servers stopped however this ends.
 pgdir=$(mktemp -d)
 s3dir=$(mktemp -d)
-trap 'setup/pg.sh stop "$pgdir"; setup/s3.sh stop "$s3dir"' EXIT
+trap 'setup/pg.sh stop "$pgdir" || true; setup/s3.sh stop "$s3dir" || true' EXIT
 # Assigned, then used: `X=$(...) cmd` would hide a failed start from set -e.
 pg_url=$(setup/pg.sh start "$pgdir")
 s3=$(setup/s3.sh start "$s3dir")

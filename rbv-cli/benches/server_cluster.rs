@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 //! `rbv serve` as several processes on one PostgreSQL database: one API node
-//! and 1, then 2, worker processes (one light worker each). For each count it
+//! and 1, then 2, worker processes (one light worker each), with the media
+//! in a shared data directory, then in an S3 bucket (SeaweedFS on loopback,
+//! each node with its own data directory). For each it
 //! runs one long clip (`RBV_CLUSTER_LONG_FRAMES`, default 300 frames at
 //! 320x180, `human`) alone, then `RBV_CLUSTER_JOBS` (default 200) short jobs
 //! (6 frames at 160x90, `human` to mov) submitted at once, and prints the
@@ -10,7 +12,8 @@
 //!
 //! Run: `cargo bench -p rbv-cli --bench server_cluster`. It uses
 //! `RBV_TEST_DATABASE_URL` when set, else starts a throwaway server with
-//! `setup/pg.sh` (PostgreSQL 15 from set-up).
+//! `setup/pg.sh` (PostgreSQL 15 from set-up), and `setup/s3.sh` for the
+//! bucket.
 
 use std::path::Path;
 use std::process::Command;
@@ -94,18 +97,34 @@ async fn wait_completed(http: &reqwest::Client, key: &str, api: &str, n: i64) ->
 }
 
 struct Run {
+    storage: &'static str,
     workers: usize,
     long_s: f64,
     short_s: f64,
     tx_per_job: f64,
 }
 
-fn run(server: &str, workers: usize, short: usize, clips: (&Path, &Path), dir: &Path) -> Run {
-    let name = format!("rbv_bench_{workers}w_{}", std::process::id());
+/// The throwaway bucket server: endpoint, access key, secret key.
+type Bucket = [String; 3];
+
+fn run(
+    server: &str,
+    bucket: Option<&Bucket>,
+    workers: usize,
+    short: usize,
+    clips: (&Path, &Path),
+    dir: &Path,
+) -> Run {
+    let storage = if bucket.is_some() {
+        "bucket"
+    } else {
+        "directory"
+    };
+    let name = format!("rbv_bench_{storage}_{workers}w_{}", std::process::id());
     let db = rbv_server::store::db::create_database(server, &name).unwrap();
-    let data = dir.join(format!("data{workers}"));
     let key = common::create_key_in(RBV, &["--database", &db], "bench");
-    let common_args = [
+    let prefix = format!("s3://rbv/{name}");
+    let mut common_args = vec![
         "--database",
         db.as_str(),
         "--rate-limit",
@@ -113,15 +132,29 @@ fn run(server: &str, workers: usize, short: usize, clips: (&Path, &Path), dir: &
         "--queue-size",
         "10000",
     ];
-    let mut nodes = vec![common::spawn_serve(
+    let mut env = Vec::new();
+    if let Some([endpoint, access, secret]) = bucket {
+        common_args.extend(["--storage", prefix.as_str(), "--s3-endpoint", endpoint]);
+        env = vec![
+            ("AWS_ACCESS_KEY_ID", access.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+        ];
+    }
+    // A shared data directory, or (with a bucket) one per node.
+    let data = |i: usize| match bucket {
+        None => dir.join(format!("data-{workers}")),
+        Some(_) => dir.join(format!("data-{workers}-{i}")),
+    };
+    let mut nodes = vec![common::spawn_serve_env(
         RBV,
-        &data,
+        &data(0),
         &[&["--role", "api"][..], &common_args].concat(),
+        &env,
     )];
-    for _ in 0..workers {
-        nodes.push(common::spawn_serve(
+    for i in 0..workers {
+        nodes.push(common::spawn_serve_env(
             RBV,
-            &data,
+            &data(i + 1),
             &[
                 &[
                     "--role",
@@ -134,6 +167,7 @@ fn run(server: &str, workers: usize, short: usize, clips: (&Path, &Path), dir: &
                 &common_args,
             ]
             .concat(),
+            &env,
         ));
     }
     let api = nodes[0].url.clone();
@@ -180,6 +214,7 @@ fn run(server: &str, workers: usize, short: usize, clips: (&Path, &Path), dir: &
         let short_s = t.elapsed().as_secs_f64();
         let tx = (commits(server, &name) - before) as f64 - per_poll * polls as f64;
         Run {
+            storage,
             workers,
             long_s,
             short_s,
@@ -223,25 +258,49 @@ fn main() {
             )
         }
     };
+    let s3_dir = dir.join("s3");
+    let out = Command::new(root.join("setup/s3.sh"))
+        .arg("start")
+        .arg(&s3_dir)
+        .output()
+        .expect("setup/s3.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started = String::from_utf8(out.stdout).unwrap();
+    let bucket: Bucket = match started.split_whitespace().collect::<Vec<_>>()[..] {
+        [e, a, s] => [e.into(), a.into(), s.into()],
+        _ => panic!("setup/s3.sh printed {started}"),
+    };
     println!(
         "rbv serve on PostgreSQL: 1 API node + N worker processes (1 light worker each), \
-         {} cores; long clip {long_frames} frames 320x180, {short} short jobs of 6 frames 160x90, human -> mov",
+         media in one data directory or in a SeaweedFS bucket, {} cores; long clip \
+         {long_frames} frames 320x180, {short} short jobs of 6 frames 160x90, human -> mov",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let runs: Vec<Run> = [1, 2]
-        .into_iter()
-        .map(|w| run(&server, w, short, (&long, &small), &dir))
-        .collect();
+    let mut runs = Vec::new();
+    for b in [None, Some(&bucket)] {
+        for w in [1, 2] {
+            runs.push(run(&server, b, w, short, (&long, &small), &dir));
+        }
+    }
+    let _ = Command::new(root.join("setup/s3.sh"))
+        .arg("stop")
+        .arg(&s3_dir)
+        .status();
     if own {
         let _ = Command::new(root.join("setup/pg.sh"))
             .arg("stop")
             .arg(&pg_dir)
             .status();
     }
-    println!("workers  long clip s  short jobs s  jobs/s  transactions/job");
+    println!("storage    workers  long clip s  short jobs s  jobs/s  transactions/job");
     for r in &runs {
         println!(
-            "{:>7}  {:>11.1}  {:>12.1}  {:>6.2}  {:>16.1}",
+            "{:<9}  {:>7}  {:>11.1}  {:>12.1}  {:>6.2}  {:>16.1}",
+            r.storage,
             r.workers,
             r.long_s,
             r.short_s,
@@ -249,9 +308,17 @@ fn main() {
             r.tx_per_job
         );
     }
+    for pair in runs.chunks(2) {
+        println!(
+            "{}: 2 workers / 1 worker: long clip wall time {:.2}, short-job throughput {:.2}",
+            pair[0].storage,
+            pair[1].long_s / pair[0].long_s,
+            pair[0].short_s / pair[1].short_s
+        );
+    }
     println!(
-        "2 workers / 1 worker: long clip wall time {:.2}, short-job throughput {:.2}",
-        runs[1].long_s / runs[0].long_s,
-        runs[0].short_s / runs[1].short_s
+        "bucket / directory, 1 worker: long clip wall time {:.2}, short-job throughput {:.2}",
+        runs[2].long_s / runs[0].long_s,
+        runs[0].short_s / runs[2].short_s
     );
 }

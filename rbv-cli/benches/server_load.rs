@@ -76,9 +76,8 @@ fn main() {
             "--metrics-public",
         ],
     );
-    let mut child = serve.child;
-    let url = serve.url;
-    let pid = child.id();
+    let url = serve.url.clone();
+    let pid = serve.child.id();
     println!(
         "rbv serve (pid {pid}) at {url}: {jobs} jobs from {clients} clients, 2 light + 1 heavy workers, \
          {job_deadline:?} a job"
@@ -188,8 +187,7 @@ fn main() {
         (results, wall, rss, metrics, refused.load(Ordering::Relaxed), stuck_p["total"].as_i64().unwrap_or(-1) + stuck_q["total"].as_i64().unwrap_or(-1), all["total"].as_i64().unwrap_or(-1))
     });
     let (results, wall, rss, metrics, refused, stuck, stored) = outcome;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(serve); // killed and waited for
 
     let completed = results.iter().filter(|r| r.1 == "completed").count();
     let failed = results.iter().filter(|r| r.1 == "failed").count();

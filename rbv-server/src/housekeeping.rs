@@ -78,6 +78,30 @@ pub fn prepare_data_dir(dir: &Path, postgres: bool, shared: bool) -> Result<(), 
 
 use std::os::unix::fs::OpenOptionsExt;
 
+/// Holds `dir` for this process (an exclusive `flock` on `dir/.lock`, let go
+/// when the process ends, however it ends): a node that cleans its data
+/// directory at start must be the only one using it.
+pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(".lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns; no memory involved.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(format!(
+            "{}: another rbv serve uses this data directory; with --storage s3:// each node \
+             needs one of its own (--data-dir)",
+            dir.display()
+        ));
+    }
+    Ok(f)
+}
+
 /// Deletes uploads and outputs older than the retention period.
 pub async fn sweep(app: Arc<App>) {
     if app.config.retention.is_zero() {

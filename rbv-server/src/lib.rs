@@ -210,6 +210,9 @@ pub struct App {
     pub rate: std::sync::Mutex<std::collections::HashMap<String, (f64, Instant)>>,
     pub egress: Arc<egress::Policy>,
     pub storage: storage::Storage,
+    /// This node's hold on its data directory (with a bucket), let go by
+    /// `Server::stop` or the process's end.
+    dir_lock: std::sync::Mutex<Option<std::fs::File>>,
     pub(crate) fetcher: reqwest::Client,
 }
 
@@ -325,6 +328,10 @@ impl Server {
             t.abort();
             let _ = t.await;
         }
+        // A node started again in this process may take the directory.
+        if let Ok(mut lock) = self.app.dir_lock.lock() {
+            lock.take();
+        }
     }
 }
 
@@ -349,6 +356,14 @@ pub async fn start(config: Config) -> Result<Server, String> {
     // bucket, the data directory is this node's alone again.
     let shared = config.database.is_some();
     let storage = storage::Storage::new(&config.storage, &config.data_dir)?;
+    // Held before anything in it is cleaned.
+    let dir_lock = if storage.is_local() {
+        None
+    } else {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+        Some(housekeeping::lock_data_dir(&config.data_dir)?)
+    };
     housekeeping::prepare_data_dir(&config.data_dir, shared, shared && storage.is_local())?;
     let store = Arc::new(match &config.database {
         Some(url) => Store::connect(url).map_err(|e| format!("--database: {e}"))?,
@@ -410,6 +425,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
             .map_err(|e| e.to_string())?,
         egress,
         storage,
+        dir_lock: std::sync::Mutex::new(dir_lock),
         config,
     });
 

@@ -78,6 +78,16 @@ impl Spec {
                 "--storage {s}: the prefix `{prefix}` has an empty, `.` or `..` part"
             ));
         }
+        // Characters every S3 implementation keeps as they are (the keys are
+        // recorded and read back).
+        if let Some(c) = prefix
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "._/-".contains(*c)))
+        {
+            return Err(format!(
+                "--storage {s}: the prefix has `{c}`: use letters, digits, '.', '_', '-' and '/'"
+            ));
+        }
         if let Some(e) = &endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
@@ -125,7 +135,8 @@ pub enum Storage {
     S3 {
         /// Requests with a deadline each (a part, a small file, a delete).
         store: Arc<dyn ObjectStore>,
-        /// Reads handed to a client, which may take as long as the client does.
+        /// Whole files read (to a client, into a run's folder), which may
+        /// take as long as the file is large.
         reader: Arc<dyn ObjectStore>,
         prefix: String,
         described: String,
@@ -145,19 +156,20 @@ impl Storage {
             });
         };
         use object_store::aws::AmazonS3Builder;
-        use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+        use object_store::{BackoffConfig, ClientConfigKey, ClientOptions, RetryConfig};
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         if let Some(e) = endpoint {
             builder = builder.with_endpoint(e);
         }
         // Plain HTTP only where the operator wrote an http:// endpoint.
-        let endpoint_env = std::env::var("AWS_ENDPOINT_URL")
-            .or_else(|_| std::env::var("AWS_ENDPOINT"))
-            .ok();
+        let endpoint_env = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok());
         let http = endpoint
             .as_deref()
             .or(endpoint_env.as_deref())
-            .is_some_and(|e| e.starts_with("http://"));
+            .is_some_and(|e| e.starts_with("http://"))
+            || std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true");
         if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
             builder = builder.with_region("us-east-1");
         }
@@ -180,7 +192,13 @@ impl Storage {
         };
         Ok(Storage::S3 {
             store: build(options.clone().with_timeout(Duration::from_secs(120)))?,
-            reader: build(options.with_timeout_disabled())?,
+            // No cap on a whole transfer (a large file on a slow link), but
+            // none may stall 30 s between reads.
+            reader: build(
+                options
+                    .with_timeout_disabled()
+                    .with_config(ClientConfigKey::ReadTimeout, "30s"),
+            )?,
             prefix: prefix.clone(),
             described: spec.describe(),
         })
@@ -297,7 +315,7 @@ impl Storage {
     /// itself, or a copy from the bucket made in `work`.
     pub async fn fetch_upload(&self, stored: &str, work: &Path) -> Result<PathBuf, String> {
         let Storage::S3 {
-            store, described, ..
+            reader, described, ..
         } = self
         else {
             return Ok(PathBuf::from(stored));
@@ -308,7 +326,7 @@ impl Storage {
             .unwrap_or("bin");
         let dest = work.join(format!("input.{ext}"));
         let got = async {
-            let mut stream = store.get(&Key::from(stored)).await?.into_stream();
+            let mut stream = reader.get(&parse_key(stored)?).await?.into_stream();
             let mut file = tokio::fs::File::create(&dest).await.map_err(generic)?;
             while let Some(chunk) = stream.next().await {
                 file.write_all(&chunk?).await.map_err(generic)?;
@@ -332,7 +350,10 @@ impl Storage {
     pub async fn open_upload(&self, stored: &str) -> Result<Option<(u64, ByteStream)>, String> {
         match self {
             Storage::Local { .. } => open_file(Path::new(stored)).await,
-            Storage::S3 { .. } => self.open_object(&Key::from(stored)).await,
+            Storage::S3 { .. } => match parse_key(stored) {
+                Ok(key) => self.open_object(&key).await,
+                Err(_) => Ok(None),
+            },
         }
     }
 
@@ -356,7 +377,10 @@ impl Storage {
         else {
             return Ok(None);
         };
-        match reader.get(key).await {
+        let got = tokio::time::timeout(Duration::from_secs(30), reader.get(key))
+            .await
+            .map_err(|_| format!("storage {described}: no answer within 30 s"))?;
+        match got {
             Ok(got) => {
                 let len = got.meta.size;
                 let stream = got
@@ -374,7 +398,10 @@ impl Storage {
     pub async fn delete_upload(&self, stored: &str) -> Result<(), String> {
         match self {
             Storage::Local { .. } => remove_file(Path::new(stored)).await,
-            Storage::S3 { .. } => self.delete_object(&Key::from(stored)).await,
+            Storage::S3 { .. } => match parse_key(stored) {
+                Ok(key) => self.delete_object(&key).await,
+                Err(e) => Err(e.to_string()),
+            },
         }
     }
 
@@ -436,6 +463,11 @@ impl Storage {
             Err(e) => Err(format!("storage {described}: {}", explain(&e))),
         }
     }
+}
+
+/// A key as recorded (`Path`'s own encoding) read back as it was.
+fn parse_key(stored: &str) -> object_store::Result<Key> {
+    Ok(Key::parse(stored)?)
 }
 
 fn generic(e: std::io::Error) -> object_store::Error {
@@ -511,7 +543,23 @@ async fn remove_file(path: &Path) -> Result<(), String> {
 
 /// The bucket's answer in words an operator acts on, then its own text.
 pub fn explain(e: &object_store::Error) -> String {
-    let text = e.to_string().replace('\n', " ");
+    let mut text = e.to_string().replace('\n', " ");
+    // Some servers echo the signed request (with a session token's header)
+    // in a signature error: not for a log.
+    for tag in [
+        "CanonicalRequest",
+        "StringToSign",
+        "StringToSignBytes",
+        "CanonicalRequestBytes",
+    ] {
+        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+        while let (Some(a), Some(b)) = (text.find(&open), text.find(&close)) {
+            if b < a {
+                break;
+            }
+            text.replace_range(a..b + close.len(), "");
+        }
+    }
     let why = if text.contains("NoSuchBucket") {
         "the bucket does not exist"
     } else if [
@@ -559,6 +607,8 @@ mod tests {
             ("s3://me", "is not a bucket name"),
             ("s3://media/a//b", "has an empty"),
             ("s3://media/../b", "has an empty, `.` or `..` part"),
+            ("s3://media/team~a", "the prefix has `~`"),
+            ("s3://media/a b", "the prefix has ` `"),
         ] {
             let e = Spec::parse(bad, None).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
@@ -567,6 +617,30 @@ mod tests {
         assert!(e.contains("expected an http:// or https:// URL"), "{e}");
         let e = Spec::parse("local", Some("http://x".into())).unwrap_err();
         assert!(e.contains("--s3-endpoint is for --storage s3://"), "{e}");
+    }
+
+    #[test]
+    fn a_signed_request_echoed_back_is_left_out() {
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: "403 Forbidden: <Error><Code>SignatureDoesNotMatch</Code>\
+                     <StringToSign>AWS4-HMAC-SHA256 x</StringToSign>\
+                     <CanonicalRequest>GET /\nx-amz-security-token:SECRETTOKEN\n</CanonicalRequest>\
+                     </Error>"
+                .into(),
+        };
+        let said = explain(&e);
+        assert!(said.starts_with("the credentials were refused"), "{said}");
+        assert!(
+            !said.contains("SECRETTOKEN") && !said.contains("AWS4-HMAC"),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn recorded_keys_read_back_as_they_were() {
+        let key = Storage::key("rbv/prod-1", Kind::Upload, "ab_c.mp4");
+        assert_eq!(parse_key(key.as_ref()).unwrap(), key);
     }
 
     #[test]

@@ -25,12 +25,13 @@ pub(crate) use runs::lock_row;
 
 /// Schema versions, applied in order; SQLite's `PRAGMA user_version` and
 /// PostgreSQL's `rbv_schema` table record the last.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_limits.sql"),
     include_str!("../migrations/0003_admin.sql"),
     include_str!("../migrations/0004_leases.sql"),
     include_str!("../migrations/0005_webhook_leases.sql"),
+    include_str!("../migrations/0006_attempts_per_start.sql"),
 ];
 
 /// The channel PostgreSQL notifies when a job is queued (its pool as payload).
@@ -437,7 +438,8 @@ impl Store {
             let n = c.exec(
                 "UPDATE jobs SET status = 'pending', settings = ?2, model = ?3, output_format = ?4, \
                  progress = 0, error = NULL, queued_at = ?5, pool = ?6, lease_owner = NULL, \
-                 lease_until = NULL WHERE id = ?1 AND status IN ('created', 'failed')",
+                 lease_until = NULL, attempts_before = attempts \
+                 WHERE id = ?1 AND status IN ('created', 'failed')",
                 p![id, settings, model.as_str(), format.as_str(), now(), pool_of(model)],
             )?;
             if n == 1 && c.dialect() == Dialect::Postgres {

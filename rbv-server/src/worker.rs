@@ -88,9 +88,9 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
                     processing_ms: (secs * 1000.0) as i64,
                     resolution: &resolution,
                 };
-                match app.store.complete(&job.id, job.attempts, &done) {
-                    Ok(true) => {}
-                    Ok(false) => {
+                match record(&app, &job, &done).await {
+                    Some(true) => {}
+                    Some(false) => {
                         // Another node took the job when this one's lease
                         // ran out: its run is the one recorded.
                         log::line(&[
@@ -102,24 +102,7 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
                         let _ = app.storage.delete_output(&file).await;
                         continue;
                     }
-                    Err(e) => {
-                        // The detail is for the operator's log, not the client.
-                        log::line(&[
-                            ("event", "complete"),
-                            ("job_id", &job.id),
-                            ("error", &e.to_string()),
-                        ]);
-                        // Not recorded: nothing refers to this run's file.
-                        // With the store gone the job stays this node's
-                        // until its lease runs out, then runs again.
-                        let _ = app.storage.delete_output(&file).await;
-                        let _ = app.store.fail(
-                            &job.id,
-                            job.attempts,
-                            "internal_error: the result could not be recorded; start the job again",
-                        );
-                        continue;
-                    }
+                    None => continue,
                 }
                 app.metrics
                     .job_processed(job.model.as_str(), &resolution, secs);
@@ -144,6 +127,42 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
                 app.metrics.job_finished(job.model.as_str(), "failed");
                 app.transition(&job, "processing", "failed", &[("error", &e)]);
                 app.notify(&job.id, "job.failed");
+            }
+        }
+    }
+}
+
+/// Records a finished run: whether it is the job's result (`Some(false)`:
+/// another run's is). While the store does not answer, tries again (1 s,
+/// doubling to 30 s) for up to ten minutes: the run's file stays, since a
+/// commit whose answer was lost may have recorded it. `None`: not known.
+async fn record(app: &App, job: &Job, done: &Completion<'_>) -> Option<bool> {
+    let give_up = Instant::now() + Duration::from_secs(600);
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match app.store.complete(&job.id, job.attempts, done) {
+            Ok(recorded) => return Some(recorded),
+            Err(e) => {
+                // The detail is for the operator's log, not the client.
+                log::line(&[
+                    ("event", "complete"),
+                    ("job_id", &job.id),
+                    ("error", &e.to_string()),
+                ]);
+                if Instant::now() + wait > give_up {
+                    log::line(&[
+                        ("event", "complete"),
+                        ("job_id", &job.id),
+                        ("output_file", done.output_file),
+                        (
+                            "error",
+                            "not recorded after 10 minutes: the job runs again when its lease runs out; this run's output file is left",
+                        ),
+                    ]);
+                    return None;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
             }
         }
     }
@@ -277,11 +296,11 @@ async fn run_job(
                     .map_err(|e| e.to_string())?
                     .ok_or("the uploaded video is gone (removed after the retention period)")?;
                 let probed = (u.width as u64, u.height as u64, u.frames as u64, u.seconds);
-                let input = app
-                    .storage
-                    .fetch_upload(&u.path, &work)
-                    .await
-                    .map_err(|e| storage_failed(job, &e))?;
+                let input =
+                    tokio::time::timeout_at(deadline, app.storage.fetch_upload(&u.path, &work))
+                        .await
+                        .map_err(|_| late("copying the upload from storage"))?
+                        .map_err(|e| storage_failed(job, &e))?;
                 (input, probed)
             }
             None => {

@@ -423,6 +423,14 @@ pub struct ServeProcess {
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// A test that fails part-way leaves no server running.
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn spawn_serve(rbv: &str, data: &Path, args: &[&str]) -> ServeProcess {
     spawn_serve_env(rbv, data, args, &[])
 }

@@ -94,7 +94,7 @@ impl ApiError {
                 ctx,
                 503,
                 "database_unavailable",
-                "the service's database cannot be reached; nothing was changed, try again shortly",
+                "the service's database cannot be reached; try again shortly (a change asked for may or may not have been made: read before you repeat it)",
             );
             e.retry_after = Some(5);
             return e;

@@ -192,9 +192,11 @@ pub async fn upload(
             frames: probe.frames as i64,
             seconds: probe.seconds,
         };
-        app.store
-            .insert_upload(&key.id, &upload)
-            .map_err(|e| ApiError::internal(&ctx, e))?;
+        if let Err(e) = app.store.insert_upload(&key.id, &upload) {
+            // Not recorded: nothing would ever remove the kept file.
+            let _ = app.storage.delete_upload(&upload.path).await;
+            return Err(ApiError::internal(&ctx, e));
+        }
         return ok(json!({
             "success": true,
             "video_id": id,

@@ -128,14 +128,24 @@ impl Error {
     /// down): the request may work again shortly, unlike an error of the
     /// statement itself.
     pub fn unavailable(&self) -> bool {
-        match self {
-            Error::Postgres(e) => match e.as_db_error() {
-                None => true,
-                // admin_shutdown, crash_shutdown, cannot_connect_now
-                Some(d) => ["57P01", "57P02", "57P03"].contains(&d.code().code()),
-            },
-            Error::Sqlite(_) | Error::Value(_) => false,
+        let Error::Postgres(e) = self else {
+            return false;
+        };
+        if let Some(d) = e.as_db_error() {
+            let code = d.code().code();
+            // connection_exception (08...), admin_shutdown, crash_shutdown,
+            // cannot_connect_now.
+            return code.starts_with("08") || ["57P01", "57P02", "57P03"].contains(&code);
         }
+        // A closed connection, or one that failed on the network; not a
+        // value the code could not convert (a bug, not worth a retry).
+        let mut cause = std::error::Error::source(e);
+        let mut io = false;
+        while let Some(c) = cause {
+            io |= c.is::<std::io::Error>();
+            cause = c.source();
+        }
+        e.is_closed() || io || e.to_string().contains("error connecting to server")
     }
 }
 

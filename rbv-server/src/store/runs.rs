@@ -52,7 +52,7 @@ impl Store {
             };
             let Some(r) = c.row(
                 &format!(
-                    "SELECT id, status, attempts FROM jobs WHERE pool = ?1 \
+                    "SELECT id, status, attempts - attempts_before FROM jobs WHERE pool = ?1 \
                      AND (status = 'pending' OR (status = 'processing' AND lease_until < ?2)) \
                      ORDER BY queued_at, rowid LIMIT 1{lock}"
                 ),
@@ -133,8 +133,15 @@ impl Store {
                 .map(|r| r.get(0))
                 .transpose()?;
             let Some(reserved) = reserved else {
-                // Not running here (completed already): nothing to record twice.
-                return Ok(false);
+                // Not running here. Recorded by this very run already (its
+                // commit went through, its answer was lost and the call ran
+                // again): say so. Otherwise another run's: nothing to record.
+                let ours = c.row(
+                    "SELECT 1 FROM jobs WHERE id = ?1 AND status = 'completed' \
+                     AND attempts = ?2 AND output_file = ?3",
+                    p![id, attempt, done.output_file],
+                )?;
+                return Ok(ours.is_some());
             };
             let credits = reserved.map_or(done.credits, |r| done.credits.min(r));
             limits::release(c, id)?;
@@ -211,20 +218,24 @@ impl Store {
                     .map(|r| r.get(0))
                     .collect()
             };
-            let requeue = ids("SELECT id FROM jobs WHERE status = 'processing' AND attempts < ?1")?;
-            let fail = ids("SELECT id FROM jobs WHERE status = 'processing' AND attempts >= ?1")?;
+            let requeue = ids(
+                "SELECT id FROM jobs WHERE status = 'processing' AND attempts - attempts_before < ?1",
+            )?;
+            let fail = ids(
+                "SELECT id FROM jobs WHERE status = 'processing' AND attempts - attempts_before >= ?1",
+            )?;
             for id in &fail {
                 limits::release(c, id)?;
             }
             c.exec(
                 "UPDATE jobs SET status = 'pending', progress = 0, lease_owner = NULL, lease_until = NULL \
-                 WHERE status = 'processing' AND attempts < ?1",
+                 WHERE status = 'processing' AND attempts - attempts_before < ?1",
                 p![max_attempts],
             )?;
             c.exec(
                 "UPDATE jobs SET status = 'failed', billing_status = 'not_charged', completed_at = ?2, \
-                 error = 'the server stopped while processing this job ' || attempts || ' times; start it again to retry' \
-                 WHERE status = 'processing' AND attempts >= ?1",
+                 error = 'the server stopped while processing this job ' || (attempts - attempts_before) || ' times; start it again to retry' \
+                 WHERE status = 'processing' AND attempts - attempts_before >= ?1",
                 p![max_attempts, now()],
             )?;
             Ok((requeue, fail))
@@ -292,7 +303,14 @@ mod tests {
         // earlier run): only the run that holds the lease counts.
         assert!(!b.complete(&id, 1, &done).unwrap());
         assert!(b.complete(&id, 2, &done).unwrap());
-        assert!(!b.complete(&id, 2, &done).unwrap(), "once");
+        // The same run recording again (a commit whose answer was lost): yes,
+        // recorded, and charged once.
+        assert!(b.complete(&id, 2, &done).unwrap(), "recorded already");
+        let other = Completion {
+            output_file: "other.mov",
+            ..done
+        };
+        assert!(!b.complete(&id, 2, &other).unwrap(), "not this file");
         // A completed job never becomes failed.
         assert!(!b.fail(&id, 2, "late").unwrap());
         assert!(!a.fail(&id, 1, "late").unwrap());
@@ -321,6 +339,32 @@ mod tests {
         assert_eq!(j.status, JobStatus::Failed);
         assert!(j.error.unwrap().contains("stopped answering 2 times"));
         assert_eq!(j.reserved_credits, None);
+
+        // Started again, as the error says: max_attempts runs more, their
+        // numbers going on from the last start's.
+        assert!(
+            a.queue_job(&id, "{}", ModelName::Pro, OutputFormat::Mov)
+                .unwrap()
+        );
+        for attempt in 3..=4 {
+            let Claimed::Job(j) = a.claim_next("heavy", 2).unwrap() else {
+                panic!("attempt {attempt} after the new start")
+            };
+            assert_eq!(j.attempts, attempt);
+            expire(&a, &id);
+        }
+        let Claimed::GaveUp(gone) = a.claim_next("heavy", 2).unwrap() else {
+            panic!("given up again")
+        };
+        assert_eq!(gone, id);
+        assert!(
+            a.job(&id)
+                .unwrap()
+                .unwrap()
+                .error
+                .unwrap()
+                .contains("stopped answering 2 times")
+        );
     }
 
     #[test]
