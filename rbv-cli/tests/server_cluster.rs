@@ -14,7 +14,7 @@
 // `RBV_TEST_S3_ENDPOINT` and the `AWS_*` credentials (setup/test.sh starts
 // throwaway servers and sets them); without them the test says so and passes.
 
-use crate::server_crash::call;
+use crate::server_crash::{call, finished};
 use rbv_testkit as common;
 use rbv_testkit::serve;
 
@@ -76,7 +76,7 @@ impl Drop for Throwaway {
         let _ = std::process::Command::new(common::repo().join(self.0))
             .arg("stop")
             .arg(&self.1)
-            .status();
+            .status(); // not run_ok: a drop must not panic
     }
 }
 
@@ -298,22 +298,8 @@ async fn two_api_nodes_three_workers_one_killed() {
     let deadline = Instant::now() + Duration::from_secs(420);
     let mut jobs = Vec::new();
     for (n, id) in ids.iter().enumerate() {
-        loop {
-            let j = call(
-                &http,
-                &key,
-                "GET",
-                &format!("{}/v1/jobs/{id}", apis[n % 2].url),
-                None,
-            )
-            .await;
-            if j["status"] == "completed" || j["status"] == "failed" {
-                jobs.push(j);
-                break;
-            }
-            assert!(Instant::now() < deadline, "job {id} stuck: {j}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let url = format!("{}/v1/jobs/{id}", apis[n % 2].url);
+        jobs.push(finished(&http, &key, &url, deadline, "stuck").await);
     }
     let mut by_worker = std::collections::BTreeMap::<String, Vec<String>>::new();
     for (id, j) in ids.iter().zip(&jobs) {
@@ -553,19 +539,8 @@ async fn a_bucket_lost_after_the_start_fails_requests_and_jobs_with_the_reason()
     common::scaled_clip("demo_input.webm", 10, 160, 90, &clip);
     // A bucket server of this test's own, to stop under the node.
     let s3 = dir.join("s3");
-    let script = common::repo().join("setup/s3.sh");
-    let out = std::process::Command::new(&script)
-        .arg("start")
-        .arg(&s3)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let started = setup_script("s3.sh", "start", &s3);
     let _s3 = Throwaway("setup/s3.sh", s3.clone());
-    let started = String::from_utf8(out.stdout).unwrap();
     let [endpoint, access, secret] = started.split_whitespace().collect::<Vec<_>>()[..] else {
         panic!("setup/s3.sh printed {started}");
     };
@@ -583,12 +558,7 @@ async fn a_bucket_lost_after_the_start_fails_requests_and_jobs_with_the_reason()
     let http = client();
     let video_url = serve::upload_to(&http, &node.url, &key, &clip).await;
 
-    let stopped = std::process::Command::new(&script)
-        .arg("stop")
-        .arg(&s3)
-        .status()
-        .unwrap();
-    assert!(stopped.success());
+    setup_script("s3.sh", "stop", &s3);
 
     // /health says so.
     let r = http
@@ -628,21 +598,8 @@ async fn a_bucket_lost_after_the_start_fails_requests_and_jobs_with_the_reason()
     .await;
     let id = j["id"].as_str().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    let j = loop {
-        let j = call(
-            &http,
-            &key,
-            "GET",
-            &format!("{}/v1/jobs/{id}", node.url),
-            None,
-        )
-        .await;
-        if j["status"] == "failed" || j["status"] == "completed" {
-            break j;
-        }
-        assert!(Instant::now() < deadline, "job stuck: {j}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let job_url = format!("{}/v1/jobs/{id}", node.url);
+    let j = finished(&http, &key, &job_url, deadline, "stuck").await;
     assert_eq!(j["status"], "failed", "{j}");
     // The reason to the client; where and why to the operator's log only.
     let error = j["error"].as_str().unwrap();
@@ -670,19 +627,17 @@ async fn a_bucket_lost_after_the_start_fails_requests_and_jobs_with_the_reason()
     let _ = node.child.wait();
 }
 
-/// Runs `setup/pg.sh MODE DIR`; its output.
+/// Runs `setup/pg.sh MODE DIR` (or another script of setup/); its output.
+fn setup_script(script: &str, mode: &str, dir: &std::path::Path) -> String {
+    common::run_ok(
+        std::process::Command::new(common::repo().join("setup").join(script))
+            .arg(mode)
+            .arg(dir),
+    )
+}
+
 fn pg(mode: &str, dir: &std::path::Path) -> String {
-    let out = std::process::Command::new(common::repo().join("setup/pg.sh"))
-        .arg(mode)
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "setup/pg.sh {mode}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    setup_script("pg.sh", mode, dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -792,17 +747,15 @@ async fn a_database_lost_mid_run_answers_503_and_loses_nothing() {
     pg("resume", &pgdir);
     // Back: the run's result is recorded (no other run took the job), once.
     let deadline = Instant::now() + Duration::from_secs(120);
-    let j = loop {
-        let j = call(&http, &key, "GET", &url(&format!("/v1/jobs/{id}")), None).await;
-        if j["status"] == "completed" || j["status"] == "failed" {
-            break j;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job stuck after the database came back: {j}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let job_url = url(&format!("/v1/jobs/{id}"));
+    let j = finished(
+        &http,
+        &key,
+        &job_url,
+        deadline,
+        "stuck after the database came back",
+    )
+    .await;
     assert_eq!(j["status"], "completed", "{j}");
     assert_eq!(j["attempts"], 1, "{j}");
     let list = call(&http, &key, "GET", &url("/v1/jobs"), None).await;

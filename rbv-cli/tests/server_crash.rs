@@ -38,6 +38,25 @@ pub(crate) async fn call(
     v
 }
 
+/// The job at `url` once it is completed or failed (polled every 200 ms;
+/// past `deadline` the test fails, saying `what`).
+pub(crate) async fn finished(
+    http: &reqwest::Client,
+    key: &str,
+    url: &str,
+    deadline: Instant,
+    what: &str,
+) -> Value {
+    loop {
+        let j = call(http, key, "GET", url, None).await;
+        if j["status"] == "completed" || j["status"] == "failed" {
+            return j;
+        }
+        assert!(Instant::now() < deadline, "{what}: {j}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_job_loses_nothing() {
     common::init();
@@ -110,22 +129,8 @@ async fn sigkill_mid_job_loses_nothing() {
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut jobs = Vec::new();
     for id in &ids {
-        loop {
-            let j = call(
-                &http,
-                &key,
-                "GET",
-                &format!("{}/v1/jobs/{id}", second.url),
-                None,
-            )
-            .await;
-            if j["status"] == "completed" || j["status"] == "failed" {
-                jobs.push(j);
-                break;
-            }
-            assert!(Instant::now() < deadline, "job {id} stuck: {j}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let url = format!("{}/v1/jobs/{id}", second.url);
+        jobs.push(finished(&http, &key, &url, deadline, "stuck").await);
     }
     for j in &jobs {
         assert_eq!(j["status"], "completed", "{j}");

@@ -488,20 +488,26 @@ pub fn create_key(rbv: &str, data: &Path, name: &str) -> String {
     create_key_in(rbv, &["--data-dir".as_ref(), data.as_os_str()], name)
 }
 
+/// Runs `cmd` to its end; its output, trimmed. A failure fails the test
+/// with what the command said.
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// A new API key from `rbv keys create` on the store `store` names
 /// (`--data-dir DIR` or `--database URL`).
 pub fn create_key_in<S: AsRef<std::ffi::OsStr>>(rbv: &str, store: &[S], name: &str) -> String {
-    let out = std::process::Command::new(rbv)
-        .args(["keys", "create", "--name", name])
-        .args(store)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let key = run_ok(
+        std::process::Command::new(rbv)
+            .args(["keys", "create", "--name", name])
+            .args(store),
     );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(key.starts_with("rbv_"), "a key: {key}");
     key
 }
