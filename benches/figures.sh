@@ -27,7 +27,8 @@
 #   server-load   RBV_SERVER_JOBS=1000 cargo bench -p rbv-cli --bench server_load: load and soak
 #                 of `rbv serve` (server-load.txt)
 #   server-cluster cargo bench -p rbv-cli --bench server_cluster: an API node and 1, then
-#                 2 worker processes on a throwaway PostgreSQL (server-cluster.txt)
+#                 2 worker processes on a throwaway PostgreSQL, media in a shared
+#                 directory, then in a throwaway SeaweedFS bucket (server-cluster.txt)
 #   soak          cargo bench --bench soak, 30 000 frames (RSS as it goes, every 5000 after a
 #                 10 000-frame warm-up; with the detector on, as by default, 20-30 min) (soak.txt)
 #   peer          benches/peer.sh: against MediaPipe (peer.txt, peer.json)

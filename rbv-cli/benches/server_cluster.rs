@@ -242,34 +242,20 @@ fn main() {
     let (server, own) = match std::env::var("RBV_TEST_DATABASE_URL") {
         Ok(u) => (u, false),
         Err(_) => {
-            let out = Command::new(root.join("setup/pg.sh"))
-                .arg("start")
-                .arg(&pg_dir)
-                .output()
-                .expect("setup/pg.sh");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+            let started = common::run_ok(
+                Command::new(root.join("setup/pg.sh"))
+                    .arg("start")
+                    .arg(&pg_dir),
             );
-            (
-                String::from_utf8(out.stdout).unwrap().trim().to_owned(),
-                true,
-            )
+            (started, true)
         }
     };
     let s3_dir = dir.join("s3");
-    let out = Command::new(root.join("setup/s3.sh"))
-        .arg("start")
-        .arg(&s3_dir)
-        .output()
-        .expect("setup/s3.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let started = common::run_ok(
+        Command::new(root.join("setup/s3.sh"))
+            .arg("start")
+            .arg(&s3_dir),
     );
-    let started = String::from_utf8(out.stdout).unwrap();
     let bucket: Bucket = match started.split_whitespace().collect::<Vec<_>>()[..] {
         [e, a, s] => [e.into(), a.into(), s.into()],
         _ => panic!("setup/s3.sh printed {started}"),
