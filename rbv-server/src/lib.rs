@@ -11,7 +11,7 @@ pub mod admin;
 pub mod budget;
 pub mod crypto;
 pub mod egress;
-mod housekeeping;
+pub mod housekeeping;
 pub mod http;
 pub mod metrics;
 pub mod queue;

@@ -819,3 +819,53 @@ async fn restart_loses_nothing_and_jobs_elsewhere_are_fetched() {
     assert!(metrics.contains("rbv_jobs_finished_total{model=\"light\",status=\"failed\"} 1"));
     second.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_nothing_refers_to_are_reconciled_once_old_enough() {
+    let dir = common::scratch("serve-reconcile");
+    let clip = clip(&dir);
+    let srv = serve::start(&dir.join("data"), |_| {}).await;
+    let app = &srv.server.app;
+    let video_url = uploaded(&srv, &clip).await;
+    let j = srv
+        .create(
+            &srv.key,
+            json!({"video_url": video_url, "model": "human", "output_format": "mov"}),
+        )
+        .await;
+    let id = j.body["id"].as_str().unwrap().to_owned();
+    let (j, _) = srv.wait(&srv.key, &id, Duration::from_secs(120)).await;
+    assert_eq!(j["status"], "completed", "{j}");
+    // What a node killed between keeping a file and recording it leaves.
+    for (upload, name) in [(true, "0123456789abcdef.webm"), (false, "job_orphan.mov")] {
+        let local = dir.join(name);
+        std::fs::copy(&clip, &local).unwrap();
+        if upload {
+            app.storage.keep_upload(&local, name).await.unwrap();
+        } else {
+            app.storage.keep_output(&local, name).await.unwrap();
+        }
+    }
+    let before = (srv.kept(true).await, srv.kept(false).await);
+    assert_eq!((before.0.len(), before.1.len()), (2, 2), "{before:?}");
+    // Too young: a run may still be about to record its file.
+    let grace = rbv_server::housekeeping::unrecorded_grace(&app.config);
+    assert!(grace > app.config.job_timeout, "{grace:?}");
+    assert_eq!(
+        rbv_server::housekeeping::reconcile(app, grace).await,
+        Ok((0, 0))
+    );
+    assert_eq!((srv.kept(true).await, srv.kept(false).await), before);
+    // Old enough: the two files nothing refers to go, the job's stay.
+    assert_eq!(
+        rbv_server::housekeeping::reconcile(app, Duration::ZERO).await,
+        Ok((1, 1))
+    );
+    let upload = video_url.rsplit('/').next().unwrap().to_owned();
+    let output = format!("{id}.mov");
+    assert_eq!(srv.kept(true).await, vec![upload]);
+    assert_eq!(srv.kept(false).await, vec![output]);
+    let (status, _) = srv.download(j["output_url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    srv.server.stop().await;
+}
