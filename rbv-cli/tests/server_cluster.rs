@@ -745,6 +745,12 @@ async fn a_database_lost_mid_run_answers_503_and_loses_nothing() {
     );
 
     pg("resume", &pgdir);
+    // The node dials again at most 2 s after its last failed try.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(url("/health")).send().await.unwrap().status() != 200 {
+        assert!(Instant::now() < deadline, "the database never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // Back: the run's result is recorded (no other run took the job), once.
     let deadline = Instant::now() + Duration::from_secs(120);
     let job_url = url(&format!("/v1/jobs/{id}"));

@@ -97,6 +97,8 @@ pub enum Error {
     Postgres(postgres::Error),
     /// A value of another type than the code expects.
     Value(String),
+    /// The database could not be reached a moment ago: not tried again yet.
+    Unreachable(String),
 }
 
 impl std::fmt::Display for Error {
@@ -117,6 +119,11 @@ impl std::fmt::Display for Error {
                 }
             },
             Error::Value(m) => f.write_str(m),
+            Error::Unreachable(m) => write!(
+                f,
+                "PostgreSQL: {m} (a moment ago; tried again after {} s)",
+                RECONNECT_PAUSE.as_secs()
+            ),
         }
     }
 }
@@ -128,8 +135,10 @@ impl Error {
     /// down): the request may work again shortly, unlike an error of the
     /// statement itself.
     pub fn unavailable(&self) -> bool {
-        let Error::Postgres(e) = self else {
-            return false;
+        let e = match self {
+            Error::Postgres(e) => e,
+            Error::Unreachable(_) => return true,
+            Error::Sqlite(_) | Error::Value(_) => return false,
         };
         if let Some(d) = e.as_db_error() {
             let code = d.code().code();
@@ -464,10 +473,17 @@ pub fn pg_migration(sql: &str) -> String {
     out
 }
 
+/// After a failed connection, calls fail at once for this long instead of
+/// each waiting out a connect of its own (a database host that drops
+/// packets would hold every call for the connect timeout).
+const RECONNECT_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The PostgreSQL connection of one node, reopened when it broke.
 pub struct Pg {
     config: postgres::Config,
     client: Mutex<Option<postgres::Client>>,
+    /// Until when, and why, the database is taken as unreachable.
+    unreachable: Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl Pg {
@@ -492,6 +508,7 @@ impl Pg {
         let pg = Pg {
             config,
             client: Mutex::new(None),
+            unreachable: Mutex::new(None),
         };
         pg.run(|_| Ok(()))
             .map_err(|e| format!("cannot reach the database: {e}"))?;
@@ -502,14 +519,34 @@ impl Pg {
     /// on a new connection when the connection broke under it (a database
     /// restart). The synchronous client runs its own small runtime, which
     /// may not be entered from a Tokio worker: there the call runs on a
-    /// scoped thread.
+    /// scoped thread, and Tokio's other tasks leave the waiting worker
+    /// thread (`block_in_place`).
     pub fn run<T: Send>(&self, f: impl Fn(&mut Conn) -> Result<T> + Send) -> Result<T> {
-        let (client, config) = (&self.client, &self.config);
+        let (client, config, unreachable) = (&self.client, &self.config, &self.unreachable);
         let work = move || -> Result<T> {
             let mut guard = client.lock().unwrap_or_else(|e| e.into_inner());
             let once = |guard: &mut Option<postgres::Client>| -> Result<T> {
                 if guard.as_ref().is_none_or(postgres::Client::is_closed) {
-                    *guard = Some(config.connect(postgres::NoTls)?);
+                    let mut down = unreachable.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some((until, why)) = down.as_ref()
+                        && std::time::Instant::now() < *until
+                    {
+                        return Err(Error::Unreachable(why.clone()));
+                    }
+                    match config.connect(postgres::NoTls) {
+                        Ok(c) => {
+                            *down = None;
+                            *guard = Some(c);
+                        }
+                        Err(e) => {
+                            let e = Error::from(e);
+                            let why = e.to_string();
+                            let why = why.strip_prefix("PostgreSQL: ").unwrap_or(&why);
+                            *down =
+                                Some((std::time::Instant::now() + RECONNECT_PAUSE, why.to_owned()));
+                            return Err(e);
+                        }
+                    }
                 }
                 let client = guard.as_mut().expect("connected above");
                 let mut tx = client.transaction()?;
@@ -526,14 +563,19 @@ impl Pg {
                 r => r,
             }
         };
-        if tokio::runtime::Handle::try_current().is_ok() {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return work();
+        };
+        let on_thread = || {
             std::thread::scope(|s| {
                 s.spawn(work)
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p))
             })
-        } else {
-            work()
+        };
+        match runtime.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(on_thread),
+            _ => on_thread(),
         }
     }
 }
@@ -593,6 +635,28 @@ pub fn create_database(url: &str, name: &str) -> std::result::Result<String, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_not_dialled_again_at_once() {
+        // Nothing listens on port 1 of 127.0.0.1.
+        let pg = Pg {
+            config: "postgres://rbv@127.0.0.1:1/rbv".parse().unwrap(),
+            client: Mutex::new(None),
+            unreachable: Mutex::new(None),
+        };
+        let first = pg.run(|_| Ok(())).unwrap_err();
+        assert!(first.unavailable(), "{first}");
+        assert!(matches!(first, Error::Postgres(_)), "{first}");
+        // Within the pause: the same reason, without a connect.
+        let again = pg.run(|_| Ok(())).unwrap_err();
+        assert!(matches!(again, Error::Unreachable(_)), "{again}");
+        assert!(again.unavailable());
+        assert!(again.to_string().contains("Connection refused"), "{again}");
+        // After it: dialled again.
+        std::thread::sleep(RECONNECT_PAUSE);
+        let later = pg.run(|_| Ok(())).unwrap_err();
+        assert!(matches!(later, Error::Postgres(_)), "{later}");
+    }
 
     #[test]
     fn parameters_become_dollars_outside_literals() {
