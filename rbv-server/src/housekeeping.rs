@@ -135,63 +135,13 @@ pub async fn sweep(app: Arc<App>) {
     }
 }
 
-/// Deletes the files in storage that no upload or job refers to and that
-/// have not changed for `min_age`: what a node killed between keeping a file
-/// and recording it, or a delete the storage refused, left. Names starting
-/// with '.' (probes) and uploads being received (`.part`) are left alone.
-/// Answers how many (uploads, outputs) went.
-pub async fn reconcile(app: &App, min_age: Duration) -> Result<(usize, usize), String> {
-    let (uploads, outputs) = app.store.kept_files().map_err(|e| e.to_string())?;
-    let cutoff = store::now() - min_age.as_secs() as i64;
-    let mut gone = (0, 0);
-    for is_upload in [true, false] {
-        for (name, changed) in app.storage.list_dated(is_upload).await? {
-            if name.starts_with('.') || name.ends_with(".part") || changed > cutoff {
-                continue;
-            }
-            let kept = if is_upload {
-                uploads.contains(name.split('.').next().unwrap_or_default())
-            } else {
-                outputs.contains(&name)
-            };
-            if kept {
-                continue;
-            }
-            app.storage.delete_named(is_upload, &name).await?;
-            if is_upload {
-                gone.0 += 1;
-            } else {
-                gone.1 += 1;
-            }
-        }
-    }
-    if gone != (0, 0) {
-        log::line(&[
-            ("event", "reconciled"),
-            ("uploads", &gone.0.to_string()),
-            ("outputs", &gone.1.to_string()),
-        ]);
-    }
-    Ok(gone)
-}
-
-/// How long a file may stay unrecorded before `reconcile` takes it: a job's
-/// whole run, its lease twice, and the ten minutes a worker tries to record
-/// a result while the store does not answer, with as much again to spare.
-pub fn unrecorded_grace(config: &crate::Config) -> Duration {
-    config.job_timeout + config.lease * 2 + Duration::from_secs(1200)
-}
-
 /// The sweep at start and then every hour (or every tenth of the
-/// retention period, when that is shorter), with `reconcile`.
+/// retention period, when that is shorter).
 pub async fn sweep_every_hour(app: Arc<App>) {
     let period =
         (app.config.retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
     loop {
         sweep(app.clone()).await;
-        if let Err(e) = reconcile(&app, unrecorded_grace(&app.config)).await {
-            log::line(&[("event", "reconciled"), ("error", &e)]);
-        }
         tokio::time::sleep(period).await;
     }
 }

@@ -11,7 +11,7 @@ pub mod admin;
 pub mod budget;
 pub mod crypto;
 pub mod egress;
-pub mod housekeeping;
+mod housekeeping;
 pub mod http;
 pub mod metrics;
 pub mod queue;

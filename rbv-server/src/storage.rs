@@ -406,22 +406,20 @@ impl Storage {
     }
 
     pub async fn delete_output(&self, name: &str) -> Result<(), String> {
-        self.delete_named(false, name).await
+        match self {
+            Storage::Local { data_dir } => {
+                remove_file(&Self::local_path(data_dir, Kind::Output, name)).await
+            }
+            Storage::S3 { prefix, .. } => {
+                self.delete_object(&Self::key(prefix, Kind::Output, name))
+                    .await
+            }
+        }
     }
 
     /// The names of the uploads (`uploads: true`) or outputs kept, sorted;
     /// with local storage, files being received too.
     pub async fn list(&self, uploads: bool) -> Result<Vec<String>, String> {
-        Ok(self
-            .list_dated(uploads)
-            .await?
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect())
-    }
-
-    /// As `list`, each name with its last change (Unix seconds).
-    pub async fn list_dated(&self, uploads: bool) -> Result<Vec<(String, i64)>, String> {
         let kind = if uploads { Kind::Upload } else { Kind::Output };
         let mut names = Vec::new();
         match self {
@@ -431,14 +429,7 @@ impl Storage {
                     .await
                     .map_err(|e| format!("{}: {e}", dir.display()))?;
                 while let Ok(Some(e)) = entries.next_entry().await {
-                    let changed = e
-                        .metadata()
-                        .await
-                        .ok()
-                        .and_then(|m| m.modified().ok())
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| d.as_secs() as i64);
-                    names.push((e.file_name().to_string_lossy().into_owned(), changed));
+                    names.push(e.file_name().to_string_lossy().into_owned());
                 }
             }
             Storage::S3 {
@@ -451,25 +442,13 @@ impl Storage {
                 while let Some(meta) = listed.next().await {
                     let meta = meta.map_err(|e| format!("storage {described}: {}", explain(&e)))?;
                     if let Some(name) = meta.location.filename() {
-                        names.push((name.to_owned(), meta.last_modified.timestamp()));
+                        names.push(name.to_owned());
                     }
                 }
             }
         }
         names.sort();
         Ok(names)
-    }
-
-    /// Deletes an upload (`uploads: true`) or output by the name `list`
-    /// gave; gone already is fine.
-    pub async fn delete_named(&self, uploads: bool, name: &str) -> Result<(), String> {
-        let kind = if uploads { Kind::Upload } else { Kind::Output };
-        match self {
-            Storage::Local { data_dir } => {
-                remove_file(&Self::local_path(data_dir, kind, name)).await
-            }
-            Storage::S3 { prefix, .. } => self.delete_object(&Self::key(prefix, kind, name)).await,
-        }
     }
 
     async fn delete_object(&self, key: &Key) -> Result<(), String> {

@@ -173,25 +173,6 @@ impl Store {
         })
     }
 
-    /// What storage must keep: the ids of the uploads not removed, and the
-    /// output files jobs refer to.
-    pub fn kept_files(
-        &self,
-    ) -> Result<(
-        std::collections::HashSet<String>,
-        std::collections::HashSet<String>,
-    )> {
-        self.with(|c| {
-            let mut set = |sql: &str| -> Result<std::collections::HashSet<String>> {
-                c.rows(sql, p![])?.iter().map(|r| r.get(0)).collect()
-            };
-            Ok((
-                set("SELECT id FROM uploads WHERE removed_at IS NULL")?,
-                set("SELECT output_file FROM jobs WHERE output_file IS NOT NULL")?,
-            ))
-        })
-    }
-
     /// Whether the retention sweep removed a job's output.
     pub fn output_removed(&self, job_id: &str) -> Result<bool> {
         self.with(|c| {
