@@ -523,27 +523,40 @@ impl Pg {
     /// thread (`block_in_place`).
     pub fn run<T: Send>(&self, f: impl Fn(&mut Conn) -> Result<T> + Send) -> Result<T> {
         let (client, config, unreachable) = (&self.client, &self.config, &self.unreachable);
+        // Within the pause: at once, not after the call dialling now.
+        let paused = || {
+            let down = unreachable.lock().unwrap_or_else(|e| e.into_inner());
+            match down.as_ref() {
+                Some((until, why)) if std::time::Instant::now() < *until => {
+                    Err(Error::Unreachable(why.clone()))
+                }
+                _ => Ok(()),
+            }
+        };
         let work = move || -> Result<T> {
+            paused()?;
             let mut guard = client.lock().unwrap_or_else(|e| e.into_inner());
             let once = |guard: &mut Option<postgres::Client>| -> Result<T> {
                 if guard.as_ref().is_none_or(postgres::Client::is_closed) {
-                    let mut down = unreachable.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some((until, why)) = down.as_ref()
-                        && std::time::Instant::now() < *until
-                    {
-                        return Err(Error::Unreachable(why.clone()));
-                    }
+                    paused()?;
+                    // Not held while dialling: callers in the pause answer at once.
                     match config.connect(postgres::NoTls) {
                         Ok(c) => {
-                            *down = None;
+                            *unreachable.lock().unwrap_or_else(|e| e.into_inner()) = None;
                             *guard = Some(c);
                         }
                         Err(e) => {
                             let e = Error::from(e);
-                            let why = e.to_string();
-                            let why = why.strip_prefix("PostgreSQL: ").unwrap_or(&why);
-                            *down =
-                                Some((std::time::Instant::now() + RECONNECT_PAUSE, why.to_owned()));
+                            // Only a database out of reach pauses the node
+                            // (not a wrong password or a missing database).
+                            if e.unavailable() {
+                                let why = e.to_string();
+                                let why = why.strip_prefix("PostgreSQL: ").unwrap_or(&why);
+                                *unreachable.lock().unwrap_or_else(|e| e.into_inner()) = Some((
+                                    std::time::Instant::now() + RECONNECT_PAUSE,
+                                    why.to_owned(),
+                                ));
+                            }
                             return Err(e);
                         }
                     }
