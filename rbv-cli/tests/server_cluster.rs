@@ -622,9 +622,6 @@ async fn a_bucket_lost_after_the_start_fails_requests_and_jobs_with_the_reason()
                 && l.contains("cannot reach the endpoint")),
         "the log names the storage and why"
     );
-    let mut node = node;
-    let _ = node.child.kill();
-    let _ = node.child.wait();
 }
 
 /// Runs `setup/pg.sh MODE DIR` (or another script of setup/); its output.
@@ -656,7 +653,8 @@ async fn a_database_lost_mid_run_answers_503_and_loses_nothing() {
     let db = rbv_server::store::db::create_database(&server, "rbv_lost").unwrap();
     let key = common::create_key_in(RBV, &["--database", &db], "lost");
     let data = dir.join("data");
-    let mut node = common::spawn_serve(RBV, &data, &["--database", &db, "--lease-seconds", "3"]);
+    // Declared after the database's guard: stopped before it (drop order).
+    let node = common::spawn_serve(RBV, &data, &["--database", &db, "--lease-seconds", "3"]);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -792,6 +790,4 @@ async fn a_database_lost_mid_run_answers_503_and_loses_nothing() {
     let path = dir.join("out.mov");
     std::fs::write(&path, bytes.bytes().await.unwrap()).unwrap();
     assert_eq!(rbv_testkit::serve::decode(&path).0, 120);
-    let _ = node.child.kill();
-    let _ = node.child.wait();
 }

@@ -305,7 +305,7 @@ impl Storage {
                 let key = Self::key(prefix, kind, name);
                 let sent = send(store.as_ref(), &key, local).await;
                 let _ = tokio::fs::remove_file(local).await;
-                sent.map_err(|e| format!("storage {described}: {}", explain(&e)))?;
+                sent.map_err(|e| failed(described, &e))?;
                 Ok(key.to_string())
             }
         }
@@ -350,8 +350,10 @@ impl Storage {
     pub async fn open_upload(&self, stored: &str) -> Result<Option<(u64, ByteStream)>, String> {
         match self {
             Storage::Local { .. } => open_file(Path::new(stored)).await,
-            Storage::S3 { .. } => match parse_key(stored) {
-                Ok(key) => self.open_object(&key).await,
+            Storage::S3 {
+                reader, described, ..
+            } => match parse_key(stored) {
+                Ok(key) => open_object(reader.as_ref(), described, &key).await,
                 Err(_) => Ok(None),
             },
         }
@@ -363,34 +365,15 @@ impl Storage {
             Storage::Local { data_dir } => {
                 open_file(&Self::local_path(data_dir, Kind::Output, name)).await
             }
-            Storage::S3 { prefix, .. } => {
-                self.open_object(&Self::key(prefix, Kind::Output, name))
-                    .await
+            Storage::S3 {
+                reader,
+                prefix,
+                described,
+                ..
+            } => {
+                let key = Self::key(prefix, Kind::Output, name);
+                open_object(reader.as_ref(), described, &key).await
             }
-        }
-    }
-
-    async fn open_object(&self, key: &Key) -> Result<Option<(u64, ByteStream)>, String> {
-        let Storage::S3 {
-            reader, described, ..
-        } = self
-        else {
-            return Ok(None);
-        };
-        let got = tokio::time::timeout(Duration::from_secs(30), reader.get(key))
-            .await
-            .map_err(|_| format!("storage {described}: no answer within 30 s"))?;
-        match got {
-            Ok(got) => {
-                let len = got.meta.size;
-                let stream = got
-                    .into_stream()
-                    .map(|r| r.map_err(std::io::Error::other))
-                    .boxed();
-                Ok(Some((len, stream)))
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(format!("storage {described}: {}", explain(&e))),
         }
     }
 
@@ -398,8 +381,10 @@ impl Storage {
     pub async fn delete_upload(&self, stored: &str) -> Result<(), String> {
         match self {
             Storage::Local { .. } => remove_file(Path::new(stored)).await,
-            Storage::S3 { .. } => match parse_key(stored) {
-                Ok(key) => self.delete_object(&key).await,
+            Storage::S3 {
+                store, described, ..
+            } => match parse_key(stored) {
+                Ok(key) => delete_object(store.as_ref(), described, &key).await,
                 Err(e) => Err(e.to_string()),
             },
         }
@@ -410,9 +395,14 @@ impl Storage {
             Storage::Local { data_dir } => {
                 remove_file(&Self::local_path(data_dir, Kind::Output, name)).await
             }
-            Storage::S3 { prefix, .. } => {
-                self.delete_object(&Self::key(prefix, Kind::Output, name))
-                    .await
+            Storage::S3 {
+                store,
+                prefix,
+                described,
+                ..
+            } => {
+                let key = Self::key(prefix, Kind::Output, name);
+                delete_object(store.as_ref(), described, &key).await
             }
         }
     }
@@ -440,7 +430,7 @@ impl Storage {
             } => {
                 let mut listed = store.list(Some(&Self::folder(prefix, kind)));
                 while let Some(meta) = listed.next().await {
-                    let meta = meta.map_err(|e| format!("storage {described}: {}", explain(&e)))?;
+                    let meta = meta.map_err(|e| failed(described, &e))?;
                     if let Some(name) = meta.location.filename() {
                         names.push(name.to_owned());
                     }
@@ -450,18 +440,41 @@ impl Storage {
         names.sort();
         Ok(names)
     }
+}
 
-    async fn delete_object(&self, key: &Key) -> Result<(), String> {
-        let Storage::S3 {
-            store, described, ..
-        } = self
-        else {
-            return Ok(());
-        };
-        match store.delete(key).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(format!("storage {described}: {}", explain(&e))),
+/// A storage error as the log and the operator read it.
+fn failed(described: &str, e: &object_store::Error) -> String {
+    format!("storage {described}: {}", explain(e))
+}
+
+/// An object's length and bytes (`None`: not there).
+async fn open_object(
+    reader: &dyn ObjectStore,
+    described: &str,
+    key: &Key,
+) -> Result<Option<(u64, ByteStream)>, String> {
+    let got = tokio::time::timeout(Duration::from_secs(30), reader.get(key))
+        .await
+        .map_err(|_| format!("storage {described}: no answer within 30 s"))?;
+    match got {
+        Ok(got) => {
+            let len = got.meta.size;
+            let stream = got
+                .into_stream()
+                .map(|r| r.map_err(std::io::Error::other))
+                .boxed();
+            Ok(Some((len, stream)))
         }
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(failed(described, &e)),
+    }
+}
+
+/// Deletes an object; gone already is fine.
+async fn delete_object(store: &dyn ObjectStore, described: &str, key: &Key) -> Result<(), String> {
+    match store.delete(key).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(failed(described, &e)),
     }
 }
 
