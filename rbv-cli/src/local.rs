@@ -89,6 +89,7 @@ pub fn run(args: &Args) -> Result<(), Fail> {
         properties: args.props.clone(),
         timeout: None,
         stop: Some(stop.clone()),
+        frames: None,
     };
     on_ctrl_c(stop, args.output.clone(), spec.written());
     let started = Instant::now();

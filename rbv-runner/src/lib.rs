@@ -8,6 +8,7 @@
 mod encode;
 mod limits;
 mod probe;
+mod range;
 mod sniff;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use gst::prelude::*;
 pub use encode::{Target, ffmpeg_available, needs_ffmpeg};
 pub use limits::{Limits, vp8_keyframe_size};
 pub use probe::{Probe, probe};
+pub use range::{FrameRange, plan as plan_segments};
 pub use sniff::sniff_video;
 
 /// One job.
@@ -39,6 +41,8 @@ pub struct Spec<'a> {
     /// Set to end the job early (Ctrl-C): the input is ended where it is
     /// and the output finished as a complete, shorter file.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Only these frames (a segment of a long input); `None`: all.
+    pub frames: Option<FrameRange>,
 }
 
 /// Where a job writes besides its output while it runs.
@@ -243,7 +247,42 @@ pub fn run(spec: &Spec, progress: impl FnMut(Progress)) -> Result<Outcome, Failu
 pub fn run_limited(
     spec: &Spec,
     limits: &Limits,
+    progress: impl FnMut(Progress),
+) -> Result<Outcome, Failure> {
+    run_head(spec, limits, progress, Head::Remove)
+}
+
+/// Joins `parts`, the lossless files of a long input's segments in order
+/// (FFV1 in Matroska, each from time 0, as a [`Spec`] with
+/// [`Target::Ffv1`] and a [`FrameRange`] writes them), into `spec.output`
+/// in `spec.target`: every frame once, nothing processed again.
+/// `spec.input` and `spec.frames` are not read; `spec.properties` only say
+/// whether the output is transparent.
+pub fn join(
+    parts: &[PathBuf],
+    spec: &Spec,
+    progress: impl FnMut(Progress),
+) -> Result<Outcome, Failure> {
+    if parts.is_empty() {
+        return Err(Failure::NoFrames);
+    }
+    run_head(spec, &Limits::default(), progress, Head::Join(parts))
+}
+
+/// What feeds a job's encoder tail.
+#[derive(Clone, Copy)]
+enum Head<'a> {
+    /// The input, decoded, through `rbvremove`.
+    Remove,
+    /// Lossless parts, decoded and played one after another.
+    Join(&'a [PathBuf]),
+}
+
+fn run_head(
+    spec: &Spec,
+    limits: &Limits,
     mut progress: impl FnMut(Progress),
+    head: Head,
 ) -> Result<Outcome, Failure> {
     let started = Instant::now();
     init().map_err(Failure::Setup)?;
@@ -252,15 +291,24 @@ pub fn run_limited(
         frames_dir,
         intermediate,
     } = spec.scratch();
+    let front = match head {
+        Head::Remove => {
+            "filesrc name=src ! decodebin name=dec ! videoconvert name=conv ! queue ! rbvremove name=rbv"
+        }
+        Head::Join(_) => "concat name=dec ! videoconvert name=conv ! queue ! identity name=rbv",
+    };
     let pipeline = gst::parse::launch(&format!(
-        "filesrc name=src ! decodebin name=dec ! videoconvert name=conv ! queue ! rbvremove name=rbv ! {}",
+        "{front} ! {}",
         encode::tail(spec.target, transparent)
     ))
     .map_err(setup)?
     .downcast::<gst::Pipeline>()
     .map_err(|_| setup("not a pipeline"))?;
     let by = |n: &str| pipeline.by_name(n).expect("named in the description");
-    by("src").set_property("location", spec.input);
+    match head {
+        Head::Remove => by("src").set_property("location", spec.input),
+        Head::Join(parts) => join_parts(&pipeline, &by("dec"), parts)?,
+    }
     match &frames_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -270,7 +318,8 @@ pub fn run_limited(
         None => by("sink").set_property("location", intermediate.as_deref().unwrap_or(spec.output)),
     }
     let rbv = by("rbv");
-    for (name, text) in &spec.properties {
+    let joining = matches!(head, Head::Join(_));
+    for (name, text) in spec.properties.iter().filter(|_| !joining) {
         let refused = |why: String| Failure::Property {
             name: name.clone(),
             value: text.clone(),
@@ -282,15 +331,17 @@ pub fn run_limited(
         let value = property_value(&pspec, text).map_err(refused)?;
         rbv.set_property_from_value(name, &value);
     }
+    let processed = rbv.static_pad("src").expect("rbvremove has a src pad");
+    let decoded = by("conv")
+        .static_pad("sink")
+        .expect("videoconvert has a sink pad");
+    let guard = limits::Guard::install(&by("dec"), &decoded, limits);
+    if let (Some(range), false) = (spec.frames, joining) {
+        // Before the span's probe: frames it drops are not counted.
+        range::install(&decoded, &processed, range);
+    }
     // Frames out of the element, and the media time they cover.
-    let out = limits::Span::watch(&rbv.static_pad("src").expect("rbvremove has a src pad"));
-    let guard = limits::Guard::install(
-        &by("dec"),
-        &by("conv")
-            .static_pad("sink")
-            .expect("videoconvert has a sink pad"),
-        limits,
-    );
+    let out = limits::Span::watch(&processed);
     // Sound is not carried: say so rather than drop it unseen.
     let audio = Arc::new(AtomicBool::new(false));
     let seen_audio = audio.clone();
@@ -410,6 +461,38 @@ pub fn run_limited(
     Ok(outcome)
 }
 
+/// Each part read, decoded and linked to the `concat` element, in order.
+fn join_parts(
+    pipeline: &gst::Pipeline,
+    concat: &gst::Element,
+    parts: &[PathBuf],
+) -> Result<(), Failure> {
+    for (i, part) in parts.iter().enumerate() {
+        let make = |factory: &str| {
+            gst::ElementFactory::make(factory)
+                .name(format!("{factory}{i}"))
+                .build()
+                .map_err(setup)
+        };
+        let (src, demux, dec) = (
+            make("filesrc")?,
+            make("matroskademux")?,
+            make("avdec_ffv1")?,
+        );
+        src.set_property("location", part);
+        pipeline.add_many([&src, &demux, &dec]).map_err(setup)?;
+        src.link(&demux).map_err(setup)?;
+        dec.link(concat).map_err(setup)?;
+        let sink = dec.static_pad("sink").expect("a decoder has a sink pad");
+        demux.connect_pad_added(move |_, pad| {
+            if !sink.is_linked() {
+                let _ = pad.link(&sink);
+            }
+        });
+    }
+    Ok(())
+}
+
 fn pipeline_failure(e: &gst::message::Error) -> Failure {
     Failure::Pipeline {
         error: e.error(),
@@ -446,6 +529,7 @@ mod tests {
                 .collect(),
             timeout: None,
             stop: None,
+            frames: None,
         };
         let paths = |s: Spec| s.written();
         let p = |x: &str| PathBuf::from(x);

@@ -60,6 +60,7 @@ fn job(input: &Path, dir: &Path, limits: &Limits) -> Result<rbv_runner::Outcome,
         properties: vec![("model".into(), "human".into())],
         timeout: Some(Duration::from_secs(120)),
         stop: None,
+        frames: None,
     };
     rbv_runner::run_limited(&spec, limits, |_| {})
 }

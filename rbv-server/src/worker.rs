@@ -381,6 +381,7 @@ async fn run_job(
                 properties: properties(&settings, bg_image.as_deref())?,
                 timeout: Some(left),
                 stop: Some(stop),
+                frames: None,
             };
             let mut last = -1.0;
             let r = rbv_runner::run_limited(&spec, &limits, |p| {

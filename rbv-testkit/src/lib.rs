@@ -238,6 +238,38 @@ pub fn wait_for_error(pipeline: &gst::Pipeline) -> Option<String> {
     }
 }
 
+/// Each frame's alpha plane and timestamp (ns) of a video with alpha;
+/// asserts it decodes to its end.
+pub fn alpha_frames(file: &Path) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let eos = for_each_sample(
+        &format!(
+            "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! \
+             appsink name=sink sync=false",
+            file.display()
+        ),
+        |s| {
+            let b = s.buffer().unwrap();
+            let map = b.map_readable().unwrap();
+            let a = map.iter().skip(3).step_by(4).copied().collect();
+            out.push((b.pts().map_or(0, |t| t.nseconds()), a));
+            true
+        },
+    );
+    assert!(eos, "{} decodes to its end", file.display());
+    out
+}
+
+/// Mean absolute difference of two planes of one size, 0-255.
+pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "planes of one size");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x.abs_diff(*y)))
+        .sum::<f64>()
+        / a.len().max(1) as f64
+}
+
 /// Decodes `file` to RGB; returns (frame count, width, height, the middle frame).
 pub fn decode_rgb(file: &Path) -> (usize, usize, usize, Image) {
     let mut n = 0;

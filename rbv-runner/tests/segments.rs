@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MPL-2.0
+// A long input cut into segments, each processed on its own with a warm-up
+// before its first frame, then joined: every frame once, in order, with
+// steady timestamps, and the mattes at the cuts as one run over the whole
+// input makes them (the warm-up makes the smoothing's state the same).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rbv_api::OutputFormat;
+use rbv_runner::{FrameRange, Spec, Target, plan_segments};
+use rbv_testkit::{alpha_frames, mean_abs_diff};
+
+fn spec<'a>(
+    input: &'a Path,
+    output: &'a Path,
+    target: Target,
+    frames: Option<FrameRange>,
+) -> Spec<'a> {
+    Spec {
+        input,
+        output,
+        target,
+        properties: vec![("model".into(), "human".into())],
+        timeout: Some(Duration::from_secs(300)),
+        stop: None,
+        frames,
+    }
+}
+
+#[test]
+fn segments_joined_give_the_whole_runs_frames() {
+    rbv_testkit::init();
+    rbv_runner::init().unwrap();
+    let dir = rbv_testkit::scratch("runner-segments");
+    let input = dir.join("in.webm");
+    // 9 s of people walking (vtest.avi is 10 frames a second).
+    let n = 90;
+    rbv_testkit::scaled_clip("vtest.avi", n, 320, 240, &input);
+    let probed = rbv_runner::probe(&input, Duration::from_secs(30)).unwrap();
+    assert_eq!(probed.frames, n as u64);
+
+    let whole = dir.join("whole.mkv");
+    let o = rbv_runner::run(&spec(&input, &whole, Target::Ffv1, None), |_| {}).unwrap();
+    assert_eq!(o.frames, n as u64);
+
+    let plan = plan_segments(probed.frames, 30, 10);
+    assert_eq!(plan.len(), 3);
+    let mut parts: Vec<PathBuf> = Vec::new();
+    // Run out of order, as workers may.
+    for (i, range) in plan.iter().enumerate().rev() {
+        let part = dir.join(format!("part{i}.mkv"));
+        let o = rbv_runner::run(&spec(&input, &part, Target::Ffv1, Some(*range)), |_| {}).unwrap();
+        assert_eq!(o.frames, 30, "segment {i}: its frames, no warm-up frame");
+        let a = alpha_frames(&part);
+        assert_eq!(a.len(), 30);
+        assert_eq!(a[0].0, 0, "segment {i} starts at time 0");
+        parts.insert(0, part);
+    }
+
+    let expected = alpha_frames(&whole);
+    let joined = dir.join("joined.mkv");
+    let o = rbv_runner::join(&parts, &spec(&input, &joined, Target::Ffv1, None), |_| {}).unwrap();
+    assert_eq!(o.frames, n as u64);
+    let got = alpha_frames(&joined);
+    assert_eq!(got.len(), n, "every frame once");
+    let step = expected[1].0 - expected[0].0;
+    let mut worst = (0.0f64, 0);
+    for (i, ((t, a), (t0, b))) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(
+            t, t0,
+            "frame {i}: timestamps go on across the joins ({step} ns a frame)"
+        );
+        let d = mean_abs_diff(a, b);
+        if d > worst.0 {
+            worst = (d, i);
+        }
+        // Frames at and after a cut: the warm-up made the state close.
+        eprintln!("frame {i}: mean alpha difference {d:.4}");
+    }
+    eprintln!("worst: frame {} ({:.4} of 255)", worst.1, worst.0);
+    assert!(
+        worst.0 < 0.02,
+        "frame {} differs from one run's by {:.3} of 255 on average: a seam",
+        worst.1,
+        worst.0
+    );
+    // Without the warm-up the cut shows.
+    let cold = dir.join("cold.mkv");
+    let range = FrameRange {
+        warm_up: 0,
+        ..plan[1]
+    };
+    rbv_runner::run(&spec(&input, &cold, Target::Ffv1, Some(range)), |_| {}).unwrap();
+    let cold = alpha_frames(&cold);
+    let (d_cold, d_warm) = (
+        mean_abs_diff(&cold[0].1, &expected[30].1),
+        mean_abs_diff(&got[30].1, &expected[30].1),
+    );
+    eprintln!("first frame of a segment without warm-up: {d_cold:.4} (with: {d_warm:.4})");
+    assert!(d_warm < d_cold / 4.0, "the warm-up brings the state close");
+
+    // The service's formats from the same parts: every frame.
+    for format in [OutputFormat::Mov, OutputFormat::Gif] {
+        let out = dir.join(format!("joined.{}", format.extension()));
+        rbv_runner::join(
+            &parts,
+            &spec(&input, &out, Target::Service(format), None),
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(alpha_frames(&out).len(), n, "{format}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
