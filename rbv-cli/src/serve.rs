@@ -55,6 +55,8 @@ serve options (defaults in brackets):
   --max-image-pixels N     largest background image [16777216, 4096x4096]
   --max-canvas-pixels N    largest composition canvas [8847360]
   --max-attempts N         runs of a job a stop interrupted before it fails [3]
+  --segment-seconds S      an uploaded video longer than this is cut into
+                           segments any worker takes, then joined; 0 = never [60]
   --webhook-retry-delay S  seconds between webhook retries [10]
   --allow-private-urls NETS  networks video_url, background images and webhooks
                            may reach besides public addresses: `all` or
@@ -153,6 +155,9 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
                     "max-upload-mb" => config.max_upload_bytes = num::<u64>(&opt, &v)? * 1_000_000,
                     "job-timeout" => config.job_timeout = Duration::from_secs(num(&opt, &v)?),
                     "max-attempts" => config.max_attempts = num(&opt, &v)?,
+                    "segment-seconds" => {
+                        config.segment_seconds = Duration::from_secs(num(&opt, &v)?)
+                    }
                     "upload-quota-mb" => {
                         config.upload_quota_bytes = num::<u64>(&opt, &v)?.saturating_mul(1_000_000)
                     }

@@ -2,13 +2,17 @@
 // Several `rbv serve` processes as one service: 2 API nodes and 3 worker
 // nodes on one PostgreSQL database and one S3 bucket, each node with a data
 // directory of its own. 20 jobs in all six formats go in through both API
-// nodes, with a webhook each; workers of every node take them from the
-// store; one worker is killed with SIGKILL in the middle of a job, whose
-// lease runs out and which another worker runs again; one API node is
-// killed in the middle of an upload and started again. Every job completes,
-// is charged once, has its `job.completed` delivered once, and its output
-// has the input's frame count; the bucket holds what was kept, nothing
-// half-sent.
+// nodes, with a webhook each, and a 60-second clip cut into 4 segments that
+// the workers share; workers of every node take them from the store. The
+// worker coordinating the long clip is killed with SIGKILL in the middle of
+// a segment: the job's lease and the segment's run out, another worker
+// takes the job over (keeping the segments done) and the segment is run
+// again. One API node is killed in the middle of an upload and started
+// again. Every job completes, is charged once, has its `job.completed`
+// delivered once, and its output has the input's frame count; the long
+// clip's joined output matches one run over the whole clip frame by frame
+// (no seam at the joins); the bucket holds what was kept, nothing
+// half-sent and no segment's part.
 //
 // Needs PostgreSQL and S3-compatible storage: `RBV_TEST_DATABASE_URL`,
 // `RBV_TEST_S3_ENDPOINT` and the `AWS_*` credentials (setup/test.sh starts
@@ -25,6 +29,9 @@ use serde_json::{Value, json};
 const RBV: &str = env!("CARGO_BIN_EXE_rbv");
 const FRAMES: usize = 40;
 const JOBS: usize = 20;
+/// The long clip: 60 s of vtest.avi (10 frames a second), cut every 15 s.
+const LONG_FRAMES: usize = 600;
+const SEGMENT_SECONDS: &str = "15";
 
 /// Who took `job`, run by run (attempt order): (worker process index,
 /// worker name), as the workers' logs say.
@@ -39,7 +46,10 @@ fn taken_by(workers: &[common::ServeProcess], job: &str) -> Vec<(usize, String)>
     let mut out = Vec::new();
     for (i, w) in workers.iter().enumerate() {
         for l in w.log.lock().unwrap().iter() {
-            if l.contains(&format!("job_id={job} ")) && l.contains("to=processing") {
+            if l.contains("event=job ")
+                && l.contains(&format!("job_id={job} "))
+                && l.contains("to=processing")
+            {
                 let attempt: u32 = field(l, "attempt").parse().unwrap_or(0);
                 out.push((attempt, i, field(l, "worker")));
             }
@@ -47,6 +57,36 @@ fn taken_by(workers: &[common::ServeProcess], job: &str) -> Vec<(usize, String)>
     }
     out.sort();
     out.into_iter().map(|(_, i, name)| (i, name)).collect()
+}
+
+/// A long job's segment runs that ended `to` (done, processing...), as the
+/// workers' logs say: (segment, attempt, worker process index, node).
+fn segment_runs(
+    workers: &[common::ServeProcess],
+    job: &str,
+    to: &str,
+) -> Vec<(u32, u32, usize, String)> {
+    let field = |l: &str, name: &str| {
+        l.split(&format!(" {name}="))
+            .nth(1)
+            .and_then(|v| v.split(' ').next())
+            .unwrap_or("?")
+            .to_owned()
+    };
+    let mut out = Vec::new();
+    for (i, w) in workers.iter().enumerate() {
+        for l in w.log.lock().unwrap().iter() {
+            if l.contains("event=segment ")
+                && l.contains(&format!("job_id={job} "))
+                && l.contains(&format!(" to={to} "))
+            {
+                let n = |name| field(l, name).parse().unwrap_or(0);
+                out.push((n("segment"), n("attempt"), i, field(l, "node")));
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// What the cluster test needs: (database server URL, S3 endpoint).
@@ -126,6 +166,8 @@ async fn two_api_nodes_three_workers_one_killed() {
     let dir = common::scratch("serve-cluster");
     let clip = dir.join("clip.webm");
     common::scaled_clip("demo_input.webm", FRAMES, 320, 180, &clip);
+    let long = dir.join("long.webm");
+    common::scaled_clip("vtest.avi", LONG_FRAMES, 320, 240, &long);
     let name = format!("rbv_cluster_{}", std::process::id());
     let db = rbv_server::store::db::create_database(&server, &name).unwrap();
     let bucket = format!("s3://rbv/cluster-{}", rbv_server::crypto::random_hex(6));
@@ -149,7 +191,7 @@ async fn two_api_nodes_three_workers_one_killed() {
             "127.0.0.0/8",
         ];
         if role == "worker" {
-            args.extend(["--pools", "light"]);
+            args.extend(["--pools", "light", "--segment-seconds", SEGMENT_SECONDS]);
         }
         // A data directory of its own: nothing is shared but the engines.
         common::spawn_serve(RBV, &dir.join(format!("{role}-{i}")), &args)
@@ -198,6 +240,22 @@ async fn two_api_nodes_three_workers_one_killed() {
     ];
     assert_eq!(in_bucket(&spec, true).await.len(), 2);
     let (hook, deliveries) = serve::webhook_receiver(|_, _| 200).await;
+    // The long clip first: its segments are under way while the short jobs run.
+    let long_upload = serve::upload_to(&http, &apis[0].url, &key, &long).await;
+    let long_id = call(
+        &http,
+        &key,
+        "POST",
+        &format!("{}/v1/jobs", apis[0].url),
+        Some(
+            json!({"video_url": long_upload, "model": "human", "output_format": "mov",
+                    "webhook_url": hook}),
+        ),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let variants = [
         json!({"output_format": "mov"}),
         json!({"output_format": "mp4", "bg_type": "green"}),
@@ -225,31 +283,47 @@ async fn two_api_nodes_three_workers_one_killed() {
         ids.push(v["id"].as_str().unwrap().to_owned());
     }
 
-    // Kill the worker that is part-way through a job.
+    // Kill the worker coordinating the long clip while it works on a segment.
     let deadline = Instant::now() + Duration::from_secs(120);
-    let (victim, killed_job) = 'found: loop {
-        for id in &ids {
-            let j = call(
-                &http,
-                &key,
-                "GET",
-                &format!("{}/v1/jobs/{id}", apis[1].url),
-                None,
-            )
-            .await;
-            if j["status"] == "processing"
-                && j["progress"].as_f64().unwrap() > 0.0
-                && let Some((w, _)) = taken_by(&workers, id).last()
+    let victim = 'found: loop {
+        for (i, w) in workers.iter().enumerate() {
+            let log = w.log.lock().unwrap();
+            let mine = |l: &&String| l.contains(&format!("job_id={long_id} "));
+            if log
+                .iter()
+                .filter(mine)
+                .any(|l| l.contains("event=segments "))
+                && log
+                    .iter()
+                    .filter(mine)
+                    .any(|l| l.contains("event=segment ") && l.contains(" to=processing "))
             {
-                break 'found (*w, id.clone());
+                break 'found i;
             }
         }
-        assert!(Instant::now() < deadline, "no job got under way");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            Instant::now() < deadline,
+            "the long clip's segments never got under way"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    tokio::time::sleep(Duration::from_millis(300)).await;
     workers[victim].child.kill().unwrap(); // SIGKILL
     workers[victim].child.wait().unwrap();
-    println!("killed worker process {victim} in the middle of {killed_job}");
+    let killed_job = long_id.clone();
+    let cut_short: Vec<u32> = {
+        let done = segment_runs(&workers, &long_id, "done");
+        segment_runs(&workers, &long_id, "processing")
+            .into_iter()
+            .filter(|r| r.2 == victim && !done.iter().any(|d| d.0 == r.0 && d.1 == r.1))
+            .map(|r| r.0)
+            .collect()
+    };
+    assert_eq!(cut_short.len(), 1, "killed in the middle of one segment");
+    println!(
+        "killed worker process {victim}, coordinating {long_id}, in the middle of segment {}",
+        cut_short[0]
+    );
 
     // Kill the second API node while an upload is coming in.
     let spool = dir.join("api-1").join("uploads");
@@ -277,9 +351,10 @@ async fn two_api_nodes_three_workers_one_killed() {
         .unwrap();
     assert!(answer.is_err(), "no answer for a cut upload: {answer:?}");
     println!("killed API node 1 in the middle of an upload");
-    // Nothing of it reached the bucket; the node's own leftover is removed
-    // when it starts again, and a retried upload goes through it.
-    assert_eq!(in_bucket(&spec, true).await.len(), 2);
+    // Nothing of it reached the bucket (the two clips' and the long clip's
+    // uploads are); the node's own leftover is removed when it starts
+    // again, and a retried upload goes through it.
+    assert_eq!(in_bucket(&spec, true).await.len(), 3);
     assert!(part.exists());
     apis[1] = node("api", 1);
     assert!(!part.exists(), "the cut upload's part was left");
@@ -293,14 +368,25 @@ async fn two_api_nodes_three_workers_one_killed() {
         "the restart says what it removed"
     );
     serve::upload_to(&http, &apis[1].url, &key, &clip).await;
-    assert_eq!(in_bucket(&spec, true).await.len(), 3);
+    assert_eq!(in_bucket(&spec, true).await.len(), 4);
 
     let deadline = Instant::now() + Duration::from_secs(420);
+    let long_job = finished(
+        &http,
+        &key,
+        &format!("{}/v1/jobs/{long_id}", apis[1].url),
+        deadline,
+        "stuck",
+    )
+    .await;
     let mut jobs = Vec::new();
     for (n, id) in ids.iter().enumerate() {
         let url = format!("{}/v1/jobs/{id}", apis[n % 2].url);
         jobs.push(finished(&http, &key, &url, deadline, "stuck").await);
     }
+    // From here on the long clip is one of the jobs.
+    ids.push(long_id.clone());
+    jobs.push(long_job.clone());
     let mut by_worker = std::collections::BTreeMap::<String, Vec<String>>::new();
     for (id, j) in ids.iter().zip(&jobs) {
         assert_eq!(j["status"], "completed", "{j}");
@@ -414,7 +500,7 @@ async fn two_api_nodes_three_workers_one_killed() {
         "files no job refers to: {extra:?}"
     );
     for (i, j) in jobs.iter().enumerate() {
-        if j["output_format"] != "mov" {
+        if j["output_format"] != "mov" || j["id"] == long_id.as_str() {
             continue;
         }
         let url = j["output_url"].as_str().unwrap();
@@ -423,6 +509,95 @@ async fn two_api_nodes_three_workers_one_killed() {
         std::fs::write(&path, &bytes).unwrap();
         let (frames, ..) = rbv_testkit::serve::decode(&path);
         assert_eq!(frames, FRAMES, "{}", j["id"]);
+    }
+
+    // The long clip: its 4 segments done by more than one worker, the one
+    // cut short run again by another; every frame once, and no seam: frame
+    // by frame as one run over the whole clip (the same element settings,
+    // the same encoder) gives them.
+    let done = segment_runs(&workers, &long_id, "done");
+    for (segment, attempt, w, node) in &done {
+        println!("{long_id} segment {segment} (attempt {attempt}): worker process {w} ({node})");
+    }
+    assert_eq!(
+        done.iter().map(|d| d.0).collect::<Vec<_>>(),
+        [1, 2, 3, 4],
+        "each segment done once: {done:?}"
+    );
+    // Billed for the clip's 60 s, as one run would be (once: above).
+    let billed = long_job["duration_seconds"].as_f64().unwrap();
+    assert!((billed - 60.0).abs() < 0.2, "{long_job}");
+    let doers: std::collections::BTreeSet<usize> = done.iter().map(|d| d.2).collect();
+    assert!(doers.len() >= 2, "the segments were shared: {done:?}");
+    let redone = done.iter().find(|d| d.0 == cut_short[0]).unwrap();
+    assert!(
+        redone.1 >= 2 && redone.2 != victim,
+        "segment {} run again by another worker: {redone:?}",
+        cut_short[0]
+    );
+    let joined = dir.join("long.mov");
+    let bytes = http
+        .get(long_job["output_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(&joined, &bytes).unwrap();
+    let one_run = dir.join("long-one-run.mov");
+    tokio::task::block_in_place(|| {
+        rbv_runner::run(
+            &rbv_runner::Spec {
+                input: &long,
+                output: &one_run,
+                target: rbv_runner::Target::Service(rbv_api::OutputFormat::Mov),
+                properties: vec![
+                    ("model".into(), "human".into()),
+                    ("background".into(), "transparent".into()),
+                ],
+                timeout: Some(Duration::from_secs(300)),
+                stop: None,
+                frames: None,
+            },
+            |_| {},
+        )
+    })
+    .unwrap();
+    let (got, want) = (
+        common::alpha_frames(&joined),
+        common::alpha_frames(&one_run),
+    );
+    assert_eq!(got.len(), LONG_FRAMES, "the joined output's frames");
+    assert_eq!(want.len(), LONG_FRAMES);
+    let diff: Vec<f64> = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| common::mean_abs_diff(&a.1, &b.1))
+        .collect();
+    for cut in [150, 300, 450] {
+        println!(
+            "join at frame {cut}: alpha differs from one run's by {:.4} {:.4} | {:.4} {:.4} of 255 (frames {}..{})",
+            diff[cut - 2],
+            diff[cut - 1],
+            diff[cut],
+            diff[cut + 1],
+            cut - 2,
+            cut + 1
+        );
+    }
+    let (worst, at) = diff
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (*d, i))
+        .fold((0.0, 0), |a, b| if b.0 > a.0 { b } else { a });
+    println!("largest difference: {worst:.4} of 255 at frame {at}");
+    assert!(
+        worst < 0.02,
+        "frame {at} differs from one run's by {worst:.3} of 255: a seam"
+    );
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(a.0, b.0, "frame {i}'s timestamp");
     }
 
     for p in apis.iter_mut().chain(workers.iter_mut()) {

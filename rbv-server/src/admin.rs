@@ -180,6 +180,7 @@ pub fn config_json(c: &Config, public_url: &str, ffmpeg: bool) -> Value {
         "max_image_pixels": c.max_image_pixels,
         "max_canvas_pixels": c.max_canvas_pixels,
         "max_attempts": c.max_attempts,
+        "segment_seconds": c.segment_seconds.as_secs(),
         "header_timeout_seconds": c.header_timeout.as_secs_f64(),
         "body_timeout_seconds": c.body_timeout.as_secs_f64(),
         "keep_alive_timeout_seconds": c.keep_alive_timeout.as_secs_f64(),

@@ -91,6 +91,9 @@ pub struct Config {
     pub webhook_retry_delay: Duration,
     /// `/v1/admin`: on with this token in `X-Admin-Token`, else not there.
     pub admin_token: Option<String>,
+    /// An uploaded video longer than this is cut into segments any worker
+    /// takes, then joined (zero: never).
+    pub segment_seconds: Duration,
     /// What this node does: answer the API, run jobs, or both.
     pub role: Role,
     /// How long a worker's claim on a job lasts unless renewed (renewed
@@ -173,6 +176,7 @@ impl Default for Config {
             admin_token: None,
             role: Role::All,
             lease: Duration::from_secs(30),
+            segment_seconds: Duration::from_secs(60),
         }
     }
 }

@@ -325,15 +325,8 @@ impl Storage {
             .and_then(|e| e.to_str())
             .unwrap_or("bin");
         let dest = work.join(format!("input.{ext}"));
-        let got = async {
-            let mut stream = reader.get(&parse_key(stored)?).await?.into_stream();
-            let mut file = tokio::fs::File::create(&dest).await.map_err(generic)?;
-            while let Some(chunk) = stream.next().await {
-                file.write_all(&chunk?).await.map_err(generic)?;
-            }
-            file.flush().await.map_err(generic)
-        };
-        match got.await {
+        let key = parse_key(stored);
+        match async { download(reader.as_ref(), &key?, &dest).await }.await {
             Ok(()) => Ok(dest),
             Err(object_store::Error::NotFound { .. }) => Err(
                 "the uploaded video is gone from storage (removed after the retention period)"
@@ -343,6 +336,30 @@ impl Storage {
                 "the uploaded video cannot be read from storage {described}: {}",
                 explain(&e)
             )),
+        }
+    }
+
+    /// A local file with a kept output's bytes (a segment's part for the
+    /// join): the kept file itself, or a copy from the bucket in `work`.
+    pub async fn fetch_output(&self, name: &str, work: &Path) -> Result<PathBuf, String> {
+        match self {
+            Storage::Local { data_dir } => Ok(Self::local_path(data_dir, Kind::Output, name)),
+            Storage::S3 {
+                reader,
+                prefix,
+                described,
+                ..
+            } => {
+                let dest = work.join(name);
+                let key = Self::key(prefix, Kind::Output, name);
+                download(reader.as_ref(), &key, &dest).await.map_err(|e| {
+                    format!(
+                        "{name} cannot be read from storage {described}: {}",
+                        explain(&e)
+                    )
+                })?;
+                Ok(dest)
+            }
         }
     }
 
@@ -555,6 +572,20 @@ async fn remove_file(path: &Path) -> Result<(), String> {
 }
 
 /// The bucket's answer in words an operator acts on, then its own text.
+/// An object's bytes into the file `dest`.
+async fn download(
+    reader: &dyn ObjectStore,
+    key: &Key,
+    dest: &Path,
+) -> Result<(), object_store::Error> {
+    let mut stream = reader.get(key).await?.into_stream();
+    let mut file = tokio::fs::File::create(dest).await.map_err(generic)?;
+    while let Some(chunk) = stream.next().await {
+        file.write_all(&chunk?).await.map_err(generic)?;
+    }
+    file.flush().await.map_err(generic)
+}
+
 pub fn explain(e: &object_store::Error) -> String {
     let mut text = e.to_string().replace('\n', " ");
     // Some servers echo the signed request (with a session token's header)

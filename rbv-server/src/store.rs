@@ -14,6 +14,7 @@ pub mod db;
 pub mod keys;
 mod limits;
 mod runs;
+mod segments;
 mod usage;
 mod webhooks;
 use db::{Conn, Dialect, Row, p};
@@ -22,16 +23,18 @@ pub use keys::KeyInfo;
 pub use limits::Expired;
 pub use runs::Claimed;
 pub(crate) use runs::lock_row;
+pub use segments::{ClaimedSegment, Range, Segment};
 
 /// Schema versions, applied in order; SQLite's `PRAGMA user_version` and
 /// PostgreSQL's `rbv_schema` table record the last.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_limits.sql"),
     include_str!("../migrations/0003_admin.sql"),
     include_str!("../migrations/0004_leases.sql"),
     include_str!("../migrations/0005_webhook_leases.sql"),
     include_str!("../migrations/0006_attempts_per_start.sql"),
+    include_str!("../migrations/0007_segments.sql"),
 ];
 
 /// The channel PostgreSQL notifies when a job is queued (its pool as payload).

@@ -4,14 +4,16 @@
 //! (charged once, on completion), with the job's webhook told.
 
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
 use crate::queue::Pool;
 use crate::request::{Background, Settings};
-use crate::store::{self, Claimed, Completion, Job};
+use crate::store::{self, Claimed, ClaimedSegment, Completion, Job, Segment};
 use crate::{App, budget, egress, log};
 
 /// One worker of `pool`: takes queued jobs one after another, from the
@@ -22,9 +24,33 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
     // waking when a job is queued.
     let idle = Duration::from_secs((app.store.lease_seconds() as u64 / 2).max(1));
     loop {
+        // A long job's segments first: their job is under way.
+        match app
+            .store
+            .claim_segment(pool.name(), None, app.config.max_attempts)
+        {
+            Ok(ClaimedSegment::Segment(segment)) => {
+                queue.busy.fetch_add(1, Ordering::Relaxed);
+                run_segment(&app, *segment, &name).await;
+                queue.busy.fetch_sub(1, Ordering::Relaxed);
+                continue;
+            }
+            Ok(ClaimedSegment::GaveUp(id)) => {
+                log::line(&[
+                    ("event", "segment"),
+                    ("job_id", &id),
+                    ("to", "failed"),
+                    ("error", "its lease ran out max-attempts times"),
+                ]);
+                continue;
+            }
+            // Nothing, or the store is failing: the job claim says which.
+            _ => {}
+        }
         let job = match app.store.claim_next(pool.name(), app.config.max_attempts) {
             Ok(Claimed::Job(job)) => *job,
             Ok(Claimed::GaveUp(id)) => {
+                drop_segments(&app, &id).await;
                 log::line(&[
                     ("event", "job"),
                     ("job_id", &id),
@@ -52,16 +78,17 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
         };
         // Set when the lease is lost: the run ends early (its result would
         // not be recorded).
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let renewer = tokio::spawn(renew_while_running(
-            app.clone(),
-            job.id.clone(),
-            job.attempts,
-            stop.clone(),
-        ));
-        queue
-            .busy
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let renewer = {
+            let (id, attempt) = (job.id.clone(), job.attempts);
+            tokio::spawn(keep_lease(
+                app.clone(),
+                job.id.clone(),
+                stop.clone(),
+                move |app| app.store.renew_lease(&id, attempt),
+            ))
+        };
+        queue.busy.fetch_add(1, Ordering::Relaxed);
         app.transition(
             &job,
             "pending",
@@ -70,12 +97,11 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
         );
         app.notify(&job.id, "job.started");
         let started = Instant::now();
-        let result = run_job(&app, &job, stop).await;
+        let mut segmented = false;
+        let result = run_job(&app, &job, stop, &name, &mut segmented).await;
         renewer.abort();
         let secs = started.elapsed().as_secs_f64();
-        queue
-            .busy
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        queue.busy.fetch_sub(1, Ordering::Relaxed);
         match result {
             Ok((outcome, file, billed)) => {
                 let resolution = format!("{}x{}", outcome.width, outcome.height);
@@ -104,6 +130,9 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
                     }
                     None => continue,
                 }
+                if segmented {
+                    drop_segments(&app, &job.id).await;
+                }
                 app.metrics
                     .job_processed(job.model.as_str(), &resolution, secs);
                 app.metrics.job_finished(job.model.as_str(), "completed");
@@ -123,6 +152,9 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
             Err(e) => {
                 if !matches!(app.store.fail(&job.id, job.attempts, &e), Ok(true)) {
                     continue;
+                }
+                if segmented {
+                    drop_segments(&app, &job.id).await;
                 }
                 app.metrics.job_finished(job.model.as_str(), "failed");
                 app.transition(&job, "processing", "failed", &[("error", &e)]);
@@ -168,28 +200,29 @@ async fn record(app: &App, job: &Job, done: &Completion<'_>) -> Option<bool> {
     }
 }
 
-/// Renews this node's lease on a job every third of its length while the
-/// job runs; when the lease was lost (the job is another run's now) says so
-/// in the log and ends this run early: its result would not be recorded.
-async fn renew_while_running(
+/// Renews a lease of this node's (`renew`: false when it is gone) every
+/// third of its length while a run goes on; when it was lost (the job or
+/// segment is another run's now) says so in the log and ends the run early:
+/// its result would not be recorded.
+async fn keep_lease(
     app: Arc<App>,
-    id: String,
-    attempt: i64,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    what: String,
+    stop: Arc<AtomicBool>,
+    renew: impl Fn(&App) -> store::Result<bool> + Send + 'static,
 ) {
     let every = Duration::from_secs_f64(app.store.lease_seconds() as f64 / 3.0);
     loop {
         tokio::time::sleep(every).await;
-        match app.store.renew_lease(&id, attempt) {
+        match renew(&app) {
             Ok(true) => {}
             Ok(false) => {
-                log::line(&[("event", "lease_lost"), ("job_id", &id)]);
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                log::line(&[("event", "lease_lost"), ("job_id", &what)]);
+                stop.store(true, Ordering::Relaxed);
                 return;
             }
             Err(e) => log::line(&[
                 ("event", "lease_renewal"),
-                ("job_id", &id),
+                ("job_id", &what),
                 ("error", &e.to_string()),
             ]),
         }
@@ -263,16 +296,84 @@ async fn fetch(
 /// A finished job: the runner's outcome, the output file, the seconds billed.
 type Done = (rbv_runner::Outcome, String, f64);
 
+/// Frames of the input a segment's run processes before its first, so the
+/// smoothing's state at the cut is as one run over the whole input has it
+/// (the runner's segments test: a cut's matte 0.003 of 255 from one run's
+/// with 10 frames, 0.067 without).
+const WARM_UP_FRAMES: u64 = 30;
+
+fn job_settings(job: &Job) -> Result<Settings, String> {
+    serde_json::from_str(&job.settings)
+        .map_err(|e| e.to_string())
+        .and_then(|v| Settings::from_json(&v).map_err(|r| r.message))
+}
+
+/// What the runner's failure tells the client.
+fn runner_failure(f: rbv_runner::Failure, late: impl Fn(&str) -> String) -> String {
+    match f {
+        rbv_runner::Failure::Timeout(_) => late("processing"),
+        rbv_runner::Failure::Limit(why) => format!("{why} (the job was stopped there)"),
+        f if f.input_unreadable() => format!("the input video cannot be read: {f}"),
+        f => f.to_string(),
+    }
+}
+
+/// The job's background image fetched into `work`, when it has one.
+async fn background_image(
+    app: &App,
+    job: &Job,
+    settings: &Settings,
+    work: &Path,
+    deadline: tokio::time::Instant,
+    late: impl Fn(&str) -> String,
+) -> Result<Option<PathBuf>, String> {
+    let Background::Image(url) = &settings.background else {
+        return Ok(None);
+    };
+    let p = work.join("background");
+    let limit = app.config.max_upload_bytes.min(50_000_000);
+    tokio::time::timeout_at(
+        deadline,
+        fetch(app, job, "the background image", url, &p, limit),
+    )
+    .await
+    .map_err(|_| late("fetching the background image"))??;
+    budget::check_image(&app.config, &p)?;
+    Ok(Some(p))
+}
+
+/// The frame ranges a job of `frames` frames over `seconds` is cut into,
+/// when it is cut: longer than `--segment-seconds`, and more than one
+/// worker can take them (several nodes on one database, or several workers
+/// of the pool here; one worker alone would only add the warm-ups).
+fn segment_plan(app: &App, job: &Job, frames: u64, seconds: f64) -> Option<Vec<store::Range>> {
+    let per = app.config.segment_seconds.as_secs_f64();
+    let shared = app.store.dialect() == store::db::Dialect::Postgres
+        || app.queues.get(Pool::for_model(job.model)).workers > 1;
+    if per <= 0.0 || seconds <= per || frames < 2 || !shared {
+        return None;
+    }
+    let per_frames = ((frames as f64) * per / seconds).floor().max(1.0) as u64;
+    let ranges = rbv_runner::plan_segments(frames, per_frames, WARM_UP_FRAMES);
+    (ranges.len() > 1).then(|| {
+        ranges
+            .iter()
+            .map(|r| (r.first as i64, r.end.map(|e| e as i64), r.warm_up as i64))
+            .collect()
+    })
+}
+
 /// Runs one claimed job within one deadline (`--job-timeout`) covering the
-/// download, the pipeline and the encoding.
+/// download, the pipeline and the encoding. A long uploaded video is cut
+/// into segments (`segmented` set), which this run coordinates and joins.
 async fn run_job(
     app: &Arc<App>,
     job: &Job,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<AtomicBool>,
+    worker: &str,
+    segmented: &mut bool,
 ) -> Result<Done, String> {
-    let settings = serde_json::from_str(&job.settings)
-        .map_err(|e| e.to_string())
-        .and_then(|v| Settings::from_json(&v).map_err(|r| r.message))?;
+    let settings = job_settings(job)?;
     // One folder per run: a node whose lease ran out may still be busy
     // with the job's previous run.
     let work = app.work_dir().join(format!("{}-{}", job.id, job.attempts));
@@ -288,21 +389,17 @@ async fn run_job(
         )
     };
     let result = async {
-        let (input, probed) = match &job.upload_id {
-            Some(id) => {
-                let u = app
-                    .store
+        let upload = match &job.upload_id {
+            Some(id) => Some(
+                app.store
                     .upload(&job.key_id, id)
                     .map_err(|e| e.to_string())?
-                    .ok_or("the uploaded video is gone (removed after the retention period)")?;
-                let probed = (u.width as u64, u.height as u64, u.frames as u64, u.seconds);
-                let input =
-                    tokio::time::timeout_at(deadline, app.storage.fetch_upload(&u.path, &work))
-                        .await
-                        .map_err(|_| late("copying the upload from storage"))?
-                        .map_err(|e| storage_failed(job, &e))?;
-                (input, probed)
-            }
+                    .ok_or("the uploaded video is gone (removed after the retention period)")?,
+            ),
+            None => None,
+        };
+        let (fetched, probed) = match &upload {
+            Some(u) => (None, (u.width as u64, u.height as u64, u.frames as u64, u.seconds)),
             None => {
                 let p = work.join("input");
                 let limit = app.config.max_upload_bytes;
@@ -325,7 +422,7 @@ async fn run_job(
                         rbv_runner::Failure::Timeout(_) => late("reading video_url"),
                         f => format!("the input video cannot be read: {f}"),
                     })?;
-                (p, (u64::from(probe.width), u64::from(probe.height), probe.frames, probe.seconds))
+                (Some(p), (u64::from(probe.width), u64::from(probe.height), probe.frames, probe.seconds))
             }
         };
         let (w, h, frames, seconds) = probed;
@@ -346,29 +443,27 @@ async fn run_job(
                 Some(secs)
             }
         };
+        // Segments read the upload from storage themselves.
+        if upload.is_some()
+            && let Some(ranges) = segment_plan(app, job, frames, seconds)
+        {
+            *segmented = true;
+            return coordinate(app, job, &settings, &ranges, frames, &work, deadline, &stop, worker)
+                .await;
+        }
+        let input = match (fetched, &upload) {
+            (Some(p), _) => p,
+            (None, Some(u)) => tokio::time::timeout_at(deadline, app.storage.fetch_upload(&u.path, &work))
+                .await
+                .map_err(|_| late("copying the upload from storage"))?
+                .map_err(|e| storage_failed(job, &e))?,
+            (None, None) => unreachable!("a job has an upload or a video_url"),
+        };
         let limited = matches!(app.store.key_limit(&job.key_id), Ok(Some(Some(_))));
         let limits = budget::runner_limits(&app.config, held.filter(|_| limited));
-        let bg_image = match &settings.background {
-            Background::Image(url) => {
-                let p = work.join("background");
-                let limit = app.config.max_upload_bytes.min(50_000_000);
-                tokio::time::timeout_at(deadline, fetch(app, job, "the background image", url, &p, limit))
-                    .await
-                    .map_err(|_| late("fetching the background image"))??;
-                budget::check_image(&app.config, &p)?;
-                Some(p)
-            }
-            _ => None,
-        };
+        let bg_image = background_image(app, job, &settings, &work, deadline, late).await?;
         let format = job.output_format;
-        let ext = format.extension();
-        // A run that lost its lease must not overwrite the recorded one's.
-        let file = if job.attempts <= 1 {
-            format!("{}.{ext}", job.id)
-        } else {
-            format!("{}-{}.{ext}", job.id, job.attempts)
-        };
-        let partial = work.join(format!("output.{ext}"));
+        let partial = work.join(format!("output.{}", format.extension()));
         let store = app.store.clone();
         let job_id = job.id.clone();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -384,23 +479,18 @@ async fn run_job(
                 frames: None,
             };
             let mut last = -1.0;
-            let r = rbv_runner::run_limited(&spec, &limits, |p| {
+            rbv_runner::run_limited(&spec, &limits, |p| {
                 let pct = p.percent().clamp(0.0, 99.0);
                 if pct - last >= 1.0 {
                     last = pct;
                     let _ = store.set_progress(&job_id, pct);
                 }
-            });
-            let o = r.map_err(|f| match f {
-                rbv_runner::Failure::Timeout(_) => late("processing"),
-                rbv_runner::Failure::Limit(why) => format!("{why} (the job was stopped there)"),
-                f if f.input_unreadable() => format!("the input video cannot be read: {f}"),
-                f => f.to_string(),
-            })?;
-            Ok::<_, String>(o)
+            })
+            .map_err(|f| runner_failure(f, late))
         })
         .await
         .map_err(|e| format!("processing stopped: {e}"))??;
+        let file = output_name(job);
         app.storage
             .keep_output(&partial, &file)
             .await
@@ -411,6 +501,349 @@ async fn run_job(
     .await;
     let _ = tokio::fs::remove_dir_all(&work).await;
     result
+}
+
+/// The job's output in storage; a run that lost its lease must not
+/// overwrite the recorded one's.
+fn output_name(job: &Job) -> String {
+    let ext = job.output_format.extension();
+    if job.attempts <= 1 {
+        format!("{}.{ext}", job.id)
+    } else {
+        format!("{}-{}.{ext}", job.id, job.attempts)
+    }
+}
+
+/// A long job's run: plans its segments (or takes over the plan of a run
+/// that stopped), processes its own segments while other workers take
+/// theirs, and once all are done joins their parts into the output.
+#[allow(clippy::too_many_arguments)]
+async fn coordinate(
+    app: &Arc<App>,
+    job: &Job,
+    settings: &Settings,
+    ranges: &[store::Range],
+    frames: u64,
+    work: &Path,
+    deadline: tokio::time::Instant,
+    stop: &AtomicBool,
+    worker: &str,
+) -> Result<Done, String> {
+    let lost = || "this run lost the job's lease (another run has it)".to_string();
+    let (plan, stale) = app
+        .store
+        .plan_segments(&job.id, job.attempts, ranges)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(lost)?;
+    for part in stale {
+        let _ = app.storage.delete_output(&part).await;
+    }
+    log::line(&[
+        ("event", "segments"),
+        ("job_id", &job.id),
+        ("count", &plan.len().to_string()),
+        ("frames", &frames.to_string()),
+        ("worker", worker),
+    ]);
+    let pool = Pool::for_model(job.model).name();
+    let mut last = -1.0;
+    let done = loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(lost());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "the job took longer than {} s (--job-timeout) processing",
+                app.config.job_timeout.as_secs()
+            ));
+        }
+        let segments = match app.store.segments(&job.id) {
+            Ok(s) if !s.is_empty() => s,
+            Ok(_) => return Err(lost()),
+            Err(e) => {
+                log::line(&[
+                    ("event", "segments"),
+                    ("job_id", &job.id),
+                    ("error", &e.to_string()),
+                ]);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Some(f) = segments.iter().find(|s| s.status == "failed") {
+            return Err(format!(
+                "segment {} of {} (frames from {}): {}",
+                f.idx + 1,
+                segments.len(),
+                f.first_frame,
+                f.error.as_deref().unwrap_or("failed")
+            ));
+        }
+        if segments.iter().all(|s| s.status == "done") {
+            break segments;
+        }
+        let written: i64 = segments.iter().map(|s| s.frames_done).sum();
+        let pct = (100.0 * written as f64 / frames.max(1) as f64).clamp(0.0, 99.0);
+        if pct - last >= 1.0 {
+            last = pct;
+            let _ = app.store.set_progress(&job.id, pct);
+        }
+        match app
+            .store
+            .claim_segment(pool, Some(&job.id), app.config.max_attempts)
+        {
+            Ok(ClaimedSegment::Segment(s)) => run_segment(app, *s, worker).await,
+            Ok(ClaimedSegment::GaveUp(_)) => {}
+            Ok(ClaimedSegment::Nothing) => tokio::time::sleep(Duration::from_secs(1)).await,
+            Err(e) => {
+                log::line(&[
+                    ("event", "segments"),
+                    ("job_id", &job.id),
+                    ("error", &e.to_string()),
+                ]);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    // The parts, in order (a range that held no frame has none).
+    let mut parts = Vec::new();
+    for name in done.iter().filter_map(|s| s.output_file.as_deref()) {
+        let part = tokio::time::timeout_at(deadline, app.storage.fetch_output(name, work))
+            .await
+            .map_err(|_| "the job took longer than --job-timeout joining its segments".to_string())?
+            .map_err(|e| storage_failed(job, &e))?;
+        parts.push(part);
+    }
+    let written: u64 = done.iter().map(|s| s.frames_done.max(0) as u64).sum();
+    let seconds: f64 = done.iter().filter_map(|s| s.seconds).sum();
+    let format = job.output_format;
+    let partial = work.join(format!("output.{}", format.extension()));
+    let output = partial.clone();
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let transparent = matches!(settings.background, Background::Transparent);
+    let mut outcome = tokio::task::spawn_blocking(move || {
+        let spec = rbv_runner::Spec {
+            input: &output,
+            output: &output,
+            target: rbv_runner::Target::Service(format),
+            properties: vec![(
+                "background".into(),
+                if transparent { "transparent" } else { "color" }.into(),
+            )],
+            timeout: Some(left),
+            stop: None,
+            frames: None,
+        };
+        rbv_runner::join(&parts, &spec, |_| {}).map_err(|f| format!("joining the segments: {f}"))
+    })
+    .await
+    .map_err(|e| format!("processing stopped: {e}"))??;
+    if outcome.frames != written {
+        return Err(format!(
+            "joining the segments gave {} frames, the segments wrote {written}",
+            outcome.frames
+        ));
+    }
+    // The join's timestamps start again at each part: the segments measured.
+    outcome.processed_seconds = seconds;
+    let file = output_name(job);
+    app.storage
+        .keep_output(&partial, &file)
+        .await
+        .map_err(|e| storage_failed(job, &e))?;
+    let billed = budget::billed_seconds(seconds, written);
+    Ok((outcome, file, billed))
+}
+
+/// One segment of a long job, claimed by this node: its part made and kept
+/// in storage, and recorded (or its failure, which fails the job).
+async fn run_segment(app: &Arc<App>, segment: Segment, worker: &str) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let frames = Arc::new(AtomicU64::new(0));
+    let renewer = {
+        let (s, f) = (segment.clone(), frames.clone());
+        tokio::spawn(keep_lease(
+            app.clone(),
+            segment.job_id.clone(),
+            stop.clone(),
+            move |app| {
+                app.store
+                    .renew_segment(&s, f.load(Ordering::Relaxed) as i64)
+            },
+        ))
+    };
+    let idx = (segment.idx + 1).to_string();
+    let attempt = segment.attempts.to_string();
+    log::line(&[
+        ("event", "segment"),
+        ("job_id", &segment.job_id),
+        ("segment", &idx),
+        ("to", "processing"),
+        ("attempt", &attempt),
+        ("first_frame", &segment.first_frame.to_string()),
+        ("worker", worker),
+        ("node", app.store.node()),
+    ]);
+    let started = Instant::now();
+    let result = segment_part(app, &segment, stop, frames).await;
+    renewer.abort();
+    let line = |to: &str, extra: &[(&str, &str)]| {
+        let mut fields = vec![
+            ("event", "segment"),
+            ("job_id", segment.job_id.as_str()),
+            ("segment", idx.as_str()),
+            ("to", to),
+            ("attempt", attempt.as_str()),
+            ("worker", worker),
+            ("node", app.store.node()),
+        ];
+        fields.extend_from_slice(extra);
+        log::line(&fields);
+    };
+    match result {
+        Ok(part) => {
+            let (file, n, secs) = match &part {
+                Some((file, n, secs)) => (Some(file.as_str()), *n, *secs),
+                None => (None, 0, 0.0),
+            };
+            match app.store.finish_segment(&segment, file, n as i64, secs) {
+                Ok(true) => line(
+                    "done",
+                    &[
+                        ("frames", &n.to_string()),
+                        (
+                            "seconds",
+                            &format!("{:.3}", started.elapsed().as_secs_f64()),
+                        ),
+                    ],
+                ),
+                Ok(false) => {
+                    // Another run took the segment when this one's lease ran out.
+                    line("dropped", &[]);
+                    if let Some(file) = file {
+                        let _ = app.storage.delete_output(file).await;
+                    }
+                }
+                // Its part stays: a commit whose answer was lost may have
+                // recorded it. Unrecorded, the segment runs again when its
+                // lease runs out.
+                Err(e) => line("unrecorded", &[("error", &e.to_string())]),
+            }
+        }
+        Err(e) => {
+            if matches!(app.store.fail_segment(&segment, &e), Ok(true)) {
+                line("failed", &[("error", &e)]);
+            }
+        }
+    }
+}
+
+/// Makes a segment's lossless part and keeps it in storage: (its name,
+/// frames, media seconds), or `None` when its range held no frame.
+async fn segment_part(
+    app: &Arc<App>,
+    segment: &Segment,
+    stop: Arc<AtomicBool>,
+    frames: Arc<AtomicU64>,
+) -> Result<Option<(String, u64, f64)>, String> {
+    let job = app
+        .store
+        .job(&segment.job_id)
+        .map_err(|e| e.to_string())?
+        .ok_or("the job is gone")?;
+    let settings = job_settings(&job)?;
+    let work = app
+        .work_dir()
+        .join(format!("{}-s{}-{}", job.id, segment.idx, segment.attempts));
+    tokio::fs::create_dir_all(&work)
+        .await
+        .map_err(|e| format!("{}: {e}", work.display()))?;
+    let timeout = app.config.job_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let late = move |during: &str| {
+        format!(
+            "the segment took longer than {} s (--job-timeout) {during}",
+            timeout.as_secs()
+        )
+    };
+    let result = async {
+        let upload_id = job.upload_id.as_deref().ok_or("the job has no upload")?;
+        let u = app
+            .store
+            .upload(&job.key_id, upload_id)
+            .map_err(|e| e.to_string())?
+            .ok_or("the uploaded video is gone (removed after the retention period)")?;
+        let input = tokio::time::timeout_at(deadline, app.storage.fetch_upload(&u.path, &work))
+            .await
+            .map_err(|_| late("copying the upload from storage"))?
+            .map_err(|e| storage_failed(&job, &e))?;
+        let bg_image = background_image(app, &job, &settings, &work, deadline, late).await?;
+        // The whole input was checked against the limits when the job
+        // started; a segment is held to the same.
+        let limits = budget::runner_limits(&app.config, None);
+        let range = rbv_runner::FrameRange {
+            first: segment.first_frame.max(0) as u64,
+            end: segment.end_frame.map(|e| e.max(0) as u64),
+            warm_up: segment.warm_up.max(0) as u64,
+        };
+        let part = work.join("part.mkv");
+        let output = part.clone();
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let outcome = tokio::task::spawn_blocking(move || {
+            let spec = rbv_runner::Spec {
+                input: &input,
+                output: &output,
+                target: rbv_runner::Target::Ffv1,
+                properties: properties(&settings, bg_image.as_deref())?,
+                timeout: Some(left),
+                stop: Some(stop),
+                frames: Some(range),
+            };
+            match rbv_runner::run_limited(&spec, &limits, |p| {
+                frames.store(p.frames, Ordering::Relaxed)
+            }) {
+                Ok(o) => Ok(Some(o)),
+                Err(rbv_runner::Failure::NoFrames) => Ok(None),
+                Err(f) => Err(runner_failure(f, late)),
+            }
+        })
+        .await
+        .map_err(|e| format!("processing stopped: {e}"))??;
+        let Some(outcome) = outcome else {
+            return Ok(None);
+        };
+        let name = format!(
+            "{}.part{}-{}.mkv",
+            job.id,
+            segment.idx + 1,
+            segment.attempts
+        );
+        app.storage
+            .keep_output(&part, &name)
+            .await
+            .map_err(|e| storage_failed(&job, &e))?;
+        Ok(Some((name, outcome.frames, outcome.processed_seconds)))
+    }
+    .await;
+    let _ = tokio::fs::remove_dir_all(&work).await;
+    result
+}
+
+/// A long job's segments removed once it completed or failed, with their
+/// parts in storage.
+async fn drop_segments(app: &App, job_id: &str) {
+    match app.store.drop_segments(job_id) {
+        Ok(parts) => {
+            for part in parts {
+                let _ = app.storage.delete_output(&part).await;
+            }
+        }
+        Err(e) => log::line(&[
+            ("event", "segments"),
+            ("job_id", job_id),
+            ("error", &e.to_string()),
+        ]),
+    }
 }
 
 /// A storage failure: the detail (endpoint, bucket's answer) to the

@@ -238,6 +238,11 @@ impl Store {
                  WHERE status = 'processing' AND attempts - attempts_before >= ?1",
                 p![max_attempts, now()],
             )?;
+            // Segments the stop caught are taken again at once too.
+            c.exec(
+                "UPDATE segments SET status = 'pending', lease_until = NULL WHERE status = 'processing'",
+                p![],
+            )?;
             Ok((requeue, fail))
         })
     }
