@@ -494,6 +494,10 @@ async fn two_api_nodes_three_workers_one_killed() {
     }
     let extra: Vec<&String> = kept.iter().filter(|f| !recorded.contains(f)).collect();
     assert!(
+        !extra.iter().any(|f| f.contains(".part")),
+        "a segment's part outlived its job: {extra:?}"
+    );
+    assert!(
         extra
             .iter()
             .all(|f| f.starts_with(&format!("{killed_job}."))),
