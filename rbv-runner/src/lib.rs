@@ -319,6 +319,16 @@ fn run_head(
     }
     let rbv = by("rbv");
     let joining = matches!(head, Head::Join(_));
+    if spec.frames.is_some()
+        && spec
+            .properties
+            .iter()
+            .any(|(n, v)| n == "backend" && v == "remote")
+    {
+        return Err(Failure::Setup(
+            "a frame range needs backend=local: the remote backend returns the whole file".into(),
+        ));
+    }
     for (name, text) in spec.properties.iter().filter(|_| !joining) {
         let refused = |why: String| Failure::Property {
             name: name.clone(),

@@ -53,7 +53,9 @@ pub fn plan(frames: u64, per_segment: u64, warm_up: u64) -> Vec<FrameRange> {
 /// Frames before the warm-up are dropped as they leave the decoder
 /// (`decoded`), the warm-up's as they leave the element (`processed`); at
 /// `end` the stream ends and the decoder is told to stop. What is written
-/// starts at time 0, so parts join end to end.
+/// starts at time 0, so parts join end to end. The element must put out
+/// one frame per frame in, in order (the local backend; `mode=sync` for
+/// the warm-up to give what one run gives).
 pub(crate) fn install(decoded: &gst::Pad, processed: &gst::Pad, range: FrameRange) {
     let from = range.from();
     let seen = AtomicU64::new(0);
@@ -74,6 +76,22 @@ pub(crate) fn install(decoded: &gst::Pad, processed: &gst::Pad, range: FrameRang
         }
     });
     let skip = range.first - from;
+    // What is written starts at 0 in a segment of its own: a demuxer's
+    // segment may start later (an MP4 edit list, MPEG-TS), and frames
+    // before its start would be dropped by the encoder.
+    processed.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+        if let Some(gst::PadProbeData::Event(e)) = &info.data
+            && e.type_() == gst::EventType::Segment
+        {
+            let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+            info.data = Some(gst::PadProbeData::Event(
+                gst::event::Segment::builder(&segment)
+                    .seqnum(e.seqnum())
+                    .build(),
+            ));
+        }
+        gst::PadProbeReturn::Ok
+    });
     let out = AtomicU64::new(0);
     let base = Arc::new(std::sync::Mutex::new(None::<gst::ClockTime>));
     processed.add_probe(gst::PadProbeType::BUFFER, move |_, info| {

@@ -21,6 +21,6 @@ CREATE TABLE segments (
     output_file TEXT,
     error       TEXT,
     queued_at   INTEGER NOT NULL,
-    PRIMARY KEY (job_id, idx)
+    PRIMARY KEY (job_id, start_mark, idx)
 );
 CREATE INDEX segments_by_pool ON segments(pool, status, queued_at);

@@ -449,6 +449,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
     for id in &failed {
         log::line(&[("event", "recovered"), ("job_id", id), ("to", "failed")]);
         app.notify(id, "job.failed");
+        worker::release_spent_segments(&app, id).await;
     }
     app.webhooks.resume(&store, !shared);
 
@@ -567,7 +568,9 @@ fn listen_for_jobs(app: Arc<App>, url: String, on: Arc<std::sync::atomic::Atomic
                 // answers at once from then on (a busy loop).
                 match notes.timeout_iter(Duration::from_millis(500)).next() {
                     Ok(Some(n)) => {
-                        if let Some(q) = app.queues.named(n.payload()) {
+                        // `pool`, or `pool#n` for the n-th of a long job's segments.
+                        let pool = n.payload().split('#').next().unwrap_or_default();
+                        if let Some(q) = app.queues.named(pool) {
                             q.wake();
                         }
                     }

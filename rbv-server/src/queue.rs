@@ -125,6 +125,11 @@ impl Queue {
         self.notify.notify_one();
     }
 
+    /// Wakes every idle worker of this node (a long job's segments).
+    pub fn wake_all(&self) {
+        self.notify.notify_waiters();
+    }
+
     /// Waits until woken or `at_most` has passed (then the worker looks for
     /// jobs whose lease ran out).
     pub async fn wait(&self, at_most: Duration) {

@@ -50,7 +50,7 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
         let job = match app.store.claim_next(pool.name(), app.config.max_attempts) {
             Ok(Claimed::Job(job)) => *job,
             Ok(Claimed::GaveUp(id)) => {
-                drop_segments(&app, &id).await;
+                release_spent_segments(&app, &id).await;
                 log::line(&[
                     ("event", "job"),
                     ("job_id", &id),
@@ -131,7 +131,7 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
                     None => continue,
                 }
                 if segmented {
-                    drop_segments(&app, &job.id).await;
+                    release_spent_segments(&app, &job.id).await;
                 }
                 app.metrics
                     .job_processed(job.model.as_str(), &resolution, secs);
@@ -154,7 +154,7 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
                     continue;
                 }
                 if segmented {
-                    drop_segments(&app, &job.id).await;
+                    release_spent_segments(&app, &job.id).await;
                 }
                 app.metrics.job_finished(job.model.as_str(), "failed");
                 app.transition(&job, "processing", "failed", &[("error", &e)]);
@@ -169,26 +169,40 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
 /// doubling to 30 s) for up to ten minutes: the run's file stays, since a
 /// commit whose answer was lost may have recorded it. `None`: not known.
 async fn record(app: &App, job: &Job, done: &Completion<'_>) -> Option<bool> {
+    recorded(("complete", &job.id), done.output_file, || {
+        app.store.complete(&job.id, job.attempts, done)
+    })
+    .await
+}
+
+/// Runs a store call that records a run's result until the store answers
+/// (1 s, doubling to 30 s, for up to ten minutes; each failure logged as
+/// `event`); `None` when it never did: the run's `file` is left.
+async fn recorded(
+    (event, job_id): (&str, &str),
+    file: &str,
+    mut call: impl FnMut() -> store::Result<bool>,
+) -> Option<bool> {
     let give_up = Instant::now() + Duration::from_secs(600);
     let mut wait = Duration::from_secs(1);
     loop {
-        match app.store.complete(&job.id, job.attempts, done) {
+        match call() {
             Ok(recorded) => return Some(recorded),
             Err(e) => {
                 // The detail is for the operator's log, not the client.
                 log::line(&[
-                    ("event", "complete"),
-                    ("job_id", &job.id),
+                    ("event", event),
+                    ("job_id", job_id),
                     ("error", &e.to_string()),
                 ]);
                 if Instant::now() + wait > give_up {
                     log::line(&[
-                        ("event", "complete"),
-                        ("job_id", &job.id),
-                        ("output_file", done.output_file),
+                        ("event", event),
+                        ("job_id", job_id),
+                        ("output_file", file),
                         (
                             "error",
-                            "not recorded after 10 minutes: the job runs again when its lease runs out; this run's output file is left",
+                            "not recorded after 10 minutes: it runs again when its lease runs out; this run's output file is left",
                         ),
                     ]);
                     return None;
@@ -443,13 +457,18 @@ async fn run_job(
                 Some(secs)
             }
         };
-        // Segments read the upload from storage themselves.
-        if upload.is_some()
-            && let Some(ranges) = segment_plan(app, job, frames, seconds)
-        {
-            *segmented = true;
-            return coordinate(app, job, &settings, &ranges, frames, &work, deadline, &stop, worker)
-                .await;
+        // Segments read the upload from storage themselves. A job another
+        // run cut goes on in segments, whatever this node would choose.
+        if upload.is_some() {
+            let ranges = segment_plan(app, job, frames, seconds);
+            let cut = ranges.is_some()
+                || !app.store.segments(&job.id).map_err(|e| e.to_string())?.is_empty();
+            if cut {
+                *segmented = true;
+                let ranges = ranges.unwrap_or_default();
+                return coordinate(app, job, &settings, &ranges, frames, &work, deadline, &stop, worker)
+                    .await;
+            }
         }
         let input = match (fetched, &upload) {
             (Some(p), _) => p,
@@ -530,14 +549,16 @@ async fn coordinate(
     worker: &str,
 ) -> Result<Done, String> {
     let lost = || "this run lost the job's lease (another run has it)".to_string();
-    let (plan, stale) = app
+    // An earlier start's parts first.
+    release_spent_segments(app, &job.id).await;
+    let plan = app
         .store
         .plan_segments(&job.id, job.attempts, ranges)
         .map_err(|e| e.to_string())?
         .ok_or_else(lost)?;
-    for part in stale {
-        let _ = app.storage.delete_output(&part).await;
-    }
+    let pool = Pool::for_model(job.model);
+    // Every idle worker of the pool here (other nodes: PostgreSQL's notices).
+    app.queues.get(pool).wake_all();
     log::line(&[
         ("event", "segments"),
         ("job_id", &job.id),
@@ -545,7 +566,7 @@ async fn coordinate(
         ("frames", &frames.to_string()),
         ("worker", worker),
     ]);
-    let pool = Pool::for_model(job.model).name();
+    let pool = pool.name();
     let mut last = -1.0;
     let done = loop {
         if stop.load(Ordering::Relaxed) {
@@ -605,6 +626,23 @@ async fn coordinate(
             }
         }
     };
+    // Each segment wrote its whole range, unless the input ended before
+    // it (then the segments after it wrote nothing).
+    for (i, s) in done.iter().enumerate() {
+        let expected = s.end_frame.map(|e| e - s.first_frame);
+        let short = expected.is_some_and(|n| s.frames_done < n);
+        if expected.is_some_and(|n| s.frames_done > n)
+            || (short && done[i + 1..].iter().any(|later| later.frames_done > 0))
+        {
+            return Err(format!(
+                "segment {} of {} wrote {} frames of {}",
+                s.idx + 1,
+                done.len(),
+                s.frames_done,
+                expected.unwrap_or_default()
+            ));
+        }
+    }
     // The parts, in order (a range that held no frame has none).
     let mut parts = Vec::new();
     for name in done.iter().filter_map(|s| s.output_file.as_deref()) {
@@ -706,8 +744,12 @@ async fn run_segment(app: &Arc<App>, segment: Segment, worker: &str) {
                 Some((file, n, secs)) => (Some(file.as_str()), *n, *secs),
                 None => (None, 0, 0.0),
             };
-            match app.store.finish_segment(&segment, file, n as i64, secs) {
-                Ok(true) => line(
+            let recorded = recorded(("segment", &segment.job_id), file.unwrap_or("-"), || {
+                app.store.finish_segment(&segment, file, n as i64, secs)
+            })
+            .await;
+            match recorded {
+                Some(true) => line(
                     "done",
                     &[
                         ("frames", &n.to_string()),
@@ -717,25 +759,51 @@ async fn run_segment(app: &Arc<App>, segment: Segment, worker: &str) {
                         ),
                     ],
                 ),
-                Ok(false) => {
+                Some(false) => {
                     // Another run took the segment when this one's lease ran out.
                     line("dropped", &[]);
                     if let Some(file) = file {
                         let _ = app.storage.delete_output(file).await;
                     }
                 }
-                // Its part stays: a commit whose answer was lost may have
-                // recorded it. Unrecorded, the segment runs again when its
-                // lease runs out.
-                Err(e) => line("unrecorded", &[("error", &e.to_string())]),
+                // Its part stays (a commit whose answer was lost may have
+                // recorded it); the segment runs again when its lease runs out.
+                None => line("unrecorded", &[]),
             }
         }
-        Err(e) => {
+        Err(Stopped::Failed(e)) => {
             if matches!(app.store.fail_segment(&segment, &e), Ok(true)) {
                 line("failed", &[("error", &e)]);
             }
         }
+        // Not this run's to decide: its lease is gone, or the store did not
+        // answer (the segment runs again when its lease runs out).
+        Err(Stopped::Again(why)) => line("stopped", &[("error", &why)]),
     }
+}
+
+/// Why a segment's run ended without a part.
+enum Stopped {
+    /// The segment cannot be made (its job fails, naming it).
+    Failed(String),
+    /// This run stopped (its lease was lost, the store did not answer).
+    Again(String),
+}
+
+impl From<String> for Stopped {
+    fn from(e: String) -> Stopped {
+        Stopped::Failed(e)
+    }
+}
+
+impl From<&str> for Stopped {
+    fn from(e: &str) -> Stopped {
+        Stopped::Failed(e.to_owned())
+    }
+}
+
+fn again(e: impl std::fmt::Display) -> Stopped {
+    Stopped::Again(e.to_string())
 }
 
 /// Makes a segment's lossless part and keeps it in storage: (its name,
@@ -745,16 +813,22 @@ async fn segment_part(
     segment: &Segment,
     stop: Arc<AtomicBool>,
     frames: Arc<AtomicU64>,
-) -> Result<Option<(String, u64, f64)>, String> {
+) -> Result<Option<(String, u64, f64)>, Stopped> {
     let job = app
         .store
         .job(&segment.job_id)
-        .map_err(|e| e.to_string())?
+        .map_err(again)?
         .ok_or("the job is gone")?;
     let settings = job_settings(&job)?;
-    let work = app
-        .work_dir()
-        .join(format!("{}-s{}-{}", job.id, segment.idx, segment.attempts));
+    // Named by the run (start, segment, attempt): a late run of an earlier
+    // start may still be busy with its own.
+    let run = format!(
+        "s{}-{}-{}",
+        segment.start_mark,
+        segment.idx + 1,
+        segment.attempts
+    );
+    let work = app.work_dir().join(format!("{}-{run}", job.id));
     tokio::fs::create_dir_all(&work)
         .await
         .map_err(|e| format!("{}: {e}", work.display()))?;
@@ -771,16 +845,17 @@ async fn segment_part(
         let u = app
             .store
             .upload(&job.key_id, upload_id)
-            .map_err(|e| e.to_string())?
+            .map_err(again)?
             .ok_or("the uploaded video is gone (removed after the retention period)")?;
         let input = tokio::time::timeout_at(deadline, app.storage.fetch_upload(&u.path, &work))
             .await
             .map_err(|_| late("copying the upload from storage"))?
             .map_err(|e| storage_failed(&job, &e))?;
         let bg_image = background_image(app, &job, &settings, &work, deadline, late).await?;
-        // The whole input was checked against the limits when the job
-        // started; a segment is held to the same.
-        let limits = budget::runner_limits(&app.config, None);
+        // The same caps as one run over the whole input (each segment
+        // decodes the input from its start).
+        let limited = matches!(app.store.key_limit(&job.key_id), Ok(Some(Some(_))));
+        let limits = budget::runner_limits(&app.config, job.reserved_seconds.filter(|_| limited));
         let range = rbv_runner::FrameRange {
             first: segment.first_frame.max(0) as u64,
             end: segment.end_frame.map(|e| e.max(0) as u64),
@@ -789,6 +864,7 @@ async fn segment_part(
         let part = work.join("part.mkv");
         let output = part.clone();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let stopped = stop.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let spec = rbv_runner::Spec {
                 input: &input,
@@ -808,16 +884,20 @@ async fn segment_part(
             }
         })
         .await
-        .map_err(|e| format!("processing stopped: {e}"))??;
-        let Some(outcome) = outcome else {
+        .map_err(|e| format!("processing stopped: {e}"))?;
+        // A run whose lease was lost was ended early: what it wrote is not
+        // the segment.
+        if stopped.load(Ordering::Relaxed)
+            || outcome
+                .as_ref()
+                .is_ok_and(|o| o.as_ref().is_some_and(|o| o.interrupted))
+        {
+            return Err(again("this run lost the segment's lease"));
+        }
+        let Some(outcome) = outcome? else {
             return Ok(None);
         };
-        let name = format!(
-            "{}.part{}-{}.mkv",
-            job.id,
-            segment.idx + 1,
-            segment.attempts
-        );
+        let name = format!("{}.part-{run}.mkv", job.id);
         app.storage
             .keep_output(&part, &name)
             .await
@@ -829,20 +909,22 @@ async fn segment_part(
     result
 }
 
-/// A long job's segments removed once it completed or failed, with their
-/// parts in storage.
-async fn drop_segments(app: &App, job_id: &str) {
-    match app.store.drop_segments(job_id) {
-        Ok(parts) => {
-            for part in parts {
-                let _ = app.storage.delete_output(&part).await;
-            }
+/// The parts of a job's segments no run needs any more (all once the job
+/// completed or failed, an earlier start's while it runs again) deleted
+/// from storage, then their rows.
+pub(crate) async fn release_spent_segments(app: &App, job_id: &str) {
+    let released = async {
+        for part in app.store.spent_segment_parts(job_id)? {
+            let _ = app.storage.delete_output(&part).await;
         }
-        Err(e) => log::line(&[
+        app.store.forget_segments(job_id)
+    };
+    if let Err(e) = released.await {
+        log::line(&[
             ("event", "segments"),
             ("job_id", job_id),
             ("error", &e.to_string()),
-        ]),
+        ]);
     }
 }
 

@@ -13,6 +13,9 @@ use super::{JOBS_CHANNEL, Result, Store, now};
 pub struct Segment {
     pub job_id: String,
     pub idx: i64,
+    /// The start of its job it belongs to (the job's `attempts_before`
+    /// then): with `attempts`, what names one run of it.
+    pub start_mark: i64,
     pub first_frame: i64,
     /// `None`: to the input's end.
     pub end_frame: Option<i64>,
@@ -31,7 +34,7 @@ pub struct Segment {
 }
 
 const COLUMNS: &str = "job_id, idx, first_frame, end_frame, warm_up, status, attempts, \
-    lease_owner, frames_done, seconds, output_file, error";
+    lease_owner, frames_done, seconds, output_file, error, start_mark";
 
 fn segment_row(r: &Row) -> Result<Segment> {
     Ok(Segment {
@@ -47,6 +50,7 @@ fn segment_row(r: &Row) -> Result<Segment> {
         seconds: r.get(9)?,
         output_file: r.get(10)?,
         error: r.get(11)?,
+        start_mark: r.get(12)?,
     })
 }
 
@@ -80,15 +84,15 @@ fn rows_of(c: &mut Conn, job_id: &str) -> Result<Vec<Segment>> {
 impl Store {
     /// The coordinator's plan: the segments of this start of the job, made
     /// as `ranges` when it has none (a coordinator that takes over after
-    /// another stopped keeps what was done). Only for this node's run
-    /// `attempt` of the job (`None` otherwise). Also answers the parts of
-    /// an earlier start's segments, removed here, for storage to delete.
+    /// another stopped keeps what was done; `ranges` may then be empty).
+    /// Only for this node's run `attempt` of the job (`None` otherwise).
+    /// An earlier start's segments stay until `drop_segments`.
     pub fn plan_segments(
         &self,
         job_id: &str,
         attempt: i64,
         ranges: &[Range],
-    ) -> Result<Option<(Vec<Segment>, Vec<String>)>> {
+    ) -> Result<Option<Vec<Segment>>> {
         let node = self.node.as_str();
         self.with(|c| {
             let Some(r) = c.row(
@@ -103,21 +107,8 @@ impl Store {
                 return Ok(None);
             };
             let (mark, pool, queued): (i64, String, Option<i64>) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            let stale: Vec<String> = c
-                .rows(
-                    "SELECT output_file FROM segments WHERE job_id = ?1 AND start_mark <> ?2 \
-                     AND output_file IS NOT NULL",
-                    p![job_id, mark],
-                )?
-                .iter()
-                .map(|r| r.get(0))
-                .collect::<Result<_>>()?;
-            c.exec(
-                "DELETE FROM segments WHERE job_id = ?1 AND start_mark <> ?2",
-                p![job_id, mark],
-            )?;
             let mut planned = rows_of(c, job_id)?;
-            if planned.is_empty() {
+            if planned.is_empty() && !ranges.is_empty() {
                 // Queued as their job was: an older job's segments first.
                 let queued = queued.unwrap_or_else(now);
                 for (idx, (first, end, warm_up)) in ranges.iter().enumerate() {
@@ -128,11 +119,18 @@ impl Store {
                     )?;
                 }
                 if c.dialect() == Dialect::Postgres {
-                    c.exec("SELECT pg_notify(?1, ?2)", p![JOBS_CHANNEL, &pool])?;
+                    // One wake-up per segment on every node (notices of one
+                    // payload in one transaction are folded into one).
+                    for n in 1..ranges.len() {
+                        c.exec(
+                            "SELECT pg_notify(?1, ?2)",
+                            p![JOBS_CHANNEL, format!("{pool}#{n}")],
+                        )?;
+                    }
                 }
                 planned = rows_of(c, job_id)?;
             }
-            Ok(Some((planned, stale)))
+            Ok(Some(planned))
         })
     }
 
@@ -159,11 +157,13 @@ impl Store {
             };
             let Some(r) = c.row(
                 &format!(
-                    "SELECT s.job_id, s.idx, s.status, s.attempts FROM segments s \
+                    "SELECT s.job_id, s.idx, s.status, s.attempts, s.start_mark FROM segments s \
                      JOIN jobs j ON j.id = s.job_id \
                      WHERE s.pool = ?1 AND j.status = 'processing' AND s.start_mark = j.attempts_before \
                      AND (s.status = 'pending' OR (s.status = 'processing' AND s.lease_until < ?2)) \
                      AND (?3 = '' OR s.job_id = ?3) \
+                     AND NOT EXISTS (SELECT 1 FROM segments f WHERE f.job_id = s.job_id \
+                     AND f.start_mark = s.start_mark AND f.status = 'failed') \
                      ORDER BY s.queued_at, s.job_id, s.idx LIMIT 1{lock}"
                 ),
                 p![pool, t, only.unwrap_or("")],
@@ -171,12 +171,12 @@ impl Store {
             else {
                 return Ok(ClaimedSegment::Nothing);
             };
-            let (job_id, idx, status, attempts): (String, i64, String, i64) =
-                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let (job_id, idx, status, attempts, mark): (String, i64, String, i64, i64) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
             if status == "processing" && attempts >= max_attempts {
                 c.exec(
                     "UPDATE segments SET status = 'failed', lease_until = NULL, error = ?3 \
-                     WHERE job_id = ?1 AND idx = ?2",
+                     WHERE job_id = ?1 AND idx = ?2 AND start_mark = ?4",
                     p![
                         &job_id,
                         idx,
@@ -184,19 +184,22 @@ impl Store {
                             "the node processing segment {} of this job stopped answering {attempts} \
                              times; start it again to retry",
                             idx + 1
-                        )
+                        ),
+                        mark
                     ],
                 )?;
                 return Ok(ClaimedSegment::GaveUp(job_id));
             }
             c.exec(
                 "UPDATE segments SET status = 'processing', attempts = attempts + 1, frames_done = 0, \
-                 lease_owner = ?3, lease_until = ?4 WHERE job_id = ?1 AND idx = ?2",
-                p![&job_id, idx, node, t + lease],
+                 lease_owner = ?3, lease_until = ?4 WHERE job_id = ?1 AND idx = ?2 AND start_mark = ?5",
+                p![&job_id, idx, node, t + lease, mark],
             )?;
             let r = c.one_row(
-                &format!("SELECT {COLUMNS} FROM segments WHERE job_id = ?1 AND idx = ?2"),
-                p![&job_id, idx],
+                &format!(
+                    "SELECT {COLUMNS} FROM segments WHERE job_id = ?1 AND idx = ?2 AND start_mark = ?3"
+                ),
+                p![&job_id, idx, mark],
             )?;
             Ok(ClaimedSegment::Segment(Box::new(segment_row(&r)?)))
         })
@@ -209,8 +212,8 @@ impl Store {
         self.with(|c| {
             c.exec(
                 "UPDATE segments SET lease_until = ?5, frames_done = ?6 WHERE job_id = ?1 AND idx = ?2 \
-                 AND status = 'processing' AND lease_owner = ?3 AND attempts = ?4",
-                p![&s.job_id, s.idx, node, s.attempts, now() + lease, frames_done],
+                 AND status = 'processing' AND lease_owner = ?3 AND attempts = ?4 AND start_mark = ?7",
+                p![&s.job_id, s.idx, node, s.attempts, now() + lease, frames_done, s.start_mark],
             )
         })
         .map(|n| n == 1)
@@ -231,16 +234,17 @@ impl Store {
             let n = c.exec(
                 "UPDATE segments SET status = 'done', output_file = ?5, frames_done = ?6, seconds = ?7, \
                  lease_until = NULL WHERE job_id = ?1 AND idx = ?2 AND status = 'processing' \
-                 AND lease_owner = ?3 AND attempts = ?4",
-                p![&s.job_id, s.idx, node, s.attempts, output_file, frames, seconds],
+                 AND lease_owner = ?3 AND attempts = ?4 AND start_mark = ?8",
+                p![&s.job_id, s.idx, node, s.attempts, output_file, frames, seconds, s.start_mark],
             )?;
             if n == 1 {
                 return Ok(true);
             }
             let ours = c.row(
                 "SELECT 1 FROM segments WHERE job_id = ?1 AND idx = ?2 AND status = 'done' \
-                 AND lease_owner = ?3 AND attempts = ?4 AND COALESCE(output_file, '') = ?5",
-                p![&s.job_id, s.idx, node, s.attempts, output_file.unwrap_or("")],
+                 AND lease_owner = ?3 AND attempts = ?4 AND COALESCE(output_file, '') = ?5 \
+                 AND start_mark = ?6",
+                p![&s.job_id, s.idx, node, s.attempts, output_file.unwrap_or(""), s.start_mark],
             )?;
             Ok(ours.is_some())
         })
@@ -254,30 +258,41 @@ impl Store {
             c.exec(
                 "UPDATE segments SET status = 'failed', error = ?5, lease_until = NULL \
                  WHERE job_id = ?1 AND idx = ?2 AND status = 'processing' AND lease_owner = ?3 \
-                 AND attempts = ?4",
-                p![&s.job_id, s.idx, node, s.attempts, error],
+                 AND attempts = ?4 AND start_mark = ?6",
+                p![&s.job_id, s.idx, node, s.attempts, error, s.start_mark],
             )
         })
         .map(|n| n == 1)
     }
 
-    /// Removes every segment of the job (it completed or failed); answers
-    /// their parts for storage to delete.
-    pub fn drop_segments(&self, job_id: &str) -> Result<Vec<String>> {
+    /// The parts of the job's segments that no run of it needs any more:
+    /// all once the job completed or failed, an earlier start's while it
+    /// runs again. For storage to delete before `forget_segments`.
+    pub fn spent_segment_parts(&self, job_id: &str) -> Result<Vec<String>> {
         self.with(|c| {
-            let files = c
-                .rows(
-                    "SELECT output_file FROM segments WHERE job_id = ?1 AND output_file IS NOT NULL",
-                    p![job_id],
-                )?
-                .iter()
-                .map(|r| r.get(0))
-                .collect::<Result<_>>()?;
-            c.exec("DELETE FROM segments WHERE job_id = ?1", p![job_id])?;
-            Ok(files)
+            c.rows(
+                &format!(
+                    "SELECT output_file FROM segments WHERE {SPENT} AND output_file IS NOT NULL"
+                ),
+                p![job_id],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
         })
     }
+
+    /// Removes the rows `spent_segment_parts` answered for.
+    pub fn forget_segments(&self, job_id: &str) -> Result<()> {
+        self.with(|c| c.exec(&format!("DELETE FROM segments WHERE {SPENT}"), p![job_id]))
+            .map(|_| ())
+    }
 }
+
+/// A job's segments no run of it needs: not of its current start, or its
+/// start is over (the job is neither queued nor running).
+const SPENT: &str = "job_id = ?1 AND start_mark <> COALESCE((SELECT attempts_before FROM jobs \
+    WHERE id = ?1 AND status IN ('pending', 'processing')), -1)";
 
 #[cfg(test)]
 mod tests {
@@ -298,12 +313,12 @@ mod tests {
         let ranges = [(0, Some(10), 3), (10, Some(20), 3), (20, None, 3)];
         // Only the job's run plans.
         assert!(b.plan_segments(&id, 1, &ranges).unwrap().is_none());
-        let (plan, stale) = a.plan_segments(&id, j.attempts, &ranges).unwrap().unwrap();
+        let plan = a.plan_segments(&id, j.attempts, &ranges).unwrap().unwrap();
         assert_eq!(plan.len(), 3);
-        assert!(stale.is_empty());
+        assert!(a.spent_segment_parts(&id).unwrap().is_empty());
         assert_eq!((plan[2].first_frame, plan[2].end_frame), (20, None));
         // Planned once: a second call answers the same segments.
-        let (again, _) = a
+        let again = a
             .plan_segments(&id, j.attempts, &[(0, None, 0)])
             .unwrap()
             .unwrap();
@@ -376,17 +391,45 @@ mod tests {
         let Claimed::Job(j) = b.claim_next("light", 3).unwrap() else {
             panic!("the job again")
         };
-        let (plan, mut stale) = b
+        let plan = b
             .plan_segments(&id, j.attempts, &ranges[..2])
             .unwrap()
             .unwrap();
-        stale.sort();
-        assert_eq!(stale, ["p0.mkv", "p1.mkv"]);
         assert_eq!(plan.len(), 2);
         assert!(
             plan.iter()
-                .all(|s| s.status == "pending" && s.attempts == 0)
+                .all(|s| s.status == "pending" && s.attempts == 0 && s.start_mark == 1)
         );
+        // The earlier start's parts are spent; its late run records nothing
+        // in the new start's segments (same index, same attempt number).
+        let mut spent = b.spent_segment_parts(&id).unwrap();
+        spent.sort();
+        assert_eq!(spent, ["p0.mkv", "p1.mkv"]);
+        assert!(!b.renew_segment(&s2, 1).unwrap());
+        let new0 = take(&b, None);
+        assert_eq!((new0.idx, new0.attempts), (0, 1));
+        let old0 = Segment {
+            start_mark: 0,
+            ..new0.clone()
+        };
+        assert!(!b.finish_segment(&old0, Some("old.mkv"), 10, 1.0).unwrap());
+        assert!(!b.fail_segment(&old0, "old").unwrap());
+        assert!(!b.renew_segment(&old0, 1).unwrap());
+        b.forget_segments(&id).unwrap();
+        assert!(b.spent_segment_parts(&id).unwrap().is_empty());
+        assert_eq!(
+            b.segments(&id).unwrap().len(),
+            2,
+            "the current start's stay"
+        );
+        // Back to pending for the test below.
+        b.with(|c| {
+            c.exec(
+                "UPDATE segments SET status = 'pending', attempts = 0 WHERE idx = 0",
+                p![],
+            )
+        })
+        .unwrap();
 
         // Runs that stop answering max_attempts times fail the segment.
         for attempt in 1..=2 {
@@ -406,7 +449,19 @@ mod tests {
                 .unwrap()
                 .contains("segment 1 of this job stopped answering 2 times")
         );
-        assert_eq!(b.drop_segments(&id).unwrap(), Vec::<String>::new());
-        assert!(b.segments(&id).unwrap().is_empty());
+        // A failed segment stops its job's others from being taken.
+        assert!(matches!(
+            a.claim_segment("light", None, 3).unwrap(),
+            ClaimedSegment::Nothing
+        ));
+        // The job ends: every row is spent.
+        assert!(b.fail(&id, j.attempts, "segment 1: gave up").unwrap());
+        assert_eq!(b.spent_segment_parts(&id).unwrap(), Vec::<String>::new());
+        b.forget_segments(&id).unwrap();
+        assert!(
+            b.with(|c| c.rows("SELECT 1 FROM segments", p![]))
+                .unwrap()
+                .is_empty()
+        );
     }
 }
