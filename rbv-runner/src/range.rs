@@ -78,14 +78,22 @@ pub(crate) fn install(decoded: &gst::Pad, processed: &gst::Pad, range: FrameRang
     let skip = range.first - from;
     // What is written starts at 0 in a segment of its own: a demuxer's
     // segment may start later (an MP4 edit list, MPEG-TS), and frames
-    // before its start would be dropped by the encoder.
-    processed.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+    // before its start would be dropped by the encoder. Frames are stamped
+    // with their running time in the input's segment, less the first's.
+    let input_segment = Arc::new(std::sync::Mutex::new(
+        gst::FormattedSegment::<gst::ClockTime>::new(),
+    ));
+    let seen = input_segment.clone();
+    processed.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
         if let Some(gst::PadProbeData::Event(e)) = &info.data
-            && e.type_() == gst::EventType::Segment
+            && let gst::EventView::Segment(s) = e.view()
         {
-            let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+            if let Some(time) = s.segment().downcast_ref::<gst::ClockTime>() {
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = time.clone();
+            }
+            let fresh = gst::FormattedSegment::<gst::ClockTime>::new();
             info.data = Some(gst::PadProbeData::Event(
-                gst::event::Segment::builder(&segment)
+                gst::event::Segment::builder(&fresh)
                     .seqnum(e.seqnum())
                     .build(),
             ));
@@ -93,7 +101,7 @@ pub(crate) fn install(decoded: &gst::Pad, processed: &gst::Pad, range: FrameRang
         gst::PadProbeReturn::Ok
     });
     let out = AtomicU64::new(0);
-    let base = Arc::new(std::sync::Mutex::new(None::<gst::ClockTime>));
+    let base = std::sync::Mutex::new(None::<gst::ClockTime>);
     processed.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if out.fetch_add(1, Ordering::Relaxed) < skip {
             return consume(info);
@@ -101,9 +109,14 @@ pub(crate) fn install(decoded: &gst::Pad, processed: &gst::Pad, range: FrameRang
         if let Some(buffer) = info.buffer_mut() {
             let b = buffer.make_mut();
             if let Some(pts) = b.pts() {
+                let running = input_segment
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .to_running_time(pts)
+                    .unwrap_or(pts);
                 let mut base = base.lock().unwrap_or_else(|e| e.into_inner());
-                let first = *base.get_or_insert(pts);
-                b.set_pts(pts.saturating_sub(first));
+                let first = *base.get_or_insert(running);
+                b.set_pts(running.saturating_sub(first));
                 b.set_dts(gst::ClockTime::NONE);
             }
         }

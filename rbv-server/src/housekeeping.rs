@@ -102,8 +102,18 @@ pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, String> {
     Ok(f)
 }
 
-/// Deletes uploads and outputs older than the retention period.
+/// Deletes uploads and outputs older than the retention period, and the
+/// parts of long jobs' segments a release left (a crash, a part storage
+/// would not delete).
 pub async fn sweep(app: Arc<App>) {
+    match app.store.jobs_with_spent_segments(100) {
+        Ok(jobs) => {
+            for id in jobs {
+                crate::worker::release_spent_segments(&app, &id).await;
+            }
+        }
+        Err(e) => log::line(&[("event", "segments"), ("error", &e.to_string())]),
+    }
     if app.config.retention.is_zero() {
         return;
     }

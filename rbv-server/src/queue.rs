@@ -128,6 +128,8 @@ impl Queue {
     /// Wakes every idle worker of this node (a long job's segments).
     pub fn wake_all(&self) {
         self.notify.notify_waiters();
+        // And one permit for a worker between its look and its wait.
+        self.notify.notify_one();
     }
 
     /// Waits until woken or `at_most` has passed (then the worker looks for

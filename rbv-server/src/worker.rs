@@ -31,7 +31,7 @@ pub async fn run(app: Arc<App>, pool: Pool, name: String) {
         {
             Ok(ClaimedSegment::Segment(segment)) => {
                 queue.busy.fetch_add(1, Ordering::Relaxed);
-                run_segment(&app, *segment, &name).await;
+                run_segment(&app, *segment, &name, None).await;
                 queue.busy.fetch_sub(1, Ordering::Relaxed);
                 continue;
             }
@@ -572,12 +572,6 @@ async fn coordinate(
         if stop.load(Ordering::Relaxed) {
             return Err(lost());
         }
-        if tokio::time::Instant::now() > deadline {
-            return Err(format!(
-                "the job took longer than {} s (--job-timeout) processing",
-                app.config.job_timeout.as_secs()
-            ));
-        }
         let segments = match app.store.segments(&job.id) {
             Ok(s) if !s.is_empty() => s,
             Ok(_) => return Err(lost()),
@@ -603,6 +597,12 @@ async fn coordinate(
         if segments.iter().all(|s| s.status == "done") {
             break segments;
         }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "the job took longer than {} s (--job-timeout) processing",
+                app.config.job_timeout.as_secs()
+            ));
+        }
         let written: i64 = segments.iter().map(|s| s.frames_done).sum();
         let pct = (100.0 * written as f64 / frames.max(1) as f64).clamp(0.0, 99.0);
         if pct - last >= 1.0 {
@@ -613,7 +613,7 @@ async fn coordinate(
             .store
             .claim_segment(pool, Some(&job.id), app.config.max_attempts)
         {
-            Ok(ClaimedSegment::Segment(s)) => run_segment(app, *s, worker).await,
+            Ok(ClaimedSegment::Segment(s)) => run_segment(app, *s, worker, Some(deadline)).await,
             Ok(ClaimedSegment::GaveUp(_)) => {}
             Ok(ClaimedSegment::Nothing) => tokio::time::sleep(Duration::from_secs(1)).await,
             Err(e) => {
@@ -694,8 +694,14 @@ async fn coordinate(
 }
 
 /// One segment of a long job, claimed by this node: its part made and kept
-/// in storage, and recorded (or its failure, which fails the job).
-async fn run_segment(app: &Arc<App>, segment: Segment, worker: &str) {
+/// in storage, and recorded (or its failure, which fails the job). Within
+/// `--job-timeout`, or the job's own deadline when its coordinator runs it.
+async fn run_segment(
+    app: &Arc<App>,
+    segment: Segment,
+    worker: &str,
+    deadline: Option<tokio::time::Instant>,
+) {
     let stop = Arc::new(AtomicBool::new(false));
     let frames = Arc::new(AtomicU64::new(0));
     let renewer = {
@@ -723,7 +729,7 @@ async fn run_segment(app: &Arc<App>, segment: Segment, worker: &str) {
         ("node", app.store.node()),
     ]);
     let started = Instant::now();
-    let result = segment_part(app, &segment, stop, frames).await;
+    let result = segment_part(app, &segment, stop, frames, deadline).await;
     renewer.abort();
     let line = |to: &str, extra: &[(&str, &str)]| {
         let mut fields = vec![
@@ -771,11 +777,15 @@ async fn run_segment(app: &Arc<App>, segment: Segment, worker: &str) {
                 None => line("unrecorded", &[]),
             }
         }
-        Err(Stopped::Failed(e)) => {
-            if matches!(app.store.fail_segment(&segment, &e), Ok(true)) {
-                line("failed", &[("error", &e)]);
-            }
-        }
+        Err(Stopped::Failed(e)) => match app.store.fail_segment(&segment, &e) {
+            Ok(true) => line("failed", &[("error", &e)]),
+            Ok(false) => line("dropped", &[("error", &e)]),
+            // Not recorded: the segment runs again when its lease runs out.
+            Err(store) => line(
+                "unrecorded",
+                &[("error", &e), ("store_error", &store.to_string())],
+            ),
+        },
         // Not this run's to decide: its lease is gone, or the store did not
         // answer (the segment runs again when its lease runs out).
         Err(Stopped::Again(why)) => line("stopped", &[("error", &why)]),
@@ -813,6 +823,7 @@ async fn segment_part(
     segment: &Segment,
     stop: Arc<AtomicBool>,
     frames: Arc<AtomicU64>,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<Option<(String, u64, f64)>, Stopped> {
     let job = app
         .store
@@ -833,7 +844,8 @@ async fn segment_part(
         .await
         .map_err(|e| format!("{}: {e}", work.display()))?;
     let timeout = app.config.job_timeout;
-    let deadline = tokio::time::Instant::now() + timeout;
+    let own = tokio::time::Instant::now() + timeout;
+    let deadline = deadline.map_or(own, |d| d.min(own));
     let late = move |during: &str| {
         format!(
             "the segment took longer than {} s (--job-timeout) {during}",
@@ -909,22 +921,26 @@ async fn segment_part(
     result
 }
 
-/// The parts of a job's segments no run needs any more (all once the job
-/// completed or failed, an earlier start's while it runs again) deleted
-/// from storage, then their rows.
+/// The segments of a job no run needs any more (all once the job
+/// completed or failed, an earlier start's while it runs again) released:
+/// each part deleted from storage, then its row (a part storage would not
+/// delete keeps its row, for the hourly sweep to try again).
 pub(crate) async fn release_spent_segments(app: &App, job_id: &str) {
-    let released = async {
-        for part in app.store.spent_segment_parts(job_id)? {
-            let _ = app.storage.delete_output(&part).await;
-        }
-        app.store.forget_segments(job_id)
+    let log_error = |e: &str| log::line(&[("event", "segments"), ("job_id", job_id), ("error", e)]);
+    let spent = match app.store.spent_segments(job_id) {
+        Ok(s) => s,
+        Err(e) => return log_error(&e.to_string()),
     };
-    if let Err(e) = released.await {
-        log::line(&[
-            ("event", "segments"),
-            ("job_id", job_id),
-            ("error", &e.to_string()),
-        ]);
+    for (mark, idx, part) in spent {
+        if let Some(part) = &part
+            && let Err(e) = app.storage.delete_output(part).await
+        {
+            log_error(&e);
+            continue;
+        }
+        if let Err(e) = app.store.forget_segment(job_id, mark, idx) {
+            log_error(&e.to_string());
+        }
     }
 }
 

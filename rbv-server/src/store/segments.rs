@@ -86,7 +86,8 @@ impl Store {
     /// as `ranges` when it has none (a coordinator that takes over after
     /// another stopped keeps what was done; `ranges` may then be empty).
     /// Only for this node's run `attempt` of the job (`None` otherwise).
-    /// An earlier start's segments stay until `drop_segments`.
+    /// An earlier start's segments stay until they are released
+    /// (`spent_segments`).
     pub fn plan_segments(
         &self,
         job_id: &str,
@@ -265,27 +266,55 @@ impl Store {
         .map(|n| n == 1)
     }
 
-    /// The parts of the job's segments that no run of it needs any more:
-    /// all once the job completed or failed, an earlier start's while it
-    /// runs again. For storage to delete before `forget_segments`.
-    pub fn spent_segment_parts(&self, job_id: &str) -> Result<Vec<String>> {
+    /// The job's segments no run of it needs any more (all once the job
+    /// completed or failed, an earlier start's while it runs again):
+    /// (start, index, its part). Closed first (status `spent`), so a late
+    /// run can no longer record into them (it deletes its own part). For
+    /// storage to delete each part before `forget_segment`.
+    pub fn spent_segments(&self, job_id: &str) -> Result<Vec<(i64, i64, Option<String>)>> {
         self.with(|c| {
-            c.rows(
+            c.exec(
                 &format!(
-                    "SELECT output_file FROM segments WHERE {SPENT} AND output_file IS NOT NULL"
+                    "UPDATE segments SET status = 'spent', lease_until = NULL WHERE {SPENT} \
+                     AND status IN ('pending', 'processing')"
                 ),
                 p![job_id],
+            )?;
+            c.rows(
+                &format!("SELECT start_mark, idx, output_file FROM segments WHERE {SPENT}"),
+                p![job_id],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .collect()
+        })
+    }
+
+    /// Removes a spent segment's row (its part deleted).
+    pub fn forget_segment(&self, job_id: &str, start_mark: i64, idx: i64) -> Result<()> {
+        self.with(|c| {
+            c.exec(
+                &format!("DELETE FROM segments WHERE {SPENT} AND start_mark = ?2 AND idx = ?3"),
+                p![job_id, start_mark, idx],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// Jobs that have spent segments left (a release that did not finish:
+    /// a crash, a part storage would not delete), at most `limit`.
+    pub fn jobs_with_spent_segments(&self, limit: i64) -> Result<Vec<String>> {
+        self.with(|c| {
+            c.rows(
+                "SELECT DISTINCT job_id FROM segments s WHERE s.start_mark <> COALESCE((SELECT \
+                 attempts_before FROM jobs WHERE id = s.job_id AND status IN ('pending', 'processing')), -1) \
+                 LIMIT ?1",
+                p![limit],
             )?
             .iter()
             .map(|r| r.get(0))
             .collect()
         })
-    }
-
-    /// Removes the rows `spent_segment_parts` answered for.
-    pub fn forget_segments(&self, job_id: &str) -> Result<()> {
-        self.with(|c| c.exec(&format!("DELETE FROM segments WHERE {SPENT}"), p![job_id]))
-            .map(|_| ())
     }
 }
 
@@ -315,7 +344,7 @@ mod tests {
         assert!(b.plan_segments(&id, 1, &ranges).unwrap().is_none());
         let plan = a.plan_segments(&id, j.attempts, &ranges).unwrap().unwrap();
         assert_eq!(plan.len(), 3);
-        assert!(a.spent_segment_parts(&id).unwrap().is_empty());
+        assert!(a.spent_segments(&id).unwrap().is_empty());
         assert_eq!((plan[2].first_frame, plan[2].end_frame), (20, None));
         // Planned once: a second call answers the same segments.
         let again = a
@@ -402,9 +431,15 @@ mod tests {
         );
         // The earlier start's parts are spent; its late run records nothing
         // in the new start's segments (same index, same attempt number).
-        let mut spent = b.spent_segment_parts(&id).unwrap();
-        spent.sort();
-        assert_eq!(spent, ["p0.mkv", "p1.mkv"]);
+        let spent = b.spent_segments(&id).unwrap();
+        assert_eq!(
+            spent
+                .iter()
+                .map(|s| (s.0, s.1, s.2.as_deref()))
+                .collect::<Vec<_>>(),
+            [(0, 0, Some("p0.mkv")), (0, 1, Some("p1.mkv")), (0, 2, None)]
+        );
+        assert_eq!(b.jobs_with_spent_segments(10).unwrap(), vec![id.clone()]);
         assert!(!b.renew_segment(&s2, 1).unwrap());
         let new0 = take(&b, None);
         assert_eq!((new0.idx, new0.attempts), (0, 1));
@@ -415,8 +450,11 @@ mod tests {
         assert!(!b.finish_segment(&old0, Some("old.mkv"), 10, 1.0).unwrap());
         assert!(!b.fail_segment(&old0, "old").unwrap());
         assert!(!b.renew_segment(&old0, 1).unwrap());
-        b.forget_segments(&id).unwrap();
-        assert!(b.spent_segment_parts(&id).unwrap().is_empty());
+        for (mark, idx, _) in spent {
+            b.forget_segment(&id, mark, idx).unwrap();
+        }
+        assert!(b.spent_segments(&id).unwrap().is_empty());
+        assert!(b.jobs_with_spent_segments(10).unwrap().is_empty());
         assert_eq!(
             b.segments(&id).unwrap().len(),
             2,
@@ -454,10 +492,27 @@ mod tests {
             a.claim_segment("light", None, 3).unwrap(),
             ClaimedSegment::Nothing
         ));
-        // The job ends: every row is spent.
+        // The job ends while segment 2 runs: every row is spent, closed
+        // before it is listed, so the late run cannot record its part.
+        a.with(|c| {
+            c.exec(
+                "UPDATE segments SET status = 'processing', attempts = 1, lease_owner = ?1, \
+                 lease_until = ?2 WHERE idx = 1",
+                p![a.node(), 9_999_999_999i64],
+            )
+        })
+        .unwrap();
+        let late = a.segments(&id).unwrap()[1].clone();
+        assert!(a.renew_segment(&late, 2).unwrap(), "still running");
         assert!(b.fail(&id, j.attempts, "segment 1: gave up").unwrap());
-        assert_eq!(b.spent_segment_parts(&id).unwrap(), Vec::<String>::new());
-        b.forget_segments(&id).unwrap();
+        let spent = b.spent_segments(&id).unwrap();
+        assert_eq!(spent.len(), 2);
+        assert!(spent.iter().all(|s| s.2.is_none()));
+        assert!(!a.finish_segment(&late, Some("late.mkv"), 10, 1.0).unwrap());
+        assert!(!a.renew_segment(&late, 3).unwrap());
+        for (mark, idx, _) in spent {
+            b.forget_segment(&id, mark, idx).unwrap();
+        }
         assert!(
             b.with(|c| c.rows("SELECT 1 FROM segments", p![]))
                 .unwrap()
