@@ -3,12 +3,15 @@
 //! and 1, then 2, worker processes (one light worker each), with the media
 //! in a shared data directory, then in an S3 bucket (SeaweedFS on loopback,
 //! each node with its own data directory). For each it
-//! runs one long clip (`RBV_CLUSTER_LONG_FRAMES`, default 300 frames at
-//! 320x180, `human`) alone, then `RBV_CLUSTER_JOBS` (default 200) short jobs
-//! (6 frames at 160x90, `human` to mov) submitted at once, and prints the
-//! wall times, the throughput, and the database's transactions per short job
-//! (PostgreSQL's `xact_commit` for the bench's database, less what the
-//! bench's own polling cost, measured first).
+//! runs one long clip (`RBV_CLUSTER_LONG_FRAMES`, default 300 frames of
+//! vtest.avi at 320x240, 10 a second, `human` to mov) alone, cut into
+//! segments of `RBV_CLUSTER_SEGMENT_SECONDS` (default 10), then
+//! `RBV_CLUSTER_JOBS` (default 200) short jobs (6 frames at 160x90, `human`
+//! to mov) submitted at once, and prints the wall times, the throughput,
+//! and the database's transactions per short job (PostgreSQL's
+//! `xact_commit` for the bench's database, less what the bench's own
+//! polling cost, measured first). First, the long clip as one task on one
+//! worker (`--segment-seconds 0`): what cutting it costs or gains.
 //!
 //! Run: `cargo bench -p rbv-cli --bench server_cluster`. It uses
 //! `RBV_TEST_DATABASE_URL` when set, else starts a throwaway server with
@@ -99,6 +102,7 @@ async fn wait_completed(http: &reqwest::Client, key: &str, api: &str, n: i64) ->
 struct Run {
     storage: &'static str,
     workers: usize,
+    segment_seconds: String,
     long_s: f64,
     short_s: f64,
     tx_per_job: f64,
@@ -110,7 +114,7 @@ type Bucket = [String; 3];
 fn run(
     server: &str,
     bucket: Option<&Bucket>,
-    workers: usize,
+    (workers, segment_seconds): (usize, &str),
     short: usize,
     clips: (&Path, &Path),
     dir: &Path,
@@ -120,7 +124,10 @@ fn run(
     } else {
         "directory"
     };
-    let name = format!("rbv_bench_{storage}_{workers}w_{}", std::process::id());
+    let name = format!(
+        "rbv_bench_{storage}_{workers}w_{segment_seconds}s_{}",
+        std::process::id()
+    );
     let db = rbv_server::store::db::create_database(server, &name).unwrap();
     let key = common::create_key_in(RBV, &["--database", &db], "bench");
     let prefix = format!("s3://rbv/{name}");
@@ -145,6 +152,7 @@ fn run(
         None => dir.join(format!("data-{workers}")),
         Some(_) => dir.join(format!("data-{workers}-{i}")),
     };
+    let _ = std::fs::remove_dir_all(data(0));
     let mut nodes = vec![common::spawn_serve_env(
         RBV,
         &data(0),
@@ -163,6 +171,8 @@ fn run(
                     "1",
                     "--heavy-workers",
                     "0",
+                    "--segment-seconds",
+                    segment_seconds,
                 ][..],
                 &common_args,
             ]
@@ -191,6 +201,16 @@ fn run(
         submit(&http, &key, &api, &long_url).await;
         wait_completed(&http, &key, &api, workers as i64 + 1).await;
         let long_s = t.elapsed().as_secs_f64();
+        if short == 0 {
+            return Run {
+                storage,
+                workers,
+                segment_seconds: segment_seconds.to_owned(),
+                long_s,
+                short_s: f64::NAN,
+                tx_per_job: f64::NAN,
+            };
+        }
 
         // What the bench's own polling costs the database.
         let before = commits(server, &name);
@@ -216,6 +236,7 @@ fn run(
         Run {
             storage,
             workers,
+            segment_seconds: segment_seconds.to_owned(),
             long_s,
             short_s,
             tx_per_job: tx / short as f64,
@@ -232,10 +253,12 @@ fn main() {
     common::init();
     let short = env("RBV_CLUSTER_JOBS", 200);
     let long_frames = env("RBV_CLUSTER_LONG_FRAMES", 300);
+    let segment_seconds = env("RBV_CLUSTER_SEGMENT_SECONDS", 10).to_string();
     let dir = common::scratch("server-cluster-bench");
     let long = dir.join("long.webm");
     let small = dir.join("short.webm");
-    common::scaled_clip("demo_input.webm", long_frames, 320, 180, &long);
+    common::scaled_clip("vtest.avi", long_frames, 320, 240, &long);
+    let probed = rbv_runner::probe(&long, Duration::from_secs(60)).unwrap();
     common::scaled_clip("demo_input.webm", 6, 160, 90, &small);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let pg_dir = dir.join("pg");
@@ -263,13 +286,19 @@ fn main() {
     println!(
         "rbv serve on PostgreSQL: 1 API node + N worker processes (1 light worker each), \
          media in one data directory or in a SeaweedFS bucket, {} cores; long clip \
-         {long_frames} frames 320x180, {short} short jobs of 6 frames 160x90, human -> mov",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+         {} frames 320x240 ({:.1} s) in segments of {segment_seconds} s, {short} short jobs of \
+         6 frames 160x90, human -> mov",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        probed.frames,
+        probed.seconds,
     );
+    let clips = (long.as_path(), small.as_path());
+    // The long clip as one task: the reference for its segments.
+    let whole = run(&server, None, (1, "0"), 0, clips, &dir);
     let mut runs = Vec::new();
     for b in [None, Some(&bucket)] {
         for w in [1, 2] {
-            runs.push(run(&server, b, w, short, (&long, &small), &dir));
+            runs.push(run(&server, b, (w, &segment_seconds), short, clips, &dir));
         }
     }
     let _ = Command::new(root.join("setup/s3.sh"))
@@ -282,12 +311,17 @@ fn main() {
             .arg(&pg_dir)
             .status();
     }
-    println!("storage    workers  long clip s  short jobs s  jobs/s  transactions/job");
+    println!("storage    workers  segment s  long clip s  short jobs s  jobs/s  transactions/job");
+    println!(
+        "{:<9}  {:>7}  {:>9}  {:>11.1}  {:>12}  {:>6}  {:>16}",
+        whole.storage, whole.workers, "none", whole.long_s, "-", "-", "-"
+    );
     for r in &runs {
         println!(
-            "{:<9}  {:>7}  {:>11.1}  {:>12.1}  {:>6.2}  {:>16.1}",
+            "{:<9}  {:>7}  {:>9}  {:>11.1}  {:>12.1}  {:>6.2}  {:>16.1}",
             r.storage,
             r.workers,
+            r.segment_seconds,
             r.long_s,
             r.short_s,
             short as f64 / r.short_s,
@@ -302,6 +336,10 @@ fn main() {
             pair[0].short_s / pair[1].short_s
         );
     }
+    println!(
+        "directory, 1 worker: long clip in segments / as one task: wall time {:.2}",
+        runs[0].long_s / whole.long_s
+    );
     println!(
         "bucket / directory, 1 worker: long clip wall time {:.2}, short-job throughput {:.2}",
         runs[2].long_s / runs[0].long_s,
