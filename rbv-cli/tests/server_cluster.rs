@@ -33,16 +33,18 @@ const JOBS: usize = 20;
 const LONG_FRAMES: usize = 600;
 const SEGMENT_SECONDS: &str = "15";
 
+/// The value of `name` in a logfmt line ("?" when it has none).
+fn field(l: &str, name: &str) -> String {
+    l.split(&format!(" {name}="))
+        .nth(1)
+        .and_then(|v| v.split(' ').next())
+        .unwrap_or("?")
+        .to_owned()
+}
+
 /// Who took `job`, run by run (attempt order): (worker process index,
 /// worker name), as the workers' logs say.
 fn taken_by(workers: &[common::ServeProcess], job: &str) -> Vec<(usize, String)> {
-    let field = |l: &str, name: &str| {
-        l.split(&format!(" {name}="))
-            .nth(1)
-            .and_then(|v| v.split(' ').next())
-            .unwrap_or("?")
-            .to_owned()
-    };
     let mut out = Vec::new();
     for (i, w) in workers.iter().enumerate() {
         for l in w.log.lock().unwrap().iter() {
@@ -66,13 +68,6 @@ fn segment_runs(
     job: &str,
     to: &str,
 ) -> Vec<(u32, u32, usize, String)> {
-    let field = |l: &str, name: &str| {
-        l.split(&format!(" {name}="))
-            .nth(1)
-            .and_then(|v| v.split(' ').next())
-            .unwrap_or("?")
-            .to_owned()
-    };
     let mut out = Vec::new();
     for (i, w) in workers.iter().enumerate() {
         for l in w.log.lock().unwrap().iter() {

@@ -576,12 +576,7 @@ async fn coordinate(
             Ok(s) if !s.is_empty() => s,
             Ok(_) => return Err(lost()),
             Err(e) => {
-                log::line(&[
-                    ("event", "segments"),
-                    ("job_id", &job.id),
-                    ("error", &e.to_string()),
-                ]);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                store_trouble(&job.id, &e).await;
                 continue;
             }
         };
@@ -616,14 +611,7 @@ async fn coordinate(
             Ok(ClaimedSegment::Segment(s)) => run_segment(app, *s, worker, Some(deadline)).await,
             Ok(ClaimedSegment::GaveUp(_)) => {}
             Ok(ClaimedSegment::Nothing) => tokio::time::sleep(Duration::from_secs(1)).await,
-            Err(e) => {
-                log::line(&[
-                    ("event", "segments"),
-                    ("job_id", &job.id),
-                    ("error", &e.to_string()),
-                ]);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+            Err(e) => store_trouble(&job.id, &e).await,
         }
     };
     // Each segment wrote its whole range, unless the input ended before
@@ -691,6 +679,16 @@ async fn coordinate(
         .map_err(|e| storage_failed(job, &e))?;
     let billed = budget::billed_seconds(seconds, written);
     Ok((outcome, file, billed))
+}
+
+/// The store did not answer the coordinator: logged, and a second's pause.
+async fn store_trouble(job_id: &str, e: &store::Error) {
+    log::line(&[
+        ("event", "segments"),
+        ("job_id", job_id),
+        ("error", &e.to_string()),
+    ]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// One segment of a long job, claimed by this node: its part made and kept
