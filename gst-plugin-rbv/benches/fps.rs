@@ -339,9 +339,19 @@ fn main() {
         "{:<6} {:<5} {:<10} {:<58} {:>8} {:>9} {:>9}",
         "size", "input", "clip", "chain", "fps", "ms/frame", "CPU ms/f"
     );
-    // RBV_BENCH_ONLY=text: only the chains containing it (and no live or
-    // memory rows), for quick comparisons while working.
+    // RBV_BENCH_ONLY=text: only the chains containing it (=text: only the
+    // chain that is text) and no live or memory rows, for quick comparisons
+    // while working.
     let only = std::env::var("RBV_BENCH_ONLY").ok();
+    let skip = |chain: &str| match only.as_deref() {
+        Some(o) => match o.strip_prefix('=') {
+            Some(exact) => chain != exact,
+            None => !chain.contains(o),
+        },
+        None => false,
+    };
+    // RBV_BENCH_SIZES=720p,1080p: only those sizes (likewise).
+    let sizes = std::env::var("RBV_BENCH_SIZES").ok();
     for (w, h, label) in [
         (1280, 720, "720p"),
         (1920, 1080, "1080p"),
@@ -350,6 +360,12 @@ fn main() {
         for format in ["I420", "RGBA"] {
             for clip in ["vtest.avi", "demo_input.webm"] {
                 if label == "4K" && (format != "I420" || clip != "vtest.avi") {
+                    continue;
+                }
+                if sizes
+                    .as_deref()
+                    .is_some_and(|s| !s.split(',').any(|s| s == label))
+                {
                     continue;
                 }
                 // (chain, fresh buffers every frame). The matting frame path
@@ -395,16 +411,13 @@ fn main() {
                         ("rbvremove model=human", false),
                     ]
                 };
-                if chains
-                    .iter()
-                    .all(|(c, _)| only.as_deref().is_some_and(|o| !c.contains(o)))
-                {
+                if chains.iter().all(|(c, _)| skip(c)) {
                     continue;
                 }
                 let n = if label == "4K" { 20 } else { 50 };
                 let (caps, frames) = common::decoded_frames(clip, w, h, format, n);
                 for &(chain, fresh) in chains {
-                    if only.as_deref().is_some_and(|o| !chain.contains(o)) {
+                    if skip(chain) {
                         continue;
                     }
                     let (ms, cpu) = run_n(chain, &caps, &frames, FRAMES, fresh);
@@ -427,7 +440,7 @@ fn main() {
         }
     }
 
-    if std::env::var_os("RBV_BENCH_ONLY").is_some() {
+    if only.is_some() || sizes.is_some() {
         return;
     }
     println!(

@@ -135,6 +135,23 @@ fn main() {
             .run(&inf, st.plane_data_mut(0).unwrap(), stride)
             .unwrap();
     });
+    let bands = rayon::current_num_threads();
+    time(
+        &format!("   the sampling in {bands} bands (as the frame path runs it)"),
+        |i| {
+            let inf = gst_video::VideoFrameRef::from_buffer_ref_readable(&frames[i % 20], &in_info)
+                .unwrap();
+            let mut st = gst_video::VideoFrameRef::from_buffer_ref_writable(
+                stage_buf.make_mut(),
+                &stage_info,
+            )
+            .unwrap();
+            let stride = st.plane_stride()[0] as usize;
+            sampler
+                .run_bands(&inf, st.plane_data_mut(0).unwrap(), stride, bands)
+                .unwrap();
+        },
+    );
     let rgb: Vec<u8> = {
         let f = gst_video::VideoFrameRef::from_buffer_ref_readable(model_buf.as_ref(), &model_info)
             .unwrap();

@@ -88,9 +88,16 @@ pub struct Sampler {
     comps: Vec<Comp>,
     yuv: Option<Yuv>,
     out: (usize, usize),
-    /// Per-row sums, one run of `ow` per component (kept between frames).
+    /// One per band of rows (kept between frames).
+    scratch: Vec<Scratch>,
+}
+
+/// What a band of rows works in.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    /// Per-row sums, one run of `ow` per component.
     sums: Vec<u32>,
-    /// Scratch: two sample rows added; one output row in planar R, G, B.
+    /// Two sample rows added; one output row in planar R, G, B.
     pair: Vec<u16>,
     rgb: Vec<u8>,
 }
@@ -173,9 +180,7 @@ impl Sampler {
             None
         };
         Some(Sampler {
-            sums: vec![0; ow * comps.len()],
-            pair: Vec::new(),
-            rgb: Vec::new(),
+            scratch: Vec::new(),
             comps,
             yuv,
             out: (ow, oh),
@@ -188,6 +193,18 @@ impl Sampler {
         frame: &VideoFrameRef<&gst::BufferRef>,
         out: &mut [u8],
         stride: usize,
+    ) -> Result<(), String> {
+        self.run_bands(frame, out, stride, 1)
+    }
+
+    /// [`run`](Self::run) in `bands` bands of rows over rayon's threads
+    /// (the same result: each output row is made alone).
+    pub fn run_bands(
+        &mut self,
+        frame: &VideoFrameRef<&gst::BufferRef>,
+        out: &mut [u8],
+        stride: usize,
+        bands: usize,
     ) -> Result<(), String> {
         let (ow, oh) = self.out;
         if stride < ow * 3 || out.len() < stride * (oh - 1) + ow * 3 {
@@ -204,14 +221,53 @@ impl Sampler {
             }
             *slot = (data, st);
         }
-        let n = self.comps.len();
-        let (comps, yuv) = (&self.comps, self.yuv);
-        let (sums, pair, rgb) = (&mut self.sums, &mut self.pair, &mut self.rgb);
+        let bands = bands.clamp(1, oh);
+        if self.scratch.len() < bands {
+            self.scratch.resize_with(bands, Scratch::default);
+        }
+        let per = oh.div_ceil(bands);
+        let out = &mut out[..stride * (oh - 1) + ow * 3];
+        let rows = Rows {
+            comps: &self.comps,
+            yuv: self.yuv,
+            planes,
+            ow,
+        };
+        if bands == 1 {
+            rows.run(0, oh, out, stride, &mut self.scratch[0]);
+        } else {
+            use rayon::prelude::*;
+            out.par_chunks_mut(stride * per)
+                .zip(self.scratch.par_iter_mut())
+                .enumerate()
+                .for_each(|(i, (band, scratch))| {
+                    let first = i * per;
+                    rows.run(first, per.min(oh - first), band, stride, scratch);
+                });
+        }
+        Ok(())
+    }
+}
+
+/// What every band reads: the layout and the frame's components.
+struct Rows<'a> {
+    comps: &'a [Comp],
+    yuv: Option<Yuv>,
+    planes: [(&'a [u8], usize); 3],
+    ow: usize,
+}
+
+impl Rows<'_> {
+    /// Output rows `first..first + count` into `out` (which starts at row
+    /// `first`).
+    fn run(&self, first: usize, count: usize, out: &mut [u8], stride: usize, s: &mut Scratch) {
+        let (ow, n) = (self.ow, self.comps.len());
+        let Scratch { sums, pair, rgb } = s;
+        sums.resize(ow * n, 0);
         rgb.resize(ow * 3, 0);
-        let rows = out.chunks_mut(stride).take(oh).enumerate();
-        for (oy, row) in rows {
-            for (ci, c) in comps.iter().enumerate() {
-                let (data, st) = planes[ci];
+        for (oy, row) in (first..).zip(out.chunks_mut(stride).take(count)) {
+            for (ci, c) in self.comps.iter().enumerate() {
+                let (data, st) = self.planes[ci];
                 let [r0, r1] = c.rows[oy];
                 let sums = &mut sums[ci * ow..(ci + 1) * ow];
                 if c.single {
@@ -241,9 +297,9 @@ impl Sampler {
             let (s1, s2) = if n == 3 { rest.split_at(ow) } else { (s0, s0) };
             let (r, rest) = rgb.split_at_mut(ow);
             let (g, b) = rest.split_at_mut(ow);
-            match (&yuv, n) {
-                (Some(m), _) => to_rgb(m, s0, s1, &s2[..ow], r, g, b),
-                (None, _) => {
+            match &self.yuv {
+                Some(m) => to_rgb(m, s0, s1, &s2[..ow], r, g, b),
+                None => {
                     to_levels(s0, r);
                     to_levels(s1, g);
                     to_levels(&s2[..ow], b);
@@ -254,7 +310,6 @@ impl Sampler {
                 px.copy_from_slice(&[r, g, b]);
             }
         }
-        Ok(())
     }
 }
 
@@ -452,6 +507,51 @@ mod tests {
         let r: Vec<u8> = out.chunks(3).map(|p| p[0]).collect();
         // Pixel 2 covers x 16..24: samples at 18 (dark) and 22 (light).
         assert_eq!(r, [0, 0, 100, 200, 200, 200, 200, 200]);
+    }
+
+    #[test]
+    fn bands_give_what_one_band_gives() {
+        // A gradient with detail, in a planar, a semi-planar and a packed
+        // layout; 37 output rows, so the bands are uneven.
+        for format in [VideoFormat::I420, VideoFormat::Nv12, VideoFormat::Rgba] {
+            let (src_info, src) = frame_of(VideoFormat::Rgba, 300, 160, |f| {
+                let st = f.plane_stride()[0] as usize;
+                let d = f.plane_data_mut(0).unwrap();
+                for y in 0..160 {
+                    for x in 0..300 {
+                        let v = [(x * 7 + y) as u8, (y * 5) as u8, (x ^ y) as u8, 255];
+                        d[y * st + x * 4..][..4].copy_from_slice(&v);
+                    }
+                }
+            });
+            let info = VideoInfo::builder(format, 300, 160).build().unwrap();
+            let conv = gst_video::VideoConverter::new(&src_info, &info, None).unwrap();
+            let mut buf = gst::Buffer::with_size(info.size()).unwrap();
+            {
+                let sf = VideoFrameRef::from_buffer_ref_readable(src.as_ref(), &src_info).unwrap();
+                let mut df =
+                    VideoFrameRef::from_buffer_ref_writable(buf.get_mut().unwrap(), &info).unwrap();
+                conv.frame_ref(&sf, &mut df);
+            }
+            let one = sampled(&info, &buf, 70, 37);
+            assert!(one.iter().any(|&v| v != one[0]), "{format:?}: flat");
+            let f = VideoFrameRef::from_buffer_ref_readable(buf.as_ref(), &info).unwrap();
+            let mut s = Sampler::new(&info, 70, 37).unwrap();
+            for bands in [2, 3, 8, 100] {
+                // A stride wider than the row: the padding is left alone.
+                let stride = 70 * 3 + 5;
+                let mut out = vec![7u8; stride * 37];
+                s.run_bands(&f, &mut out, stride, bands).unwrap();
+                for (y, row) in out.chunks(stride).enumerate() {
+                    assert_eq!(
+                        row[..210],
+                        one[y * 210..][..210],
+                        "{format:?} {bands}: row {y}"
+                    );
+                    assert!(row[210..].iter().all(|&v| v == 7), "{format:?}: padding");
+                }
+            }
+        }
     }
 
     #[test]

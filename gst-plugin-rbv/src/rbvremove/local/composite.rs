@@ -33,10 +33,40 @@ pub struct Composite {
     shaper: MaskShaper,
     compositor: Compositor,
     blur: Blur,
+    /// `blur` holds this frame's background (made by `background_ahead`).
+    blur_ahead: bool,
     cover: Option<CoverCache>,
 }
 
 impl Composite {
+    /// With `background=blur`: the blurred background made now from the
+    /// foreground's colours (`fg`, the converted frame: the blur reads no
+    /// alpha), so that the frame path can make it beside the inference;
+    /// [`run`](Self::run) then uses it. Nothing for other backgrounds.
+    pub fn background_ahead(
+        &mut self,
+        look: &Look,
+        alpha: usize,
+        out_format: gst_video::VideoFormat,
+        canvas: (u32, u32),
+        fg: &gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<(), String> {
+        self.blur_ahead = false;
+        if look.background != BackgroundMode::Blur || out_format == caps::MASK_FORMAT {
+            return Ok(());
+        }
+        let stride = fg.plane_stride()[0] as usize;
+        let px = Pixels::new(
+            fg.plane_data(0).map_err(|e| e.to_string())?,
+            fg.width(),
+            fg.height(),
+            stride,
+        )?;
+        self.blur.run(px, alpha, look.blur_radius, canvas)?;
+        self.blur_ahead = true;
+        Ok(())
+    }
+
     /// `mask` (`mask_size`) made the alpha of the foreground, which the
     /// frame path has converted into `outframe` when `in_place(...)` said so,
     /// else into `frames.fg_buffer`; then the background under it on the
@@ -56,8 +86,11 @@ impl Composite {
             shaper,
             compositor,
             blur,
+            blur_ahead,
             cover,
         } = self;
+        // A blur made ahead is for this frame only.
+        let ahead = std::mem::take(blur_ahead);
         let ai = frames.alpha_offset;
         let (w, h) = (frames.fg_info.width(), frames.fg_info.height());
         let canvas = (outframe.width(), outframe.height());
@@ -133,21 +166,24 @@ impl Composite {
                         Err(e) => Err(e),
                     }
                 }
-                BackgroundMode::Blur => blur
-                    .run(px.as_pixels(), ai, look.blur_radius, canvas)
-                    .and_then(|()| {
-                        blur.with_result(|p| {
-                            compositor::under(
-                                &mut px,
-                                ai,
-                                &Background::Pixels {
-                                    pixels: p,
-                                    opaque: true,
-                                },
-                            )
-                        })
+                BackgroundMode::Blur => (if ahead {
+                    Ok(())
+                } else {
+                    blur.run(px.as_pixels(), ai, look.blur_radius, canvas)
+                })
+                .and_then(|()| {
+                    blur.with_result(|p| {
+                        compositor::under(
+                            &mut px,
+                            ai,
+                            &Background::Pixels {
+                                pixels: p,
+                                opaque: true,
+                            },
+                        )
                     })
-                    .and_then(|r| r),
+                })
+                .and_then(|r| r),
                 _ => Ok(()),
             };
             result.map_err(|e| fail("compositing failed", e))?;
@@ -250,23 +286,26 @@ impl Composite {
                 Ok(None) => Err("background=image without a background-image".into()),
                 Err(e) => Err(e),
             },
-            BackgroundMode::Blur => blur
-                .run(fg, ai, look.blur_radius, canvas)
-                .and_then(|()| {
-                    blur.with_result(|p| {
-                        compositor.compose(
-                            fg,
-                            ai,
-                            rect,
-                            &Background::Pixels {
-                                pixels: p,
-                                opaque: true,
-                            },
-                            &mut out,
-                        )
-                    })
+            BackgroundMode::Blur => (if ahead {
+                Ok(())
+            } else {
+                blur.run(fg, ai, look.blur_radius, canvas)
+            })
+            .and_then(|()| {
+                blur.with_result(|p| {
+                    compositor.compose(
+                        fg,
+                        ai,
+                        rect,
+                        &Background::Pixels {
+                            pixels: p,
+                            opaque: true,
+                        },
+                        &mut out,
+                    )
                 })
-                .and_then(|r| r),
+            })
+            .and_then(|r| r),
             _ => compositor.compose(fg, ai, rect, &Background::Transparent, &mut out),
         };
         result.map_err(|e| fail("compositing failed", e))?;

@@ -147,18 +147,20 @@ pub fn foreground(
 }
 
 /// Fills `buffer` (the model's RGB input, `info`) from `inframe`: sampled
-/// in two stages where that applies, else by the converter.
+/// in two stages where that applies (the sampling in `bands` bands of rows
+/// over the cores), else by the converter.
 pub fn model_input(
     staged: &mut Option<Staged>,
     to_model: &gst_video::VideoConverter,
     buffer: &mut gst::Buffer,
     info: &gst_video::VideoInfo,
     inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
+    bands: usize,
 ) -> Result<(), String> {
     let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), info)
         .map_err(|e| format!("cannot map the model input: {e}"))?;
     match staged {
-        Some(staged) => staged.run(inframe, &mut frame),
+        Some(staged) => staged.run(inframe, &mut frame, bands),
         None => {
             to_model.frame_ref(inframe, &mut frame);
             Ok(())
@@ -200,11 +202,13 @@ impl Staged {
         })())
     }
 
-    /// Samples `inframe` down, then converts it into `model_frame`.
+    /// Samples `inframe` down (in `bands` bands of rows), then converts it
+    /// into `model_frame`.
     fn run(
         &mut self,
         inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
         model_frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+        bands: usize,
     ) -> Result<(), String> {
         {
             let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(
@@ -214,7 +218,7 @@ impl Staged {
             .map_err(|e| e.to_string())?;
             let stride = frame.plane_stride()[0] as usize;
             let data = frame.plane_data_mut(0).map_err(|e| e.to_string())?;
-            self.sampler.run(inframe, data, stride)?;
+            self.sampler.run_bands(inframe, data, stride, bands)?;
         }
         let frame =
             gst_video::VideoFrameRef::from_buffer_ref_readable(self.buffer.as_ref(), &self.info)
@@ -271,6 +275,7 @@ impl ModelInput {
             &mut self.buffer,
             &self.info,
             inframe,
+            1,
         )?;
         let frame =
             gst_video::VideoFrameRef::from_buffer_ref_readable(self.buffer.as_ref(), &self.info)

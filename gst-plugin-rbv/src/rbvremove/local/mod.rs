@@ -244,24 +244,47 @@ impl LocalPath {
                     fast,
                     fg_info,
                     fg_buffer,
+                    alpha_offset,
                     ..
                 } = frames;
-                // On this thread only: the other core runs the model.
+                // The model's input first, on all cores (inference waits
+                // for it; nothing else would run beside it).
+                model_input(
+                    staged,
+                    to_model,
+                    model_buffer,
+                    model_info,
+                    inframe,
+                    rayon::current_num_threads(),
+                )
+                .map_err(|e| fail("cannot make the model input", e))?;
+                // On this thread only: the other core runs the model. A
+                // blurred background needs only the foreground's colours,
+                // so it is made here too, beside the inference.
+                let canvas = (outframe.width(), outframe.height());
+                let out_format = outframe.format();
                 let convert = || {
                     if in_place {
-                        foreground(fast.as_ref(), to_fg, inframe, outframe, 1)
+                        foreground(fast.as_ref(), to_fg, inframe, outframe, 1)?;
+                        composite.background_ahead(
+                            look,
+                            *alpha_offset,
+                            out_format,
+                            canvas,
+                            outframe,
+                        )
                     } else {
-                        gst_video::VideoFrameRef::from_buffer_ref_writable(
+                        let mut fg = gst_video::VideoFrameRef::from_buffer_ref_writable(
                             fg_buffer.make_mut(),
                             fg_info,
                         )
-                        .map_err(|e| e.to_string())
-                        .and_then(|mut fg| foreground(fast.as_ref(), to_fg, inframe, &mut fg, 1))
+                        .map_err(|e| e.to_string())?;
+                        foreground(fast.as_ref(), to_fg, inframe, &mut fg, 1)?;
+                        composite.background_ahead(look, *alpha_offset, out_format, canvas, &fg)
                     }
                 };
                 let (inference, converted) = rayon::join(
                     || {
-                        model_input(staged, to_model, model_buffer, model_info, inframe)?;
                         let model = gst_video::VideoFrameRef::from_buffer_ref_readable(
                             model_buffer.as_ref(),
                             model_info,
@@ -325,6 +348,7 @@ impl LocalPath {
                         &mut frames.model_buffer,
                         &frames.model_info,
                         inframe,
+                        1,
                     )
                     .map_err(|e| fail("cannot make the model input", e))?;
                     let model = gst_video::VideoFrameRef::from_buffer_ref_readable(
