@@ -364,7 +364,7 @@ fn main() {
                 }
                 if sizes
                     .as_deref()
-                    .is_some_and(|s| !s.split(',').any(|s| s == label))
+                    .is_some_and(|s| !s.split(',').any(|s| s.trim() == label))
                 {
                     continue;
                 }

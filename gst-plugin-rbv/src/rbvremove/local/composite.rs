@@ -67,6 +67,12 @@ impl Composite {
         Ok(())
     }
 
+    /// Drops a background made ahead (a flush or new caps: it was for a
+    /// frame that is gone).
+    pub fn forget_ahead(&mut self) {
+        self.blur_ahead = false;
+    }
+
     /// `mask` (`mask_size`) made the alpha of the foreground, which the
     /// frame path has converted into `outframe` when `in_place(...)` said so,
     /// else into `frames.fg_buffer`; then the background under it on the

@@ -185,6 +185,7 @@ impl LocalPath {
     /// A flush: temporal state starts anew with the next frame.
     pub fn flush(&mut self) {
         self.smoother.reset();
+        self.composite.forget_ahead();
         self.worker_reset = true;
         if let Some(c) = self.corrector.as_mut() {
             c.reset();
@@ -223,10 +224,10 @@ impl LocalPath {
             .ok_or_else(|| FrameError::new("not negotiated", "no caps were set"))?;
         let fail = FrameError::new;
 
-        // 1. The model's input (sampled straight from the incoming format)
-        // and inference, on a second thread while this one converts the input
-        // to the foreground's pixels: the largest costs, side by side on two
-        // cores (benches/profile.rs).
+        // 1. The model's input (sampled straight from the incoming format,
+        // on all cores) and inference, on a second thread while this one
+        // converts the input to the foreground's pixels: the largest costs,
+        // side by side on two cores (benches/profile.rs).
         let in_place = composite::in_place(frames, look, outframe.info());
         let model_size = (frames.model_info.width(), frames.model_info.height());
         let discont = inframe.buffer().flags().contains(gst::BufferFlags::DISCONT);
@@ -247,25 +248,31 @@ impl LocalPath {
                     alpha_offset,
                     ..
                 } = frames;
-                // The model's input first, on all cores (inference waits
-                // for it; nothing else would run beside it).
-                model_input(
-                    staged,
-                    to_model,
-                    model_buffer,
-                    model_info,
-                    inframe,
-                    rayon::current_num_threads(),
-                )
-                .map_err(|e| fail("cannot make the model input", e))?;
+                // A sampled model input first, in bands on all cores (the
+                // inference waits for it; nothing would run beside it).
+                // GStreamer's converter, where the sampler does not apply,
+                // runs on one thread: beside the conversion, as before.
+                let sample_first = staged.is_some();
+                if sample_first {
+                    model_input(
+                        staged,
+                        to_model,
+                        model_buffer,
+                        model_info,
+                        inframe,
+                        rayon::current_num_threads(),
+                    )
+                    .map_err(|e| fail("cannot make the model input", e))?;
+                }
                 // On this thread only: the other core runs the model. A
                 // blurred background needs only the foreground's colours,
                 // so it is made here too, beside the inference.
                 let canvas = (outframe.width(), outframe.height());
                 let out_format = outframe.format();
                 let convert = || {
-                    if in_place {
-                        foreground(fast.as_ref(), to_fg, inframe, outframe, 1)?;
+                    let ahead = if in_place {
+                        foreground(fast.as_ref(), to_fg, inframe, outframe, 1)
+                            .map_err(|e| fail("cannot convert the foreground", e))?;
                         composite.background_ahead(
                             look,
                             *alpha_offset,
@@ -278,13 +285,18 @@ impl LocalPath {
                             fg_buffer.make_mut(),
                             fg_info,
                         )
-                        .map_err(|e| e.to_string())?;
-                        foreground(fast.as_ref(), to_fg, inframe, &mut fg, 1)?;
+                        .map_err(|e| fail("cannot map the foreground", e.to_string()))?;
+                        foreground(fast.as_ref(), to_fg, inframe, &mut fg, 1)
+                            .map_err(|e| fail("cannot convert the foreground", e))?;
                         composite.background_ahead(look, *alpha_offset, out_format, canvas, &fg)
-                    }
+                    };
+                    ahead.map_err(|e| fail("compositing failed", e))
                 };
                 let (inference, converted) = rayon::join(
                     || {
+                        if !sample_first {
+                            model_input(staged, to_model, model_buffer, model_info, inframe, 1)?;
+                        }
                         let model = gst_video::VideoFrameRef::from_buffer_ref_readable(
                             model_buffer.as_ref(),
                             model_info,
@@ -316,7 +328,7 @@ impl LocalPath {
                     },
                     convert,
                 );
-                converted.map_err(|e| fail("cannot convert the foreground", e))?;
+                converted?;
                 let (size, took) = inference.map_err(|e| fail("inference failed", e))?;
                 (
                     size,

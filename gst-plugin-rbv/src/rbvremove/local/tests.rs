@@ -465,3 +465,48 @@ fn before_the_first_mask_frames_leave_as_asked() {
         share(|v| v > 240)
     );
 }
+
+#[test]
+fn a_blur_made_beside_the_inference_is_the_blur_of_the_cut_frame() {
+    // Sync mode makes the blurred background while the model runs, before
+    // the frame has its alpha: it must be what blurring the finished cut
+    // gives (the blur reads colours only).
+    let (in_info, input) = photo("voc_rgb.jpg", VideoFormat::I420);
+    let (w, h) = (in_info.width(), in_info.height());
+    let out = info(VideoFormat::Rgba, w, h);
+    let blur_look = look(BackgroundMode::Blur);
+    let mut path = human(Mode::Sync);
+    path.set_caps(&in_info, &out).unwrap();
+    let blurred = packed(
+        &run(&mut path, &blur_look, (&in_info, &input), &out).0,
+        &out,
+    );
+    let mut path = human(Mode::Sync);
+    path.set_caps(&in_info, &out).unwrap();
+    let transparent = look(BackgroundMode::Transparent);
+    let (mut cut, _) = run(&mut path, &transparent, (&in_info, &input), &out);
+    assert!(alpha(&packed(&cut, &out)).iter().any(|&a| a < 128));
+    {
+        use rbv_core::compositor::{self, Background, Blur, PixelsMut};
+        let mut frame = VideoFrameRef::from_buffer_ref_writable(cut.make_mut(), &out).unwrap();
+        let stride = frame.plane_stride()[0] as usize;
+        let mut px = PixelsMut::new(frame.plane_data_mut(0).unwrap(), w, h, stride).unwrap();
+        let mut blur = Blur::new();
+        blur.run(px.as_pixels(), 3, blur_look.blur_radius, (w, h))
+            .unwrap();
+        blur.with_result(|p| {
+            compositor::under(
+                &mut px,
+                3,
+                &Background::Pixels {
+                    pixels: p,
+                    opaque: true,
+                },
+            )
+        })
+        .unwrap()
+        .unwrap();
+    }
+    assert!(alpha(&blurred).iter().all(|&a| a == 255));
+    assert!(blurred == packed(&cut, &out), "the blur made ahead differs");
+}
