@@ -435,11 +435,14 @@ async fn run_job(
             }
         };
         // Segments read the upload from storage themselves. A job another
-        // run cut goes on in segments, whatever this node would choose.
+        // run cut goes on in segments, whatever this node would choose
+        // (only a later run can find segments: a job's first run asks no
+        // more of the database than before segments existed).
         if upload.is_some() {
             let ranges = segment_plan(app, job, frames, seconds);
             let cut = ranges.is_some()
-                || !app.store.segments(&job.id).map_err(|e| e.to_string())?.is_empty();
+                || (job.attempts > 1
+                    && !app.store.segments(&job.id).map_err(|e| e.to_string())?.is_empty());
             if cut {
                 *segmented = true;
                 let ranges = ranges.unwrap_or_default();
