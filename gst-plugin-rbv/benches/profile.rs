@@ -102,17 +102,7 @@ fn main() {
         |i| {
             let inf = gst_video::VideoFrameRef::from_buffer_ref_readable(&frames[i % 20], &in_info)
                 .unwrap();
-            {
-                let mut st = gst_video::VideoFrameRef::from_buffer_ref_writable(
-                    stage_buf.make_mut(),
-                    &stage_info,
-                )
-                .unwrap();
-                let stride = st.plane_stride()[0] as usize;
-                sampler
-                    .run(&inf, st.plane_data_mut(0).unwrap(), stride)
-                    .unwrap();
-            }
+            sample(&mut sampler, &inf, &mut stage_buf, &stage_info, 1);
             let st =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(stage_buf.as_ref(), &stage_info)
                     .unwrap();
@@ -124,34 +114,20 @@ fn main() {
             halve.frame_ref(&st, &mut out);
         },
     );
-    time("   of which the sampling alone", |i| {
-        let inf =
-            gst_video::VideoFrameRef::from_buffer_ref_readable(&frames[i % 20], &in_info).unwrap();
-        let mut st =
-            gst_video::VideoFrameRef::from_buffer_ref_writable(stage_buf.make_mut(), &stage_info)
-                .unwrap();
-        let stride = st.plane_stride()[0] as usize;
-        sampler
-            .run(&inf, st.plane_data_mut(0).unwrap(), stride)
-            .unwrap();
-    });
     let bands = rayon::current_num_threads();
-    time(
-        &format!("   the sampling in {bands} bands (as the frame path runs it)"),
-        |i| {
+    for (label, n) in [
+        ("   of which the sampling alone".to_string(), 1),
+        (
+            format!("   the sampling in {bands} bands (as the frame path runs it)"),
+            bands,
+        ),
+    ] {
+        time(&label, |i| {
             let inf = gst_video::VideoFrameRef::from_buffer_ref_readable(&frames[i % 20], &in_info)
                 .unwrap();
-            let mut st = gst_video::VideoFrameRef::from_buffer_ref_writable(
-                stage_buf.make_mut(),
-                &stage_info,
-            )
-            .unwrap();
-            let stride = st.plane_stride()[0] as usize;
-            sampler
-                .run_bands(&inf, st.plane_data_mut(0).unwrap(), stride, bands)
-                .unwrap();
-        },
-    );
+            sample(&mut sampler, &inf, &mut stage_buf, &stage_info, n);
+        });
+    }
     let rgb: Vec<u8> = {
         let f = gst_video::VideoFrameRef::from_buffer_ref_readable(model_buf.as_ref(), &model_info)
             .unwrap();
@@ -348,4 +324,19 @@ fn detector_stages(
             every - 1.0
         );
     }
+}
+
+/// `inf` sampled into `buf` (`info`) in `bands` bands.
+fn sample(
+    sampler: &mut rbv_core::sample::Sampler,
+    inf: &gst_video::VideoFrameRef<&gst::BufferRef>,
+    buf: &mut gst::Buffer,
+    info: &gst_video::VideoInfo,
+    bands: usize,
+) {
+    let mut st = gst_video::VideoFrameRef::from_buffer_ref_writable(buf.make_mut(), info).unwrap();
+    let stride = st.plane_stride()[0] as usize;
+    sampler
+        .run_bands(inf, st.plane_data_mut(0).unwrap(), stride, bands)
+        .unwrap();
 }

@@ -418,6 +418,26 @@ mod tests {
             .collect()
     }
 
+    /// `src` painted into a frame of `format` by GStreamer's converter.
+    fn converted(
+        src_info: &VideoInfo,
+        src: &gst::Buffer,
+        format: VideoFormat,
+    ) -> (VideoInfo, gst::Buffer) {
+        let info = VideoInfo::builder(format, src_info.width(), src_info.height())
+            .build()
+            .unwrap();
+        let conv = gst_video::VideoConverter::new(src_info, &info, None).unwrap();
+        let mut buf = gst::Buffer::with_size(info.size()).unwrap();
+        {
+            let sf = VideoFrameRef::from_buffer_ref_readable(src.as_ref(), src_info).unwrap();
+            let mut df =
+                VideoFrameRef::from_buffer_ref_writable(buf.get_mut().unwrap(), &info).unwrap();
+            conv.frame_ref(&sf, &mut df);
+        }
+        (info, buf)
+    }
+
     fn sampled(info: &VideoInfo, buf: &gst::Buffer, w: u32, h: u32) -> Vec<u8> {
         let mut s = Sampler::new(info, w, h).unwrap();
         let mut out = vec![0u8; (w * h * 3) as usize];
@@ -452,15 +472,7 @@ mod tests {
                     p.copy_from_slice(&[230, 120, 40, 255]);
                 }
             });
-            let info = VideoInfo::builder(format, 64, 36).build().unwrap();
-            let conv = gst_video::VideoConverter::new(&src_info, &info, None).unwrap();
-            let mut buf = gst::Buffer::with_size(info.size()).unwrap();
-            {
-                let sf = VideoFrameRef::from_buffer_ref_readable(src.as_ref(), &src_info).unwrap();
-                let mut df =
-                    VideoFrameRef::from_buffer_ref_writable(buf.get_mut().unwrap(), &info).unwrap();
-                conv.frame_ref(&sf, &mut df);
-            }
+            let (info, buf) = converted(&src_info, &src, format);
             // The colour comes back (within YUV rounding), and within the
             // converter's own fixed-point error of what it makes.
             let a = sampled(&info, &buf, 16, 9);
@@ -524,15 +536,7 @@ mod tests {
                     }
                 }
             });
-            let info = VideoInfo::builder(format, 300, 160).build().unwrap();
-            let conv = gst_video::VideoConverter::new(&src_info, &info, None).unwrap();
-            let mut buf = gst::Buffer::with_size(info.size()).unwrap();
-            {
-                let sf = VideoFrameRef::from_buffer_ref_readable(src.as_ref(), &src_info).unwrap();
-                let mut df =
-                    VideoFrameRef::from_buffer_ref_writable(buf.get_mut().unwrap(), &info).unwrap();
-                conv.frame_ref(&sf, &mut df);
-            }
+            let (info, buf) = converted(&src_info, &src, format);
             let one = sampled(&info, &buf, 70, 37);
             assert!(one.iter().any(|&v| v != one[0]), "{format:?}: flat");
             let f = VideoFrameRef::from_buffer_ref_readable(buf.as_ref(), &info).unwrap();

@@ -172,24 +172,20 @@ impl Composite {
                         Err(e) => Err(e),
                     }
                 }
-                BackgroundMode::Blur => (if ahead {
-                    Ok(())
-                } else {
-                    blur.run(px.as_pixels(), ai, look.blur_radius, canvas)
-                })
-                .and_then(|()| {
-                    blur.with_result(|p| {
-                        compositor::under(
-                            &mut px,
-                            ai,
-                            &Background::Pixels {
-                                pixels: p,
-                                opaque: true,
-                            },
-                        )
+                BackgroundMode::Blur => blur_of(blur, ahead, px.as_pixels(), ai, look, canvas)
+                    .and_then(|()| {
+                        blur.with_result(|p| {
+                            compositor::under(
+                                &mut px,
+                                ai,
+                                &Background::Pixels {
+                                    pixels: p,
+                                    opaque: true,
+                                },
+                            )
+                        })
                     })
-                })
-                .and_then(|r| r),
+                    .and_then(|r| r),
                 _ => Ok(()),
             };
             result.map_err(|e| fail("compositing failed", e))?;
@@ -292,31 +288,43 @@ impl Composite {
                 Ok(None) => Err("background=image without a background-image".into()),
                 Err(e) => Err(e),
             },
-            BackgroundMode::Blur => (if ahead {
-                Ok(())
-            } else {
-                blur.run(fg, ai, look.blur_radius, canvas)
-            })
-            .and_then(|()| {
-                blur.with_result(|p| {
-                    compositor.compose(
-                        fg,
-                        ai,
-                        rect,
-                        &Background::Pixels {
-                            pixels: p,
-                            opaque: true,
-                        },
-                        &mut out,
-                    )
+            BackgroundMode::Blur => blur_of(blur, ahead, fg, ai, look, canvas)
+                .and_then(|()| {
+                    blur.with_result(|p| {
+                        compositor.compose(
+                            fg,
+                            ai,
+                            rect,
+                            &Background::Pixels {
+                                pixels: p,
+                                opaque: true,
+                            },
+                            &mut out,
+                        )
+                    })
                 })
-            })
-            .and_then(|r| r),
+                .and_then(|r| r),
             _ => compositor.compose(fg, ai, rect, &Background::Transparent, &mut out),
         };
         result.map_err(|e| fail("compositing failed", e))?;
         Ok(())
     }
+}
+
+/// `blur` made from `fg` for `canvas`, unless it was made ahead for this
+/// frame.
+fn blur_of(
+    blur: &mut Blur,
+    ahead: bool,
+    fg: Pixels,
+    alpha: usize,
+    look: &Look,
+    canvas: (u32, u32),
+) -> Result<(), String> {
+    if ahead {
+        return Ok(());
+    }
+    blur.run(fg, alpha, look.blur_radius, canvas)
 }
 
 /// Whether the foreground is converted straight into the output frame: the
