@@ -2,7 +2,8 @@
 //! Text prompts with local models. The hosted service's `pro` model takes a
 //! prompt ("person, clothing accessories, glowing ring") that says what to
 //! keep. Locally the detector ([`crate::detect`]) makes it work for COCO's
-//! 80 classes: [`select`] maps each comma-separated term, with the synonyms
+//! 80 classes: [`select`] maps each term (split on commas, `&`, `+`, "and"
+//! and "with"), with the synonyms
 //! and groups users type ("people", "puppy", "clothing accessories"), to
 //! classes, and names the terms that map to none; no prompt keeps people.
 //!
@@ -78,14 +79,28 @@ fn canonical(term: &str) -> String {
     }
 }
 
-/// The comma-separated terms of `prompt`, trimmed, empty ones dropped.
+/// Words that join terms as a comma does: "people and bus", "person with
+/// guitar" ask for two things each (no COCO name nor synonym holds one).
+const JOINING_WORDS: [&str; 2] = ["and", "with"];
+
+/// The terms of `prompt`: split on commas, `&`, `+` and the words "and" and
+/// "with", trimmed, empty ones dropped.
 pub fn terms(prompt: &str) -> Vec<String> {
-    prompt
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect()
+    let mut out = Vec::new();
+    for piece in prompt.split([',', '&', '+']) {
+        let mut term: Vec<&str> = Vec::new();
+        for word in piece.split_whitespace() {
+            if JOINING_WORDS.iter().any(|j| word.eq_ignore_ascii_case(j)) {
+                out.push(term.join(" "));
+                term.clear();
+            } else {
+                term.push(word);
+            }
+        }
+        out.push(term.join(" "));
+    }
+    out.retain(|t| !t.is_empty());
+    out
 }
 
 /// The terms of `prompt` a model that `keeps` this cannot honour, as written.
@@ -139,5 +154,30 @@ mod tests {
         assert_eq!(canonical("glass"), "glass");
         assert_eq!(canonical("Persons"), "person");
         assert_eq!(terms("a,, b ,"), ["a", "b"]);
+    }
+
+    #[test]
+    fn and_ampersand_plus_and_with_join_terms_as_commas_do() {
+        assert_eq!(terms("people and bus"), ["people", "bus"]);
+        assert_eq!(terms("person & dog+cat"), ["person", "dog", "cat"]);
+        assert_eq!(
+            terms("Person WITH guitar, AND chair"),
+            ["Person", "guitar", "chair"]
+        );
+        assert_eq!(terms("cat and and dog &"), ["cat", "dog"]);
+        // Whole words only: "sandwich", "hand" and "without" stay as written.
+        assert_eq!(
+            terms("sandwich, hand bag, without"),
+            ["sandwich", "hand bag", "without"]
+        );
+        assert_eq!(terms("  teddy   bear "), ["teddy bear"]);
+        // The bus is no longer dropped as part of one unknown term.
+        let s = select(Some("people and bus"));
+        assert_eq!(s.names(), "person, bus");
+        assert!(s.unknown.is_empty());
+        assert_eq!(
+            unmatched("person with glowing ring", Keeps::People),
+            ["glowing ring"]
+        );
     }
 }

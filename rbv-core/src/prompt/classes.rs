@@ -341,7 +341,7 @@ fn meaning(term: &str) -> Option<Option<Vec<usize>>> {
     })
 }
 
-/// What `prompt` asks to keep: its comma-separated terms mapped to classes.
+/// What `prompt` asks to keep: its terms ([`super::terms`]) mapped to classes.
 /// No prompt (or only blanks) keeps people; so do prompts none of whose
 /// terms names a class (then [`Selection::unknown`] lists them all).
 pub fn select(prompt: Option<&str>) -> Selection {

@@ -141,7 +141,7 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .nick("Text prompt")
             .blurb(
                 "What to keep, comma-separated (\"person, dog\", \"clothing \
-                 accessories\"), as the hosted service's pro model takes it. Locally the \
+                 accessories\"; \"and\", \"&\", \"+\" and \"with\" split terms too), as the hosted service's pro model takes it. Locally the \
                  detector maps the terms to COCO's 80 classes (synonyms and groups \
                  understood; people when unset; \"object\" or \"product\": whatever \
                  stands out); terms that name no class are named in a warning. With \
