@@ -33,7 +33,8 @@ fn boxes() -> Vec<(String, [f64; 4])> {
         .collect()
 }
 
-/// bus.jpg through a Harness with `props`: the output's alpha plane.
+/// bus.jpg through `rbvremove` with `props`, as a file's frame: the
+/// output's alpha plane.
 fn cut(props: &[(&str, &str)]) -> Vec<u8> {
     let i420 = first_frame(&format!(
         "filesrc location={} ! jpegdec ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink",
@@ -44,16 +45,20 @@ fn cut(props: &[(&str, &str)]) -> Vec<u8> {
     for (k, v) in props {
         el = el.property_from_str(k, v);
     }
-    let mut h = gst_check::Harness::with_element(&el.build().unwrap(), Some("sink"), Some("src"));
-    h.set_src_caps_str(&format!(
-        "video/x-raw,format=I420,width={W},height={H},framerate=25/1"
-    ));
-    h.set_sink_caps_str("video/x-raw,format=RGBA");
-    let out = h
-        .push_and_pull(gst::Buffer::from_mut_slice(i420.data))
-        .expect("a frame");
+    let through = Through::new(&el.build().unwrap(), &i420_caps(), &rgba_caps());
+    let out = through.push(gst::Buffer::from_mut_slice(i420.data));
     let map = out.map_readable().unwrap();
     map.chunks_exact(4).map(|p| p[3]).collect()
+}
+
+fn i420_caps() -> gst::Caps {
+    format!("video/x-raw,format=I420,width={W},height={H},framerate=25/1")
+        .parse()
+        .unwrap()
+}
+
+fn rgba_caps() -> gst::Caps {
+    "video/x-raw,format=RGBA".parse().unwrap()
 }
 
 /// Mean alpha (0..1) over `rect` (x1, y1, x2, y2).
@@ -188,11 +193,7 @@ fn a_prompt_set_while_playing_applies_to_the_next_frame() {
         .property("detector-interval", 1000u32)
         .build()
         .unwrap();
-    let mut h = gst_check::Harness::with_element(&el, Some("sink"), Some("src"));
-    h.set_src_caps_str(&format!(
-        "video/x-raw,format=I420,width={W},height={H},framerate=25/1"
-    ));
-    h.set_sink_caps_str("video/x-raw,format=RGBA");
+    let through = Through::new(&el, &i420_caps(), &rgba_caps());
     let bus_box = boxes().iter().find(|(n, _)| n == "bus").unwrap().1;
     let bus_only = [
         bus_box[0] + 40.0,
@@ -200,17 +201,15 @@ fn a_prompt_set_while_playing_applies_to_the_next_frame() {
         bus_box[2] - 40.0,
         380.0,
     ];
-    let push = |h: &mut gst_check::Harness| {
-        let out = h
-            .push_and_pull(gst::Buffer::from_mut_slice(i420.data.clone()))
-            .expect("a frame");
+    let push = || {
+        let out = through.push(gst::Buffer::from_mut_slice(i420.data.clone()));
         let map = out.map_readable().unwrap();
         let a: Vec<u8> = map.chunks_exact(4).map(|p| p[3]).collect();
         mean(&a, bus_only)
     };
-    let before = push(&mut h);
-    h.element().unwrap().set_property("text-prompt", "bus");
-    let after = push(&mut h);
+    let before = push();
+    el.set_property("text-prompt", "bus");
+    let after = push();
     assert!(before < 0.05 && after > 0.8, "{before} -> {after}");
 }
 

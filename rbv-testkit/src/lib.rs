@@ -98,6 +98,74 @@ pub fn launch(description: &str) -> gst::Pipeline {
         .unwrap()
 }
 
+/// Frames through an element as a file's frames go: `appsrc ! element !
+/// appsink`, not live. (GStreamer's test harness answers the latency query
+/// as a live source does, and `rbvremove` never waits for its detector on
+/// a live stream.) Stopped when dropped.
+pub struct Through {
+    pipeline: gst::Pipeline,
+    element: gst::Element,
+    src: gst_app::AppSrc,
+    sink: gst_app::AppSink,
+}
+
+impl Through {
+    /// `element` between an appsrc of `in_caps` and an appsink of
+    /// `out_caps`, playing.
+    pub fn new(element: &gst::Element, in_caps: &gst::Caps, out_caps: &gst::Caps) -> Through {
+        let pipeline = gst::Pipeline::new();
+        let src = gst_app::AppSrc::builder()
+            .caps(in_caps)
+            .format(gst::Format::Time)
+            .build();
+        let sink = gst_app::AppSink::builder()
+            .caps(out_caps)
+            .sync(false)
+            .build();
+        let chain = [src.upcast_ref(), element, sink.upcast_ref()];
+        pipeline.add_many(chain).unwrap();
+        gst::Element::link_many(chain).unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        Through {
+            pipeline,
+            element: element.clone(),
+            src,
+            sink,
+        }
+    }
+
+    /// One buffer in, its output buffer out.
+    pub fn push(&self, buffer: gst::Buffer) -> gst::Buffer {
+        self.src.push_buffer(buffer).unwrap();
+        let sample = self
+            .sink
+            .try_pull_sample(gst::ClockTime::from_seconds(120))
+            .unwrap_or_else(|| {
+                let err = wait_for_error(&self.pipeline);
+                panic!("no output buffer: {err:?}")
+            });
+        sample.buffer_owned().unwrap()
+    }
+
+    /// The caps the element negotiated on its sink and its src pad.
+    pub fn caps(&self) -> (gst::Caps, gst::Caps) {
+        let caps = |name: &str| {
+            self.element
+                .static_pad(name)
+                .unwrap()
+                .current_caps()
+                .unwrap()
+        };
+        (caps("sink"), caps("src"))
+    }
+}
+
+impl Drop for Through {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
 /// Plays `description` (which must end in `appsink name=sink`) and hands each
 /// sample to `f` until `f` returns false or the stream ends; then stops the
 /// pipeline. Returns whether the stream reached EOS.

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MPL-2.0
-//! `mode=async`: the detector on a thread of its own. The streaming thread
-//! hands over a frame's detector input only while the thread is idle and
-//! takes the newest regions, never waiting: the detector (100-200 ms a frame
-//! on two cores) runs as often as it can and a live pipeline keeps its rate.
+//! The detector on a thread of its own, in both modes: the streaming thread
+//! hands over a frame's detector input and goes on with the frames after
+//! it. `mode=async` and live sources take the newest regions whenever they
+//! come, never waiting; `mode=sync` on a file waits for a detection only
+//! when it is due on the frame it is applied from (see `local/gate`), so
+//! the output does not depend on timing.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rbv_core::detect::{Detector, Letterbox, NUM_CLASSES, Regions};
+use rbv_core::detect::{Detector, Letterbox, NUM_CLASSES, Regions, worn};
 
 /// One frame's detector input.
 pub struct Input {
@@ -16,6 +18,7 @@ pub struct Input {
     pub stride: usize,
     pub letterbox: Letterbox,
     pub confidence: f32,
+    /// The classes asked for (people also bring what they wear or hold).
     pub wanted: [bool; NUM_CLASSES],
     /// Per class: the matting model segments it (else the detector's mask
     /// is its alpha).
@@ -30,6 +33,8 @@ pub struct Input {
 pub struct Output {
     pub regions: Arc<Regions>,
     pub frame: u64,
+    /// The input's `id`.
+    pub id: u64,
     pub took: Duration,
 }
 
@@ -74,6 +79,29 @@ impl DetectorThread {
         !slots.running && slots.pending.is_none()
     }
 
+    /// Waits until it has nothing to do (a frame dropped by a flush may
+    /// still be running), at most `limit`.
+    pub fn wait_idle(&self, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        let mut slots = lock(&self.shared.slots);
+        while slots.running || slots.pending.is_some() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!(
+                    "the detector did not answer within {} s",
+                    limit.as_secs()
+                ));
+            }
+            slots = self
+                .shared
+                .cond
+                .wait_timeout(slots, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
     /// Hands over a frame, replacing one still waiting.
     pub fn submit(&self, input: Input) {
         lock(&self.shared.slots).pending = Some(input);
@@ -90,8 +118,42 @@ impl DetectorThread {
         Ok(slots.latest.take())
     }
 
+    /// Waits for the regions of the input `id` (handed over before), at
+    /// most `limit`; other finished regions are dropped. Errors from the
+    /// model come out here.
+    pub fn wait_for(&self, id: u64, limit: Duration) -> Result<Output, String> {
+        let deadline = Instant::now() + limit;
+        let mut slots = lock(&self.shared.slots);
+        loop {
+            if let Some(e) = slots.error.take() {
+                return Err(e);
+            }
+            match slots.latest.take() {
+                Some(out) if out.id == id => return Ok(out),
+                _ => {}
+            }
+            let queued = slots.pending.as_ref().is_some_and(|p| p.id == id);
+            if !slots.running && !queued {
+                return Err(format!("detection {id} was never run"));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!(
+                    "the detector did not answer within {} s",
+                    limit.as_secs()
+                ));
+            }
+            slots = self
+                .shared
+                .cond
+                .wait_timeout(slots, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     /// Forgets finished and waiting work (a flush). A frame being detected
-    /// finishes, and its regions are dropped by their frame number.
+    /// finishes, and its regions are dropped by their id.
     pub fn clear(&self) {
         let mut slots = lock(&self.shared.slots);
         slots.latest = None;
@@ -142,20 +204,24 @@ fn run(shared: &Shared, mut detector: Detector) {
             input.stride,
             &input.letterbox,
             input.confidence,
-            Some(&input.wanted),
+            Some(&worn::widened(&input.wanted)),
         );
         let mut slots = lock(&shared.slots);
         slots.running = false;
         match result {
             Ok(found) => {
                 let matted = input.matted;
+                let regions = Regions::asked(found, &input.wanted, |c| matted[c], input.id);
                 slots.latest = Some(Output {
-                    regions: Arc::new(Regions::new(found, |c| matted[c], input.id)),
+                    regions: Arc::new(regions),
                     frame: input.frame,
+                    id: input.id,
                     took: started.elapsed(),
                 })
             }
             Err(e) => slots.error = Some(e),
         }
+        drop(slots);
+        shared.cond.notify_all();
     }
 }

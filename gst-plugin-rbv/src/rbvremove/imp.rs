@@ -41,11 +41,22 @@ struct State {
     /// Frames between the applied mask's frame and the current one; `None`
     /// before the first mask.
     mask_age: Option<u32>,
-    /// What the element adds to latency, answered to LATENCY queries: in
-    /// sync mode the last window's 95th-percentile frame time; in async
-    /// mode nothing (frames leave at once).
-    added_latency: gst::ClockTime,
+    /// The latency answered once frames took longer than a frame's
+    /// duration (see [`RbvRemove::latency`]).
+    added_latency: Option<gst::ClockTime>,
+    /// Whether upstream is live (asked once frames flow).
+    live: Option<bool>,
 }
+
+/// In sync mode the element answers at least one frame's duration (the
+/// stream's rate; this before caps): a frame is processed well within it
+/// (the detector never delays a live stream), and a pipeline gets one
+/// figure that holds, not one that follows every window.
+const DEFAULT_FRAME_LATENCY: gst::ClockTime = gst::ClockTime::from_mseconds(40);
+/// A window whose 95th percentile goes past the answered latency raises it
+/// to that much more than the percentile, and the element posts a LATENCY
+/// message so the pipeline takes it.
+const LATENCY_HEADROOM: f64 = 1.25;
 
 #[derive(Default)]
 pub struct RbvRemove {
@@ -163,6 +174,7 @@ impl RbvRemove {
             let s = lock(&self.settings);
             (s.stats_interval, s.active_provider.unwrap_or("cpu"))
         };
+        let raised;
         let msg = {
             let mut guard = lock(&self.state);
             let Some(state) = guard.as_mut() else {
@@ -175,22 +187,14 @@ impl RbvRemove {
                 state.stats.frames() + 1,
                 took.as_secs_f64() * 1000.0
             );
-            let sync = !state.path.is_async();
-            let latency = |p95_ms: f64| {
-                if sync {
-                    gst::ClockTime::from_nseconds((p95_ms * 1e6) as u64)
-                } else {
-                    gst::ClockTime::ZERO
-                }
-            };
             match state.stats.frame(took, Instant::now(), interval) {
                 Booked::Open => return,
                 Booked::Latency(p95) => {
-                    state.added_latency = latency(p95);
-                    return;
+                    raised = self.raise_latency(state, p95);
+                    None
                 }
                 Booked::Closed(w) => {
-                    state.added_latency = latency(w.process_p95_ms);
+                    raised = self.raise_latency(state, w.process_p95_ms);
                     // What is not known is left out, not posted as 0.
                     let s = gst::Structure::builder(STATS_MESSAGE)
                         .field("frames", w.frames)
@@ -201,15 +205,63 @@ impl RbvRemove {
                         .field("process-p50-ms", w.process_p50_ms)
                         .field("process-p95-ms", w.process_p95_ms)
                         .field_if_some("mask-age", state.mask_age)
+                        .field_if_some("detections", state.path.detections())
                         .field("model", state.path.model_name())
                         .field("execution-provider", provider)
                         .build();
-                    gst::message::Element::builder(s).src(&*self.obj()).build()
+                    Some(gst::message::Element::builder(s).src(&*self.obj()).build())
                 }
             }
         };
         // Posted without the state lock: bus handlers may call back in.
-        let _ = self.obj().post_message(msg);
+        if let Some(msg) = msg {
+            let _ = self.obj().post_message(msg);
+        }
+        if raised {
+            let _ = self
+                .obj()
+                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
+    }
+
+    /// The latency the element answers: nothing in async mode (frames leave
+    /// at once); in sync mode one frame's duration, or more once a window's
+    /// frame times needed more.
+    fn latency(&self, state: &State) -> gst::ClockTime {
+        if state.path.is_async() {
+            return gst::ClockTime::ZERO;
+        }
+        let frame = self
+            .obj()
+            .sink_pad()
+            .current_caps()
+            .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
+            .map(|info| info.fps())
+            .filter(|f| f.numer() > 0 && f.denom() > 0)
+            .and_then(|f| gst::ClockTime::SECOND.mul_div_ceil(f.denom() as u64, f.numer() as u64))
+            .unwrap_or(DEFAULT_FRAME_LATENCY);
+        state
+            .added_latency
+            .map_or(frame, |raised| raised.max(frame))
+    }
+
+    /// A window's 95th-percentile frame time (ms): raises the answered
+    /// latency when it went past it; answers whether it did.
+    fn raise_latency(&self, state: &mut State, p95_ms: f64) -> bool {
+        let answered = self.latency(state);
+        let needed = gst::ClockTime::from_nseconds((p95_ms * 1e6) as u64);
+        if state.path.is_async() || needed <= answered {
+            return false;
+        }
+        let raised = gst::ClockTime::from_nseconds((p95_ms * LATENCY_HEADROOM * 1e6) as u64);
+        gst::info!(
+            CAT,
+            imp = self,
+            "frames took up to {needed} (95th percentile), more than the {answered} answered: \
+             latency now {raised}"
+        );
+        state.added_latency = Some(raised);
+        true
     }
 
     fn check_selection(&self, prompt: Option<&str>, selection: &Selection) {
@@ -257,12 +309,9 @@ impl RbvRemove {
     /// on the streaming thread, `mode=async` on its own).
     fn load_detector(&self, settings: &Settings) -> Result<LocalGate, gst::ErrorMessage> {
         let options = model::RunnerOptions {
-            // Sync: every core while the frame waits anyway; async: one, so
-            // the streaming thread keeps the other (live sources keep their rate).
-            threads: match settings.mode {
-                Mode::Sync => 0,
-                Mode::Async => 1,
-            },
+            // One: the detector runs beside the frames on its own thread (in
+            // both modes); the frame path keeps the other core.
+            threads: 1,
             ..settings.runner_options()
         };
         let detector = Detector::new(None, &options)
@@ -516,7 +565,8 @@ impl BaseTransformImpl for RbvRemove {
             path,
             stats: Stats::default(),
             mask_age: None,
-            added_latency: gst::ClockTime::ZERO,
+            added_latency: None,
+            live: None,
         });
         gst::debug!(CAT, imp = self, "started");
         Ok(())
@@ -695,7 +745,7 @@ impl BaseTransformImpl for RbvRemove {
         {
             let ours = lock(&self.state)
                 .as_ref()
-                .map_or(gst::ClockTime::ZERO, |s| s.added_latency);
+                .map_or(gst::ClockTime::ZERO, |s| self.latency(s));
             let (live, min, max) = q.result();
             gst::debug!(CAT, imp = self, "adding {ours} of latency to {min}-{max:?}");
             q.set(live, min + ours, max.map(|m| m + ours));
@@ -768,6 +818,16 @@ impl VideoFilterImpl for RbvRemove {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let started = Instant::now();
         let look = lock(&self.settings).look();
+        if lock(&self.state).as_ref().is_some_and(|s| s.live.is_none()) {
+            // Asked once, without the state lock (the query goes upstream).
+            let mut q = gst::query::Latency::new();
+            let live = self.obj().sink_pad().peer_query(&mut q) && q.result().0;
+            gst::info!(CAT, imp = self, "upstream is live: {live}");
+            if let Some(state) = lock(&self.state).as_mut() {
+                state.live = Some(live);
+                state.path.set_live(live);
+            }
+        }
         {
             let mut guard = lock(&self.state);
             let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;

@@ -21,7 +21,7 @@ use super::{
     Mode, Model, OutputFormatProp,
 };
 
-mod detect;
+pub(crate) mod detect;
 mod specs;
 
 pub use detect::{DetectLook, DetectSettings};

@@ -20,11 +20,14 @@ use crate::model::{Provider, RunnerOptions, shared_session};
 use crate::paths;
 
 mod gate;
+mod motion;
 mod post;
 #[cfg(test)]
 mod tests;
+pub mod worn;
 
 pub use gate::{Gate, GateParams, Regions};
+pub use motion::Motion;
 pub use post::{
     Detection, Letterbox, MaskScratch, NUM_CLASSES, NUM_COEFS, PAD_VALUE, Protos, ROW, STRIDE,
     detections, fill_input, resize_rgb,

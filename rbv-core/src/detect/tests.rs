@@ -187,34 +187,53 @@ fn det(class: usize, bbox: [f32; 4]) -> Detection {
     }
 }
 
+/// A `w` x `h` RGB picture: grey, the body's box (columns `x0..x1`, rows
+/// 10..) lighter.
+fn picture(w: usize, h: usize, x0: usize, x1: usize) -> Vec<u8> {
+    let mut rgb = vec![50u8; w * h * 3];
+    for y in 10..h {
+        for x in x0..x1 {
+            rgb[(y * w + x) * 3..][..3].fill(200);
+        }
+    }
+    rgb
+}
+
 #[test]
 fn the_gate_clears_far_ghosts_keeps_soft_edges_and_fills_holes() {
     let (w, h) = (100usize, 100usize);
     let person = regions(vec![det(0, [20.0, 10.0, 60.0, 100.0])], true, (100, 100));
     // A matte: the person at 0.9 with a hole of 0.2, a soft edge just
     // outside the box, and a ghost far to the right.
-    let mut mask = vec![0.0f32; w * h];
-    for y in 10..100 {
-        for x in 20..60 {
-            mask[y * w + x] = 0.9;
+    let matte = || {
+        let mut mask = vec![0.0f32; w * h];
+        for y in 10..100 {
+            for x in 20..60 {
+                mask[y * w + x] = 0.9;
+            }
+            mask[y * w + 60] = 0.6;
+            mask[y * w + 90] = 0.5;
         }
-        mask[y * w + 60] = 0.6;
-        mask[y * w + 90] = 0.5;
-    }
-    for y in 40..50 {
-        for x in 35..45 {
-            mask[y * w + x] = 0.2;
+        for y in 40..50 {
+            for x in 35..45 {
+                mask[y * w + x] = 0.2;
+            }
         }
-    }
+        mask
+    };
     let mut gate = Gate::new();
     let p = GateParams {
         margin: 0.01,
         feather: 0.01,
         inset: 0.01,
-        grow: 0.004,
-        max_age: 30,
+        grow: 0.04,
+        max_reach: 0.3,
     };
-    gate.apply(&mut mask, (w as u32, h as u32), &person, 0, &p);
+    let mut motion = Motion::new();
+    let still = picture(w, h, 20, 60);
+    motion.update(&still, w * 3, (w, h), 0, 8);
+    let mut mask = matte();
+    gate.apply(&mut mask, (w as u32, h as u32), &person, 0, 0, &motion, &p);
     assert_eq!(mask[50 * w + 90], 0.0, "the ghost is cleared");
     assert!(
         mask[50 * w + 60] > 0.55,
@@ -229,18 +248,19 @@ fn the_gate_clears_far_ghosts_keeps_soft_edges_and_fills_holes() {
         (mask[20 * w + 20] - 0.9).abs() < 1e-6,
         "the matte's own edge inside"
     );
-    // Old regions: a wider margin (and a deeper inset).
-    let person = regions(vec![det(0, [20.0, 10.0, 60.0, 100.0])], true, (100, 100));
-    let mut mask = vec![0.5f32; w * h];
-    gate.apply(&mut mask, (w as u32, h as u32), &person, 10, &p);
-    let reach = (0..w).rev().find(|&x| mask[50 * w + x] > 0.0).unwrap();
-    let grown = 59.0 + (p.margin + 10.0 * p.grow + p.feather) * 100.0;
-    assert!(
-        (reach as f32 - grown).abs() <= 1.0,
-        "reach {reach}, {grown}"
-    );
-    // The person walks 12 cells to the right: the regions go with the matte.
-    let person = regions(vec![det(0, [20.0, 10.0, 60.0, 100.0])], true, (100, 100));
+    // Ten frames on, nothing moved: the very same cut (no widening with
+    // age, so nothing to snap back when the next detection comes).
+    let first = mask;
+    for frame in 1..=10 {
+        motion.update(&still, w * 3, (w, h), frame, 8);
+        let mut m = matte();
+        gate.apply(&mut m, (w as u32, h as u32), &person, 0, frame, &motion, &p);
+        assert!(m == first, "frame {frame} differs from the regions' own");
+    }
+
+    // The person walks 12 cells to the right: where the picture moved the
+    // gate reaches farther and fills nothing; the still ghost stays cleared.
+    let mut motion = Motion::new();
     let body = |dx: usize| {
         let mut m = vec![0.0f32; w * h];
         for y in 10..100 {
@@ -250,35 +270,40 @@ fn the_gate_clears_far_ghosts_keeps_soft_edges_and_fills_holes() {
         }
         m
     };
-    let mut first = body(0);
-    gate.apply(&mut first, (w as u32, h as u32), &person, 0, &p);
-    for dx in [4, 8, 12] {
+    motion.update(&picture(w, h, 20, 60), w * 3, (w, h), 0, 8);
+    for (frame, dx) in [(1u64, 4usize), (2, 8), (3, 12)] {
+        motion.update(&picture(w, h, 20 + dx, 60 + dx), w * 3, (w, h), frame, 8);
         let mut m = body(dx);
-        m[50 * w + 5] = 0.8; // a ghost where nobody is
-        gate.apply(&mut m, (w as u32, h as u32), &person, dx as u32 / 4, &p);
+        m[50 * w + 5] = 0.8; // a ghost where nobody is, on a still background
+        gate.apply(&mut m, (w as u32, h as u32), &person, 0, frame, &motion, &p);
         assert!(m[50 * w + 59 + dx] > 0.85, "the leading edge at {dx}");
-        assert!(m[50 * w + 25 + dx] > 0.99, "filled where the body is now");
         assert!(m[50 * w + 21] < 0.01, "nothing filled where it was: {dx}");
-        assert_eq!(m[50 * w + 5], 0.0);
+        assert_eq!(m[50 * w + 5], 0.0, "the ghost at {dx}");
     }
-    // Regions that arrive late (the detector's thread: found 12 frames ago,
-    // the person has walked on since): they start where the person is now,
-    // not where the box was.
-    let late = regions(vec![det(0, [20.0, 10.0, 60.0, 100.0])], true, (100, 100));
-    let mut m = body(12);
-    gate.apply(&mut m, (w as u32, h as u32), &late, 12, &p);
-    assert!(m[50 * w + 59 + 12] > 0.85, "the leading edge on arrival");
-    assert!(m[50 * w + 40 + 12] > 0.99, "filled where the body is now");
-    assert!(m[50 * w + 21] < 0.01, "nothing filled where it was");
+    // Regions older than anything the motion map knows: every cell counts
+    // as moved, so the matte is kept near them and nothing is filled.
+    let mut m = body(0);
+    m[45 * w + 40] = 0.2;
+    gate.apply(
+        &mut m,
+        (w as u32, h as u32),
+        &person,
+        0,
+        40,
+        &Motion::new(),
+        &p,
+    );
+    assert!((m[45 * w + 40] - 0.2).abs() < 1e-6, "no fill once moved");
+    assert!(m[50 * w + 30] > 0.85);
     // Nothing found: nothing kept.
     let none = regions(vec![], true, (100, 100));
     let mut mask = vec![0.7f32; w * h];
-    gate.apply(&mut mask, (w as u32, h as u32), &none, 0, &p);
+    gate.apply(&mut mask, (w as u32, h as u32), &none, 0, 0, &motion, &p);
     assert!(mask.iter().all(|&v| v == 0.0));
     // A class the matte cannot segment: the detector's mask is its alpha.
     let chair = regions(vec![det(56, [0.0, 0.0, 50.0, 50.0])], false, (100, 100));
     let mut mask = vec![0.0f32; w * h];
-    gate.apply(&mut mask, (w as u32, h as u32), &chair, 0, &p);
+    gate.apply(&mut mask, (w as u32, h as u32), &chair, 0, 0, &motion, &p);
     assert!(mask[10 * w + 10] > 0.99 && mask[70 * w + 70] == 0.0);
 }
 

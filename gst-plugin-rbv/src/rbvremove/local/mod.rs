@@ -90,6 +90,48 @@ pub struct LocalPath {
     composite: Composite,
     /// The detector's step (`detector=true`): what to keep.
     gate: Option<LocalGate>,
+    /// The stream comes from a live source: nothing waits for the detector.
+    live: bool,
+    /// The previous frame's timestamp and duration, to tell a frame that
+    /// follows a few dropped ones (QoS) from a new start.
+    last_pts: Option<(gst::ClockTime, gst::ClockTime)>,
+}
+
+/// A DISCONT frame whose timestamp lies this far or less after the
+/// previous frame's end follows dropped frames (QoS, a lost packet): the
+/// temporal state goes on. Any other DISCONT starts it anew.
+const DROPPED_FRAMES_GAP: gst::ClockTime = gst::ClockTime::from_seconds(1);
+
+/// Whether `buffer` starts the stream anew (see [`DROPPED_FRAMES_GAP`]):
+/// a DISCONT whose timestamp is not a short step forward from the frame
+/// before. A short step forward is data lost on the way (upstream QoS drops
+/// mark the next frame DISCONT): the picture goes on, and redoing the
+/// temporal state's work there would only make the next frame late too.
+fn starts_anew(buffer: &gst::BufferRef, last: Option<(gst::ClockTime, gst::ClockTime)>) -> bool {
+    if !buffer.flags().contains(gst::BufferFlags::DISCONT) {
+        return false;
+    }
+    let (Some(pts), Some((prev, duration))) = (buffer.pts(), last) else {
+        return true;
+    };
+    let expected = prev + duration;
+    // At least half a frame missing, and no more than the gap.
+    let half = duration / 2;
+    let skipped = pts >= expected + half;
+    !(skipped && pts <= expected + DROPPED_FRAMES_GAP)
+}
+
+/// A frame's duration: its own, else the stream's rate's.
+fn frame_duration(buffer: &gst::BufferRef, fps: gst::Fraction) -> gst::ClockTime {
+    buffer.duration().unwrap_or_else(|| {
+        if fps.numer() > 0 && fps.denom() > 0 {
+            gst::ClockTime::SECOND
+                .mul_div_round(fps.denom() as u64, fps.numer() as u64)
+                .unwrap_or(gst::ClockTime::ZERO)
+        } else {
+            gst::ClockTime::ZERO
+        }
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -132,6 +174,8 @@ impl LocalPath {
             smoother: Smoother::new(),
             composite: Composite::default(),
             gate: None,
+            live: false,
+            last_pts: None,
         })
     }
 
@@ -162,6 +206,17 @@ impl LocalPath {
         Ok(spec.name)
     }
 
+    /// Whether the stream comes from a live source (the element asks
+    /// upstream): the detector is then never waited for.
+    pub fn set_live(&mut self, live: bool) {
+        self.live = live;
+    }
+
+    /// Detections handed to the detector since the start.
+    pub fn detections(&self) -> Option<u64> {
+        self.gate.as_ref().map(LocalGate::detections)
+    }
+
     /// Whether caps were set: frames can be processed.
     pub fn negotiated(&self) -> bool {
         self.frames.is_some()
@@ -184,6 +239,7 @@ impl LocalPath {
 
     /// A flush: temporal state starts anew with the next frame.
     pub fn flush(&mut self) {
+        self.last_pts = None;
         self.smoother.reset();
         self.composite.forget_ahead();
         self.worker_reset = true;
@@ -217,6 +273,8 @@ impl LocalPath {
             smoother,
             composite,
             gate,
+            live,
+            last_pts,
             ..
         } = self;
         let frames = frames
@@ -230,7 +288,12 @@ impl LocalPath {
         // side by side on two cores (benches/profile.rs).
         let in_place = composite::in_place(frames, look, outframe.info());
         let model_size = (frames.model_info.width(), frames.model_info.height());
-        let discont = inframe.buffer().flags().contains(gst::BufferFlags::DISCONT);
+        let fps = inframe.info().fps();
+        let discont = starts_anew(inframe.buffer(), *last_pts);
+        *last_pts = inframe
+            .buffer()
+            .pts()
+            .map(|pts| (pts, frame_duration(inframe.buffer(), fps)));
         let this_frame = *frame_no;
         *frame_no += 1;
         let (mask_size, processed) = match worker {
@@ -472,7 +535,14 @@ impl LocalPath {
         let whole =
             processed.mask_age.is_none() && look.before_first_mask == BeforeFirstMask::Input;
         if let Some(gate) = gate.as_mut().filter(|_| !whole) {
-            gate.apply(&look.detect, inframe, this_frame, discont, mask, mask_size)?;
+            let frame = gate::Frame {
+                inframe,
+                number: this_frame,
+                discont,
+                live: *live,
+                motion_threshold: look.smoothing_threshold,
+            };
+            gate.apply(&look.detect, &frame, mask, mask_size)?;
         }
 
         // 2. The foreground (input pixels with the upscaled matte as alpha),

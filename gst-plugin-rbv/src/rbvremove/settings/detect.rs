@@ -14,11 +14,12 @@ use super::CHECKED;
 pub const DEFAULT_DETECTOR: bool = true;
 /// YOLOv5's own default.
 pub const DEFAULT_CONFIDENCE: f64 = 0.25;
-/// `mode=sync`: a detection every this many frames (measured: see the
-/// README's quality and fps tables).
-pub const DEFAULT_INTERVAL: u32 = 5;
-/// The detector input's longer side: YOLOv5's own 640.
-pub const DEFAULT_SIZE: u32 = 640;
+/// A detection every this many frames (measured: see the README's quality
+/// and fps tables).
+pub const DEFAULT_INTERVAL: u32 = 15;
+/// The detector input's longer side (measured against 256-640: see the
+/// README's detector-size table).
+pub const DEFAULT_SIZE: u32 = 448;
 
 /// The detector's settings.
 #[derive(Debug, Clone)]
@@ -127,10 +128,13 @@ pub fn interval_property() -> glib::ParamSpec {
     glib::ParamSpecUInt::builder("detector-interval")
         .nick("Detector interval")
         .blurb(
-            "Detect on every Nth frame at most (and on the first after a flush or \
-             discontinuity); frames between use the last regions, moved with the \
-             matte and widened by their age. mode=sync waits for each detection; mode=async never waits (the \
-             detector has its own thread and runs as often as it can)",
+            "A detection every Nth frame of the stream's timeline (and on the first after \
+             a start, flush or discontinuity), run on the detector's own thread beside the \
+             frames. mode=sync applies a detection started on frame K from frame K+N-1, \
+             whatever its speed (the output depends on the input alone; a frame waits only \
+             when the detector is later than that). Live sources and mode=async never wait: \
+             regions apply when they come. Between detections the regions stay put and \
+             reach into what moved",
         )
         .minimum(1)
         .maximum(10_000)

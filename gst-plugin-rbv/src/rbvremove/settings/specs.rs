@@ -273,8 +273,9 @@ pub fn properties() -> Vec<glib::ParamSpec> {
                  inference-p95-ms (gdouble, absent when no inference finished in the \
                  window), process-p50-ms, process-p95-ms (gdouble, over the \
                  window), mask-age (guint, frames between the mask and the frame it is \
-                 applied to; absent before the first mask), model (string), \
-                 execution-provider (string)",
+                 applied to; absent before the first mask), detections (guint64, \
+                 detections started so far; absent with detector=false), model \
+                 (string), execution-provider (string)",
             )
             .maximum(3_600_000)
             .default_value(DEFAULT_STATS_INTERVAL)

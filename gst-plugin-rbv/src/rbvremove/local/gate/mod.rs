@@ -5,19 +5,30 @@
 //! mask and the composite; without the detector (`detector=false`) it is
 //! never made and the frame path is what it was.
 //!
-//! `mode=sync` runs the detector here, on every `detector-interval`-th
-//! frame (and the first after a flush, a discontinuity, new caps, or a new
-//! prompt or confidence), so a file's output does not depend on timing.
-//! `mode=async` hands frames to the detector's own thread whenever it is
-//! idle and uses the newest regions; until the first arrive, the mask
-//! passes ungated. Regions `age` frames old move with the matte and are
-//! widened by their age (see `rbv_core::detect::Gate`).
+//! The detector always runs on its own thread, off the frame's path. In
+//! `mode=sync` a detection starts on the frame where the schedule says
+//! (every `detector-interval` frames of the stream's own timeline) and its
+//! regions are applied from the frame `detector-interval - 1` frames
+//! later: the detector has that long, beside the frames, and a frame waits
+//! for it only when it is later than that. The frame it is applied from
+//! never depends on timing, so a file's output does not either. The first
+//! frame after a start, a flush, a discontinuity or a new prompt waits for
+//! its own detection (a photo is gated like a frame of a clip).
+//!
+//! Live sources (the element learns it from the latency query) and
+//! `mode=async` never wait: their regions are applied when they come, and
+//! until the first come the mask passes ungated.
+//!
+//! Between detections the regions stay where they were found and the
+//! picture decides the rest (`rbv_core::detect::Motion`): see the gate.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gst_video::prelude::*;
-use rbv_core::detect::{Detector, Gate, GateParams, Letterbox, NUM_CLASSES, PERSON, Regions};
+use rbv_core::detect::{
+    Detector, Gate, GateParams, Letterbox, Motion, NUM_CLASSES, PERSON, Regions,
+};
 use rbv_core::prompt::{Keeps, Selection};
 use rbv_core::sample::Sampler;
 
@@ -26,39 +37,23 @@ mod tests;
 
 use super::FrameError;
 use crate::rbvremove::Mode;
-use crate::rbvremove::detector::{self, DetectorThread};
+use crate::rbvremove::detector::{self, DetectorThread, Output};
 use crate::rbvremove::settings::DetectLook;
 
-/// Where the detector runs.
-enum Runner {
-    Here(Box<Detector>),
-    Thread(DetectorThread),
-}
+/// The longest a frame waits for a detection before the stream fails.
+const WAIT_LIMIT: Duration = Duration::from_secs(120);
 
-/// Frame to the detector's RGB input, per caps.
-struct Input {
-    letterbox: Letterbox,
-    /// Sampled straight from the input's planes where it can be.
+/// Frames to packed RGB of one size: sampled straight from the input's
+/// planes where the sampler reads the format, else GStreamer's converter.
+struct ToRgb {
     sampler: Option<Sampler>,
     converter: Option<gst_video::VideoConverter>,
     info: gst_video::VideoInfo,
     buffer: gst::Buffer,
 }
 
-impl Input {
-    /// For frames of `in_info`, fitted into `size` pixels (or the
-    /// detector file's `fixed` input).
-    fn new(
-        in_info: &gst_video::VideoInfo,
-        size: u32,
-        fixed: Option<(u32, u32)>,
-    ) -> Result<Input, String> {
-        let image = (in_info.width(), in_info.height());
-        let letterbox = match fixed {
-            Some(input) => Letterbox::new(image, input),
-            None => Letterbox::fit(image, size),
-        };
-        let (_, _, w, h) = letterbox.placed;
+impl ToRgb {
+    fn new(in_info: &gst_video::VideoInfo, w: u32, h: u32, what: &str) -> Result<ToRgb, String> {
         let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h)
             .fps(in_info.fps())
             .interlace_mode(in_info.interlace_mode())
@@ -73,17 +68,13 @@ impl Input {
                 config.set_threads(1);
                 Some(
                     gst_video::VideoConverter::new(in_info, &info, Some(config)).map_err(|e| {
-                        format!(
-                            "cannot convert {:?} to the detector input: {e}",
-                            in_info.format()
-                        )
+                        format!("cannot convert {:?} to {what}: {e}", in_info.format())
                     })?,
                 )
             }
         };
         let buffer = gst::Buffer::with_size(info.size()).map_err(|e| e.to_string())?;
-        Ok(Input {
-            letterbox,
+        Ok(ToRgb {
             sampler,
             converter,
             info,
@@ -91,7 +82,11 @@ impl Input {
         })
     }
 
-    /// The frame as the detector's RGB, handed to `f` with its stride.
+    fn size(&self) -> (usize, usize) {
+        (self.info.width() as usize, self.info.height() as usize)
+    }
+
+    /// The frame as RGB, handed to `f` with its stride.
     fn with_rgb<R>(
         &mut self,
         inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
@@ -110,7 +105,7 @@ impl Input {
                     sampler.run(inframe, data, stride)?;
                 }
                 (None, Some(converter)) => converter.frame_ref(inframe, &mut frame),
-                (None, None) => return Err("no detector input converter".into()),
+                (None, None) => return Err("no RGB converter".into()),
             }
         }
         let frame =
@@ -121,35 +116,67 @@ impl Input {
     }
 }
 
+/// A detection handed to the thread and not applied yet.
+struct Pending {
+    id: u64,
+    /// The frame it was made of (the frame path's count).
+    frame: u64,
+    /// Applied from this frame of the schedule's timeline on.
+    apply_at: i64,
+    /// Applied at once (the first after a start, or a new prompt).
+    urgent: bool,
+    /// Its regions, once finished.
+    done: Option<Output>,
+}
+
+/// One frame as the detector step sees it.
+pub struct Frame<'a, 'b> {
+    pub inframe: &'a gst_video::VideoFrameRef<&'b gst::BufferRef>,
+    /// The frame path's count of frames since the start.
+    pub number: u64,
+    /// Nothing before this frame counts (a flush-like discontinuity).
+    pub discont: bool,
+    /// Whether the stream comes from a live source (never wait).
+    pub live: bool,
+    /// Colour change (0..255, any channel) that counts as the picture
+    /// moving (`smoothing-threshold`).
+    pub motion_threshold: u8,
+}
+
 /// The detector step of the local frame path.
 pub struct LocalGate {
-    runner: Runner,
+    thread: DetectorThread,
+    mode: Mode,
     /// The detector input's longer side (`detector-size`), and the input
     /// size its file fixes, if it does.
     size: u32,
     fixed: Option<(u32, u32)>,
     /// Per class: whether the matting model segments it.
     matted: [bool; NUM_CLASSES],
-    input: Option<Input>,
+    in_info: Option<gst_video::VideoInfo>,
+    input: Option<(Letterbox, ToRgb)>,
+    /// The frame at the mask's grid, for the motion map.
+    thumb: Option<ToRgb>,
+    motion: Motion,
+    /// The regions applied now, and the frame they were found in.
     regions: Option<(Arc<Regions>, u64)>,
-    /// What the current regions were asked with.
+    pending: Option<Pending>,
+    /// What the current regions (or the pending ones) were asked with.
     asked: Option<(Arc<Selection>, f32)>,
-    /// The frame of the last detection run or handed over.
-    last: Option<u64>,
-    /// Regions from frames before this one belong before a flush.
-    since: u64,
-    /// The newest frame seen (a flush drops what the thread finds in it
-    /// and before it).
-    seen: Option<u64>,
+    /// The schedule's slot (timeline index / interval) last detected in.
+    slot: Option<i64>,
+    /// The previous frame's place on the schedule's timeline.
+    last_index: Option<i64>,
     next_id: u64,
+    /// Detections handed to the thread since the start.
+    started: u64,
     gate: Gate,
     pub params: GateParams,
 }
 
 impl LocalGate {
-    /// The detector step for a matting model that keeps `keeps`, run here
-    /// (`mode=sync`) or on its own thread (`mode=async`), on frames fitted
-    /// into `size` pixels (the longer side).
+    /// The detector step for a matting model that keeps `keeps`, on frames
+    /// fitted into `size` pixels (the longer side).
     pub fn new(
         detector: Detector,
         mode: Mode,
@@ -157,22 +184,23 @@ impl LocalGate {
         size: u32,
     ) -> std::io::Result<LocalGate> {
         let fixed = detector.fixed_input();
-        let runner = match mode {
-            Mode::Sync => Runner::Here(Box::new(detector)),
-            Mode::Async => Runner::Thread(DetectorThread::start(detector)?),
-        };
         Ok(LocalGate {
-            runner,
+            thread: DetectorThread::start(detector)?,
+            mode,
             size,
             fixed,
             matted: std::array::from_fn(|c| keeps == Keeps::SalientSubject || c == PERSON),
+            in_info: None,
             input: None,
+            thumb: None,
+            motion: Motion::new(),
             regions: None,
+            pending: None,
             asked: None,
-            last: None,
-            since: 0,
-            seen: None,
+            slot: None,
+            last_index: None,
             next_id: 1,
+            started: 0,
             gate: Gate::new(),
             params: GateParams::default(),
         })
@@ -180,7 +208,15 @@ impl LocalGate {
 
     /// New caps: the detector input for this frame size; old regions go.
     pub fn set_caps(&mut self, in_info: &gst_video::VideoInfo) -> Result<(), String> {
-        self.input = Some(Input::new(in_info, self.size, self.fixed)?);
+        let image = (in_info.width(), in_info.height());
+        let letterbox = match self.fixed {
+            Some(input) => Letterbox::new(image, input),
+            None => Letterbox::fit(image, self.size),
+        };
+        let (_, _, w, h) = letterbox.placed;
+        self.input = Some((letterbox, ToRgb::new(in_info, w, h, "the detector input")?));
+        self.in_info = Some(in_info.clone());
+        self.thumb = None;
         self.forget();
         Ok(())
     }
@@ -190,115 +226,197 @@ impl LocalGate {
         self.forget();
     }
 
+    /// Detections handed to the detector since the start.
+    pub fn detections(&self) -> u64 {
+        self.started
+    }
+
     fn forget(&mut self) {
         self.regions = None;
-        self.last = None;
-        if let Some(seen) = self.seen {
-            self.since = seen + 1;
-        }
-        if let Runner::Thread(t) = &self.runner {
-            t.clear();
+        self.pending = None;
+        self.slot = None;
+        self.last_index = None;
+        self.motion.reset();
+        self.thread.clear();
+    }
+
+    /// The frame's place on the schedule's timeline: its timestamp in
+    /// frames of the stream's rate (the same in one run over a file and in
+    /// a run over a segment of it), else the frame path's count.
+    fn index(frame: &Frame) -> i64 {
+        let fps = frame.inframe.info().fps();
+        match frame.inframe.buffer().pts() {
+            Some(pts) if fps.numer() > 0 && fps.denom() > 0 => {
+                let num = u128::from(pts.nseconds()) * fps.numer() as u128;
+                let den = 1_000_000_000u128 * fps.denom() as u128;
+                ((num + den / 2) / den).min(i64::MAX as u128) as i64
+            }
+            _ => frame.number.min(i64::MAX as u64) as i64,
         }
     }
 
-    /// The detector's step for frame `frame` (`discont`: nothing before it
-    /// counts): detections as due, then `mask` (`mask_size`, over the whole
-    /// frame) gated by the newest regions. Returns how long a detection that
-    /// finished for this frame took.
+    /// The detector's step for one frame: detections as due, then `mask`
+    /// (`mask_size`, over the whole frame) gated by the regions that apply.
+    /// Returns how long a detection applied from this frame took.
     pub fn apply(
         &mut self,
         look: &DetectLook,
-        inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
-        frame: u64,
-        discont: bool,
+        frame: &Frame,
         mask: &mut [f32],
         mask_size: (u32, u32),
     ) -> Result<Option<Duration>, FrameError> {
-        if discont {
+        let fail = |e: String| FrameError::new("detection failed", e);
+        let index = Self::index(frame);
+        if frame.discont || self.last_index.is_some_and(|last| index < last) {
             self.forget();
-            self.since = frame;
         }
-        self.seen = Some(frame);
+        self.last_index = Some(index);
+        self.observe(frame, mask_size).map_err(fail)?;
         if look.selection.salient {
             // "object", "product": the matting model's own choice.
             return Ok(None);
         }
+        let interval = i64::from(look.interval.max(1));
+        let slot = index.div_euclid(interval);
         let asked = (look.selection.clone(), look.confidence);
         let same_ask = self
             .asked
             .as_ref()
             .is_some_and(|(s, c)| Arc::ptr_eq(s, &asked.0) && *c == asked.1);
-        let due = !same_ask
-            || self
-                .last
-                .is_none_or(|l| frame.saturating_sub(l) >= u64::from(look.interval));
+        let first = self.regions.is_none() && self.pending.is_none();
+        let due = first || !same_ask || self.slot.is_none_or(|s| slot > s);
+        // Sync on a file waits; live sources and async never do.
+        let waits = self.mode == Mode::Sync && !frame.live;
+
+        if let Some(t) = self.thread.take().map_err(fail)?
+            && let Some(p) = self.pending.as_mut().filter(|p| p.id == t.id)
+        {
+            p.done = Some(t);
+        }
         let mut took = None;
-        let fail = |e: String| FrameError::new("detection failed", e);
-        match &mut self.runner {
-            Runner::Here(detector) => {
-                if due {
-                    let input = self
-                        .input
-                        .as_mut()
-                        .ok_or_else(|| fail("not negotiated".into()))?;
-                    let t0 = Instant::now();
-                    let wanted = look.selection.wanted();
-                    let letterbox = input.letterbox;
-                    let found = input
-                        .with_rgb(inframe, |rgb, stride| {
-                            detector.run(rgb, stride, &letterbox, look.confidence, Some(&wanted))
-                        })
-                        .and_then(|r| r)
-                        .map_err(fail)?;
-                    let matted = self.matted;
-                    let regions = Regions::new(found, |c| matted[c], self.next_id);
-                    self.next_id += 1;
-                    self.regions = Some((Arc::new(regions), frame));
-                    self.last = Some(frame);
-                    self.asked = Some(asked);
-                    took = Some(t0.elapsed());
-                }
+        if due && waits && self.pending.is_some() {
+            // Due again before the last was applied (a jump on the
+            // timeline): the last one first, unless it was asked otherwise.
+            if same_ask {
+                took = self.take_pending(true)?;
+            } else {
+                self.pending = None;
+                self.thread.clear();
             }
-            Runner::Thread(thread) => {
-                if let Some(out) = thread.take().map_err(fail)?
-                    && out.frame >= self.since
-                {
-                    self.regions = Some((out.regions, out.frame));
-                    took = Some(out.took);
-                }
-                if due && thread.idle() {
-                    let input = self
-                        .input
-                        .as_mut()
-                        .ok_or_else(|| fail("not negotiated".into()))?;
-                    let letterbox = input.letterbox;
-                    let (_, _, w, h) = letterbox.placed;
-                    let (rgb, stride) = input
-                        .with_rgb(inframe, |rgb, stride| {
-                            let used = stride * (h as usize - 1) + w as usize * 3;
-                            (rgb[..used].to_vec(), stride)
-                        })
-                        .map_err(fail)?;
-                    thread.submit(detector::Input {
-                        rgb,
-                        stride,
-                        letterbox,
-                        confidence: look.confidence,
-                        wanted: look.selection.wanted(),
-                        matted: self.matted,
-                        frame,
-                        id: self.next_id,
-                    });
-                    self.next_id += 1;
-                    self.last = Some(frame);
-                    self.asked = Some(asked);
-                }
+        }
+        if due && self.pending.is_none() && waits {
+            // A detection a flush dropped may still be running.
+            self.thread.wait_idle(WAIT_LIMIT).map_err(fail)?;
+        }
+        if due && self.pending.is_none() && self.thread.idle() {
+            self.submit(look, frame, index, interval, first || !same_ask)
+                .map_err(fail)?;
+        }
+        let ready = self.pending.as_ref().is_some_and(|p| {
+            if waits {
+                p.urgent || index >= p.apply_at
+            } else {
+                p.done.is_some()
             }
+        });
+        if ready {
+            took = self.take_pending(waits)?.or(took);
         }
         if let Some((regions, at)) = &self.regions {
-            let age = frame.saturating_sub(*at).min(u64::from(u32::MAX)) as u32;
-            self.gate.apply(mask, mask_size, regions, age, &self.params);
+            self.gate.apply(
+                mask,
+                mask_size,
+                regions,
+                *at,
+                frame.number,
+                &self.motion,
+                &self.params,
+            );
         }
         Ok(took)
+    }
+
+    /// The frame at the mask's grid into the motion map.
+    fn observe(&mut self, frame: &Frame, (mw, mh): (u32, u32)) -> Result<(), String> {
+        let grid = (mw as usize, mh as usize);
+        if self.thumb.as_ref().is_none_or(|t| t.size() != grid) {
+            let Some(info) = &self.in_info else {
+                return Err("not negotiated".into());
+            };
+            // A grid larger than the frame (a small frame, a big model):
+            // no motion map, every cell counts as moved between detections.
+            self.thumb = ToRgb::new(info, mw, mh, "the motion map").ok();
+            self.motion.reset();
+        }
+        let Some(thumb) = self.thumb.as_mut() else {
+            return Ok(());
+        };
+        let motion = &mut self.motion;
+        thumb.with_rgb(frame.inframe, |rgb, stride| {
+            motion.update(rgb, stride, grid, frame.number, frame.motion_threshold)
+        })
+    }
+
+    /// Hands the frame to the detector.
+    fn submit(
+        &mut self,
+        look: &DetectLook,
+        frame: &Frame,
+        index: i64,
+        interval: i64,
+        urgent: bool,
+    ) -> Result<(), String> {
+        let (letterbox, rgb) = self.input.as_mut().ok_or("not negotiated")?;
+        let letterbox = *letterbox;
+        let (_, _, w, h) = letterbox.placed;
+        let (rgb, stride) = rgb.with_rgb(frame.inframe, |rgb, stride| {
+            let used = stride * (h as usize - 1) + w as usize * 3;
+            (rgb[..used].to_vec(), stride)
+        })?;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.thread.submit(detector::Input {
+            rgb,
+            stride,
+            letterbox,
+            confidence: look.confidence,
+            wanted: look.selection.wanted(),
+            matted: self.matted,
+            frame: frame.number,
+            id,
+        });
+        self.started += 1;
+        self.pending = Some(Pending {
+            id,
+            frame: frame.number,
+            apply_at: index.saturating_add(interval - 1),
+            urgent,
+            done: None,
+        });
+        self.slot = Some(index.div_euclid(interval));
+        self.asked = Some((look.selection.clone(), look.confidence));
+        Ok(())
+    }
+
+    /// Applies the pending detection's regions (waiting for them when
+    /// `wait`); answers how long it took.
+    fn take_pending(&mut self, wait: bool) -> Result<Option<Duration>, FrameError> {
+        let Some(p) = self.pending.take() else {
+            return Ok(None);
+        };
+        let out = match p.done {
+            Some(out) => out,
+            None if wait => self
+                .thread
+                .wait_for(p.id, WAIT_LIMIT)
+                .map_err(|e| FrameError::new("detection failed", e))?,
+            None => {
+                self.pending = Some(p);
+                return Ok(None);
+            }
+        };
+        debug_assert_eq!(out.frame, p.frame);
+        self.regions = Some((out.regions, out.frame));
+        Ok(Some(out.took))
     }
 }

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use gst::prelude::*;
 use gst_video::{VideoFormat, VideoFrameRef, VideoInfo};
 use rbv_core::model::{self, RunnerOptions, Segmenter};
 use rbv_core::prompt::Keeps;
@@ -70,29 +71,47 @@ fn run(
     output.map_readable().unwrap().to_vec()
 }
 
-/// The element's RGBA output for one I420 frame with `props`, and the
-/// caps it negotiated on both sides.
+/// The element's RGBA output for one I420 frame with `props` (a file's
+/// frame: not live), and the caps it negotiated on both sides.
 fn element(
     props: &[(&str, &str)],
     (in_info, input): (&VideoInfo, &gst::Buffer),
 ) -> (Vec<u8>, VideoInfo, VideoInfo) {
     crate::plugin_register_static().unwrap();
-    // Set before the start (the harness starts the element).
     let mut el = gst::ElementFactory::make("rbvremove");
     for (k, v) in props {
         el = el.property_from_str(k, v);
     }
-    let mut h = gst_check::Harness::with_element(&el.build().unwrap(), Some("sink"), Some("src"));
-    h.set_src_caps(in_info.to_caps().unwrap());
-    h.set_sink_caps_str("video/x-raw,format=RGBA");
-    let out = h.push_and_pull(input.clone()).expect("a frame");
-    let caps = |pad: gst::Pad| VideoInfo::from_caps(&pad.current_caps().unwrap()).unwrap();
-    let el = h.element().unwrap();
-    (
-        out.map_readable().unwrap().to_vec(),
-        caps(el.static_pad("sink").unwrap()),
-        caps(el.static_pad("src").unwrap()),
-    )
+    let element = el.build().unwrap();
+    let pipeline = gst::Pipeline::new();
+    let src = gst_app::AppSrc::builder()
+        .caps(&in_info.to_caps().unwrap())
+        .format(gst::Format::Time)
+        .build();
+    let sink = gst_app::AppSink::builder()
+        .caps(
+            &gst::Caps::builder("video/x-raw")
+                .field("format", "RGBA")
+                .build(),
+        )
+        .sync(false)
+        .build();
+    let chain = [src.upcast_ref(), &element, sink.upcast_ref()];
+    pipeline.add_many(chain).unwrap();
+    gst::Element::link_many(chain).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    src.push_buffer(input.clone()).unwrap();
+    let out = sink
+        .try_pull_sample(gst::ClockTime::from_seconds(120))
+        .expect("a frame");
+    let caps = |name: &str| {
+        let c = element.static_pad(name).unwrap().current_caps().unwrap();
+        VideoInfo::from_caps(&c).unwrap()
+    };
+    let (sink_info, src_info) = (caps("sink"), caps("src"));
+    pipeline.set_state(gst::State::Null).unwrap();
+    let bytes = out.buffer().unwrap().map_readable().unwrap().to_vec();
+    (bytes, sink_info, src_info)
 }
 
 #[test]
@@ -118,53 +137,89 @@ fn detector_off_is_the_frame_path_as_it_was_byte_for_byte() {
     assert!(changed > 1000, "the detector changed nothing ({changed})");
 }
 
-/// Frames through a sync path with the detector: which ones ran it.
+fn frame<'a, 'b>(
+    inframe: &'a VideoFrameRef<&'b gst::BufferRef>,
+    number: u64,
+    discont: bool,
+    live: bool,
+) -> Frame<'a, 'b> {
+    Frame {
+        inframe,
+        number,
+        discont,
+        live,
+        motion_threshold: 40,
+    }
+}
+
+/// Frames through a sync path with the detector: which ones start a
+/// detection, and which frame each is applied from.
 #[test]
-fn sync_detects_every_nth_frame_and_after_a_flush_or_a_new_prompt() {
-    let frame = photo("bus.jpg");
-    let (in_info, input) = (&frame.0, &frame.1);
+fn sync_detects_every_nth_frame_and_applies_it_a_fixed_number_of_frames_later() {
+    let photo = photo("bus.jpg");
+    let (in_info, input) = (&photo.0, &photo.1);
     let mut gate = LocalGate::new(detector(), Mode::Sync, Keeps::People, 640).unwrap();
     gate.set_caps(in_info).unwrap();
     let mut look = look().detect;
     look.interval = 3;
     let inframe = VideoFrameRef::from_buffer_ref_readable(input.as_ref(), in_info).unwrap();
     let mut mask = vec![0.5f32; 64 * 64];
-    let mut ran = Vec::new();
-    for n in 0..7u64 {
-        let discont = n == 5;
-        if gate
-            .apply(&look, &inframe, n, discont, &mut mask, (64, 64))
-            .unwrap()
-            .is_some()
-        {
-            ran.push(n);
+    let (mut started, mut applied) = (Vec::new(), Vec::new());
+    let mut step = |gate: &mut LocalGate, look: &DetectLook, n: u64, discont: bool| {
+        let before = gate.detections();
+        let took = gate
+            .apply(
+                look,
+                &frame(&inframe, n, discont, false),
+                &mut mask,
+                (64, 64),
+            )
+            .unwrap();
+        if gate.detections() > before {
+            started.push(n);
         }
+        if took.is_some() {
+            applied.push(n);
+        }
+    };
+    for n in 0..10u64 {
+        step(&mut gate, &look, n, n == 9);
     }
-    assert_eq!(ran, [0, 3, 5], "every 3rd frame, and at the discontinuity");
     gate.flush();
-    assert!(
-        gate.apply(&look, &inframe, 7, false, &mut mask, (64, 64))
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        gate.apply(&look, &inframe, 8, false, &mut mask, (64, 64))
-            .unwrap()
-            .is_none()
-    );
+    step(&mut gate, &look, 10, false);
+    step(&mut gate, &look, 11, false);
     let mut other = look.clone();
     other.selection = std::sync::Arc::new(rbv_core::prompt::select(Some("bus")));
-    assert!(
-        gate.apply(&other, &inframe, 9, false, &mut mask, (64, 64))
-            .unwrap()
-            .is_some()
-    );
+    step(&mut gate, &other, 12, false);
+    // The first frame (and the first after a discontinuity, a flush or a
+    // new prompt) waits for its own; every 3rd frame starts one that is
+    // applied 2 frames later, whatever the detector's speed.
+    assert_eq!(started, [0, 3, 6, 9, 10, 12]);
+    assert_eq!(applied, [0, 5, 8, 9, 10, 12]);
+}
+
+#[test]
+fn a_live_stream_never_waits_for_the_detector() {
+    let photo = photo("bus.jpg");
+    let (in_info, input) = (&photo.0, &photo.1);
+    let mut gate = LocalGate::new(detector(), Mode::Sync, Keeps::People, 640).unwrap();
+    gate.set_caps(in_info).unwrap();
+    let look = look().detect;
+    let inframe = VideoFrameRef::from_buffer_ref_readable(input.as_ref(), in_info).unwrap();
+    let mut mask = vec![0.5f32; 64 * 64];
+    let t0 = Instant::now();
+    let took = gate
+        .apply(&look, &frame(&inframe, 0, false, true), &mut mask, (64, 64))
+        .unwrap();
+    assert!(took.is_none() && mask.iter().all(|&v| v == 0.5), "ungated");
+    assert_eq!(gate.detections(), 1, "the detection runs beside the frames");
+    println!("a live frame took {:?} beside a detection", t0.elapsed());
 }
 
 #[test]
 fn async_frames_pass_before_the_first_regions_and_are_gated_after() {
-    let frame = photo("bus.jpg");
-    let (in_info, input) = (&frame.0, &frame.1);
+    let photo = photo("bus.jpg");
+    let (in_info, input) = (&photo.0, &photo.1);
     let mut gate = LocalGate::new(detector(), Mode::Async, Keeps::People, 640).unwrap();
     gate.set_caps(in_info).unwrap();
     let look = look().detect;
@@ -172,9 +227,14 @@ fn async_frames_pass_before_the_first_regions_and_are_gated_after() {
     let mut mask = vec![0.5f32; 64 * 64];
     // Frame 0 hands the frame over and passes ungated.
     assert!(
-        gate.apply(&look, &inframe, 0, false, &mut mask, (64, 64))
-            .unwrap()
-            .is_none()
+        gate.apply(
+            &look,
+            &frame(&inframe, 0, false, false),
+            &mut mask,
+            (64, 64)
+        )
+        .unwrap()
+        .is_none()
     );
     assert!(mask.iter().all(|&v| v == 0.5));
     let t0 = Instant::now();
@@ -182,7 +242,7 @@ fn async_frames_pass_before_the_first_regions_and_are_gated_after() {
     loop {
         let mut m = vec![0.5f32; 64 * 64];
         if gate
-            .apply(&look, &inframe, n, false, &mut m, (64, 64))
+            .apply(&look, &frame(&inframe, n, false, false), &mut m, (64, 64))
             .unwrap()
             .is_some()
         {
