@@ -2,14 +2,39 @@
 // A long input cut into segments, each processed on its own with a warm-up
 // before its first frame, then joined: every frame once, in order, with
 // steady timestamps, and the mattes at the cuts as one run over the whole
-// input makes them (the warm-up makes the smoothing's state the same).
+// input makes them (the warm-up lines the detector's schedule up and
+// settles the smoothing). Both runs are on the same machine, so nothing
+// here depends on one CPU's float results; the bound is what a viewer
+// could see, not a figure one machine gives.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use gstrbv::rbvremove::SEGMENT_WARM_UP_FRAMES;
 use rbv_api::OutputFormat;
 use rbv_runner::{FrameRange, Spec, Target, plan_segments};
 use rbv_testkit::{alpha_frames, mean_abs_diff};
+
+/// An alpha difference a viewer could see: 16 of 255 (about 6 % opacity,
+/// a step an edge shows against a contrasting background).
+const VISIBLE: u8 = 16;
+
+/// How two cuts of one frame differ: the mean alpha difference (levels of
+/// 255) and the share of pixels that differ visibly.
+fn difference(a: &[u8], b: &[u8]) -> (f64, f64) {
+    let visible = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| x.abs_diff(**y) > VISIBLE)
+        .count();
+    (mean_abs_diff(a, b), visible as f64 / a.len().max(1) as f64)
+}
+
+/// No viewer could tell them apart: under half a level on average, and
+/// at most one pixel in a thousand visibly different.
+fn invisible((mean, share): (f64, f64)) -> bool {
+    mean < 0.5 && share <= 0.001
+}
 
 fn spec<'a>(
     input: &'a Path,
@@ -45,7 +70,7 @@ fn cut_and_join(
     let o = rbv_runner::run(&spec(input, &whole, Target::Ffv1, None), |_| {}).unwrap();
     assert_eq!(o.frames, n as u64, "{tag}");
 
-    let plan = plan_segments(probed.frames, 30, 10);
+    let plan = plan_segments(probed.frames, 30, SEGMENT_WARM_UP_FRAMES);
     assert_eq!(plan.len(), 3);
     let mut parts: Vec<PathBuf> = Vec::new();
     for (i, range) in plan.iter().enumerate().rev() {
@@ -67,24 +92,28 @@ fn cut_and_join(
     assert_eq!(o.frames, n as u64, "{tag}");
     let got = alpha_frames(&joined);
     assert_eq!(got.len(), n, "{tag}: every frame once");
-    let mut worst = (0.0f64, 0);
+    let mut worst = ((0.0f64, 0.0f64), 0);
     for (i, ((t, a), (t0, b))) in got.iter().zip(&expected).enumerate() {
         assert_eq!(
             t - got[0].0,
             t0 - expected[0].0,
             "{tag} frame {i}: timestamps go on across the joins"
         );
-        let d = mean_abs_diff(a, b);
+        let d = difference(a, b);
         if d > worst.0 {
             worst = (d, i);
         }
     }
-    eprintln!("{tag}: worst frame {} ({:.4} of 255)", worst.1, worst.0);
+    let ((mean, share), i) = worst;
+    eprintln!(
+        "{tag}: worst frame {i}: {mean:.4} of 255 on average, {:.3} % of pixels off by more than {VISIBLE}",
+        share * 100.0
+    );
     assert!(
-        worst.0 < 0.02,
-        "{tag} frame {} differs from one run's by {:.3} of 255 on average: a seam",
-        worst.1,
-        worst.0
+        invisible(worst.0),
+        "{tag} frame {i} differs from one run's by {mean:.3} of 255 on average, {:.3} % of \
+         its pixels visibly: a seam",
+        share * 100.0
     );
     (parts, expected, got)
 }
@@ -111,7 +140,7 @@ fn segments_joined_give_the_whole_runs_frames() {
         .expect("ffmpeg (installed by setup/setup.sh)");
     assert!(st.success());
     cut_and_join(&mp4, &dir, "mp4");
-    let plan = plan_segments(n as u64, 30, 10);
+    let plan = plan_segments(n as u64, 30, SEGMENT_WARM_UP_FRAMES);
 
     // Without the warm-up the cut shows.
     let cold = dir.join("cold.mkv");
@@ -127,6 +156,13 @@ fn segments_joined_give_the_whole_runs_frames() {
     );
     eprintln!("first frame of a segment without warm-up: {d_cold:.4} (with: {d_warm:.4})");
     assert!(d_warm < d_cold / 4.0, "the warm-up brings the state close");
+    // The bound sees a real seam: without the warm-up some frame of the
+    // segment differs visibly.
+    let seen = cold
+        .iter()
+        .zip(&expected[30..60])
+        .any(|((_, a), (_, b))| !invisible(difference(a, b)));
+    assert!(seen, "a segment without warm-up passes as seamless");
 
     // Every format of the service from the same parts: every frame.
     for format in OutputFormat::ALL {
