@@ -27,6 +27,54 @@ impl Target {
             _ => false,
         }
     }
+
+    /// Whether the format can hold sound: MOV (PCM), MP4 (AAC), WebM and
+    /// Matroska (Opus) do; GIF, WebP and PNG do not.
+    pub fn holds_audio(self) -> bool {
+        match self {
+            Target::Ffv1 => true,
+            Target::PngFrames => false,
+            Target::Service(f) => matches!(
+                f,
+                OutputFormat::Mov | OutputFormat::Mp4 | OutputFormat::Webm
+            ),
+        }
+    }
+
+    /// What the format is, as a user names it (in "cannot hold sound").
+    pub fn kind(self) -> &'static str {
+        match self {
+            Target::Ffv1 => "Matroska (FFV1)",
+            Target::PngFrames => "PNG",
+            Target::Service(OutputFormat::Gif) => "GIF",
+            Target::Service(OutputFormat::Webp) => "WebP",
+            Target::Service(OutputFormat::PngSequence) => "a zip of PNG frames",
+            Target::Service(OutputFormat::Mov) => "MOV",
+            Target::Service(OutputFormat::Mp4) => "MP4",
+            Target::Service(OutputFormat::Webm) => "WebM",
+        }
+    }
+}
+
+/// What the sound becomes after the audio branch's raw 16-bit PCM, into
+/// the muxer named `mux`: `None` where the target holds no sound, `""`
+/// where the PCM goes in as it is. `part`: a segment's lossless part (the
+/// join encodes it), which keeps PCM.
+pub(crate) fn audio_tail(target: Target, transparent: bool, part: bool) -> Option<&'static str> {
+    const OPUS: &str = "audioconvert ! opusenc bitrate=128000";
+    const AAC: &str = "audioconvert ! avenc_aac bitrate=192000";
+    if !target.holds_audio() {
+        return None;
+    }
+    Some(match target {
+        Target::Ffv1 if part => "",
+        Target::Ffv1 => OPUS,
+        // PCM in the intermediate; ffmpeg makes it Opus.
+        _ if target.needs_ffmpeg(transparent) => "",
+        Target::Service(OutputFormat::Mov) => "",
+        Target::Service(OutputFormat::Mp4) => AAC,
+        _ => OPUS,
+    })
 }
 
 /// Whether `format` goes through ffmpeg (GStreamer 1.22 cannot encode it).
@@ -45,10 +93,25 @@ pub fn ffmpeg_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-const FFV1: &str = "videoconvert ! avenc_ffv1 ! matroskamux ! filesink name=sink";
+/// Encoded frames wait here for the muxer: it takes the streams in turns
+/// (qtmux in chunks of 250 ms), so the picture must be able to run that
+/// far ahead of what it has taken, or the sound's gate, which waits for the
+/// picture, and the muxer, which waits for the sound, wait for each other.
+macro_rules! to_mux {
+    () => {
+        "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000 ! "
+    };
+}
+
+const FFV1: &str = concat!(
+    "videoconvert ! avenc_ffv1 ! ",
+    to_mux!(),
+    "matroskamux name=mux ! filesink name=sink"
+);
 
 /// The pipeline's tail after `rbvremove`, ending in an element named `sink`
-/// with a `location`.
+/// with a `location`; the muxer, where there is one, is named `mux` (the
+/// sound goes into it).
 pub fn tail(target: Target, transparent: bool) -> &'static str {
     let format = match target {
         Target::Ffv1 => return FFV1,
@@ -63,22 +126,29 @@ pub fn tail(target: Target, transparent: bool) -> &'static str {
     }
     match format {
         // ProRes 4444 keeps alpha; 422 HQ when the background is opaque.
-        OutputFormat::Mov if transparent => {
-            "videoconvert ! video/x-raw,format=A444_10LE ! avenc_prores_ks profile=4444 ! qtmux ! filesink name=sink"
-        }
-        OutputFormat::Mov => {
-            "videoconvert ! video/x-raw,format=I422_10LE ! avenc_prores_ks profile=hq ! qtmux ! filesink name=sink"
-        }
-        OutputFormat::Mp4 => {
-            "videoconvert ! video/x-raw,format=I420 ! openh264enc bitrate=8000000 complexity=low ! h264parse ! \
-             mp4mux ! filesink name=sink"
-        }
+        OutputFormat::Mov if transparent => concat!(
+            "videoconvert ! video/x-raw,format=A444_10LE ! avenc_prores_ks profile=4444 ! ",
+            to_mux!(),
+            "qtmux name=mux ! filesink name=sink"
+        ),
+        OutputFormat::Mov => concat!(
+            "videoconvert ! video/x-raw,format=I422_10LE ! avenc_prores_ks profile=hq ! ",
+            to_mux!(),
+            "qtmux name=mux ! filesink name=sink"
+        ),
+        OutputFormat::Mp4 => concat!(
+            "videoconvert ! video/x-raw,format=I420 ! openh264enc bitrate=8000000 complexity=low ! h264parse ! ",
+            to_mux!(),
+            "mp4mux name=mux ! filesink name=sink"
+        ),
         OutputFormat::PngSequence => {
             "videoconvert ! pngenc compression-level=3 ! multifilesink name=sink"
         }
-        OutputFormat::Webm | OutputFormat::Gif | OutputFormat::Webp => {
-            "videoconvert ! vp8enc deadline=1 cpu-used=4 target-bitrate=8000000 ! webmmux ! filesink name=sink"
-        }
+        OutputFormat::Webm | OutputFormat::Gif | OutputFormat::Webp => concat!(
+            "videoconvert ! vp8enc deadline=1 cpu-used=4 target-bitrate=8000000 ! ",
+            to_mux!(),
+            "webmmux name=mux ! filesink name=sink"
+        ),
     }
 }
 
@@ -123,6 +193,17 @@ fn ffmpeg_args(format: OutputFormat) -> &'static [&'static str] {
     }
 }
 
+/// ffmpeg's arguments for the sound: the intermediate's PCM to Opus in
+/// WebM (when there is any: `?`), none in GIF and WebP.
+fn ffmpeg_audio_args(format: OutputFormat) -> &'static [&'static str] {
+    match format {
+        OutputFormat::Webm => &[
+            "-map", "0:v:0", "-map", "0:a:0?", "-c:a", "libopus", "-b:a", "128k",
+        ],
+        _ => &["-an"],
+    }
+}
+
 /// Encodes the lossless `input` to `output` in `format` with ffmpeg; stops
 /// it at `deadline`.
 pub fn ffmpeg(
@@ -135,7 +216,7 @@ pub fn ffmpeg(
     let mut child = std::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
         .arg(input)
-        .arg("-an")
+        .args(ffmpeg_audio_args(format))
         .args(ffmpeg_args(format))
         .arg(output)
         .stdout(std::process::Stdio::null())

@@ -4,12 +4,17 @@
 //! format. The `rbv` command (`rbv local`) and the server (`rbv serve`)
 //! both run their jobs through [`run`], so a job is written once.
 //! Blocking: run it on a thread of its own.
+//!
+//! The output is written whole or not at all ([`staging`]), and carries
+//! the input's sound where its format can hold it ([`audio`]).
 
+mod audio;
 mod encode;
 mod limits;
 mod probe;
 mod range;
 mod sniff;
+mod staging;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use gst::prelude::*;
 
 pub use encode::{Target, ffmpeg_available, needs_ffmpeg};
 pub use limits::{Limits, vp8_keyframe_size};
-pub use probe::{Probe, probe};
+pub use probe::{Probe, Streams, probe, streams};
 pub use range::{FrameRange, plan as plan_segments};
 pub use sniff::sniff_video;
 
@@ -45,10 +50,14 @@ pub struct Spec<'a> {
     pub frames: Option<FrameRange>,
 }
 
-/// Where a job writes besides its output while it runs.
+/// Where a job writes while it runs: hidden names beside its output,
+/// never the output itself until the end.
 struct Scratch {
     /// The output has no background (the properties leave it transparent).
     transparent: bool,
+    /// The output's own file (or, for frames, folder) until it is renamed
+    /// over the output.
+    staged: staging::Staged,
     /// The PNG frames a png_sequence zip is made of.
     frames_dir: Option<PathBuf>,
     /// The lossless FFV1 file ffmpeg encodes the output from.
@@ -66,23 +75,46 @@ impl Spec<'_> {
         let png_zip = self.target == Target::Service(rbv_api::OutputFormat::PngSequence);
         Scratch {
             transparent,
-            frames_dir: png_zip.then(|| self.output.with_extension("frames")),
+            staged: staging::Staged::new(self.output, self.pattern()),
+            frames_dir: png_zip.then(|| staging::beside(self.output, "frames", Some("d"))),
             intermediate: self
                 .target
                 .needs_ffmpeg(transparent)
-                .then(|| self.output.with_extension("ffv1.mkv")),
+                .then(|| staging::beside(self.output, "ffv1", Some("mkv"))),
         }
     }
 
-    /// Every path the job writes: its output, and the intermediate file or
-    /// folder it makes the output from (removed when the job ends). What a
-    /// caller that ends the process mid-job (a second Ctrl-C) removes.
+    /// The output is a `%d` pattern of PNG frames, not one file.
+    fn pattern(&self) -> bool {
+        self.target == Target::PngFrames && self.output.to_string_lossy().contains('%')
+    }
+
+    /// Every path the job writes while it runs: the hidden file (or folder
+    /// of frames) renamed over the output at the end, and the intermediate
+    /// file or folder it is made from; all removed when the job ends. What
+    /// a caller that ends the process mid-job (a second Ctrl-C) removes:
+    /// never the output itself, which is only ever replaced whole.
     pub fn written(&self) -> Vec<PathBuf> {
         let scratch = self.scratch();
-        std::iter::once(self.output.to_path_buf())
+        std::iter::once(scratch.staged.temp)
             .chain(scratch.intermediate)
             .chain(scratch.frames_dir)
             .collect()
+    }
+}
+
+/// Removes what a job wrote beside its output when it ends, whichever way
+/// (what was renamed over the output is gone from here already).
+struct Leftovers(Vec<PathBuf>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = match p.is_dir() {
+                true => std::fs::remove_dir_all(p),
+                false => std::fs::remove_file(p),
+            };
+        }
     }
 }
 
@@ -101,8 +133,15 @@ pub struct Outcome {
     pub height: u32,
     /// `stop` ended the input before its end.
     pub interrupted: bool,
-    /// The input has sound, which the output does not carry.
+    /// The input has sound, which the output does not carry (its format
+    /// cannot hold it: GIF, WebP, PNG).
     pub audio_dropped: bool,
+    /// The output carries the input's sound, in sync and trimmed with the
+    /// picture.
+    pub audio_kept: bool,
+    /// What rbvremove warned about (a prompt's terms that name nothing it
+    /// knows, a setting it could not honour), each once.
+    pub warnings: Vec<String>,
 }
 
 /// Where a job stands, for a progress display.
@@ -148,6 +187,9 @@ pub enum Failure {
     NoFrames,
     /// The input is over one of the job's [`Limits`] (the text says which).
     Limit(String),
+    /// The output path cannot be written: it is the input, a folder, or in
+    /// a folder that does not exist (the text says which). Nothing ran.
+    Output(String),
 }
 
 impl Failure {
@@ -175,7 +217,7 @@ impl std::fmt::Display for Failure {
             Failure::Pipeline { error, .. } => write!(f, "{error}"),
             Failure::Timeout(t) => write!(f, "processing took longer than {} s", t.as_secs()),
             Failure::NoFrames => f.write_str("the input has no video frames"),
-            Failure::Limit(s) => f.write_str(s),
+            Failure::Limit(s) | Failure::Output(s) => f.write_str(s),
         }
     }
 }
@@ -241,6 +283,18 @@ pub fn run(spec: &Spec, progress: impl FnMut(Progress)) -> Result<Outcome, Failu
     run_limited(spec, &Limits::default(), progress)
 }
 
+/// [`run_limited`], with rbvremove's warnings given to `warned` as they
+/// come (they are in [`Outcome::warnings`] too): a caller that shows them
+/// says what its request did before the work is done.
+pub fn run_warned(
+    spec: &Spec,
+    limits: &Limits,
+    progress: impl FnMut(Progress),
+    warned: impl FnMut(&str),
+) -> Result<Outcome, Failure> {
+    run_head(spec, limits, progress, warned, Head::Remove)
+}
+
 /// [`run`] within `limits`: the input's frame size is checked before it is
 /// decoded, its frames and media time as they are; the job's `timeout`
 /// covers the encoding after the pipeline too.
@@ -249,7 +303,7 @@ pub fn run_limited(
     limits: &Limits,
     progress: impl FnMut(Progress),
 ) -> Result<Outcome, Failure> {
-    run_head(spec, limits, progress, Head::Remove)
+    run_head(spec, limits, progress, |_| {}, Head::Remove)
 }
 
 /// Joins `parts`, the lossless files of a long input's segments in order
@@ -266,7 +320,13 @@ pub fn join(
     if parts.is_empty() {
         return Err(Failure::NoFrames);
     }
-    run_head(spec, &Limits::default(), progress, Head::Join(parts))
+    run_head(
+        spec,
+        &Limits::default(),
+        progress,
+        |_| {},
+        Head::Join(parts),
+    )
 }
 
 /// What feeds a job's encoder tail.
@@ -282,15 +342,28 @@ fn run_head(
     spec: &Spec,
     limits: &Limits,
     mut progress: impl FnMut(Progress),
+    mut warned: impl FnMut(&str),
     head: Head,
 ) -> Result<Outcome, Failure> {
     let started = Instant::now();
     init().map_err(Failure::Setup)?;
+    let joining = matches!(head, Head::Join(_));
+    // The join reads no input: only the output's own checks apply.
+    let input = if joining { Path::new("") } else { spec.input };
+    staging::check(input, spec.output, spec.pattern()).map_err(Failure::Output)?;
+    staging::sweep(spec.output);
     let Scratch {
         transparent,
+        staged,
         frames_dir,
         intermediate,
     } = spec.scratch();
+    let _leftovers = Leftovers(
+        std::iter::once(staged.temp.clone())
+            .chain(intermediate.clone())
+            .chain(frames_dir.clone())
+            .collect(),
+    );
     let front = match head {
         Head::Remove => {
             "filesrc name=src ! decodebin name=dec ! videoconvert name=conv ! queue ! rbvremove name=rbv"
@@ -305,20 +378,28 @@ fn run_head(
     .downcast::<gst::Pipeline>()
     .map_err(|_| setup("not a pipeline"))?;
     let by = |n: &str| pipeline.by_name(n).expect("named in the description");
-    match head {
-        Head::Remove => by("src").set_property("location", spec.input),
-        Head::Join(parts) => join_parts(&pipeline, &by("dec"), parts)?,
-    }
-    match &frames_dir {
+    let audio_tail = encode::audio_tail(spec.target, transparent, spec.frames.is_some());
+    let clock = audio::Clock::new(spec.frames.is_some() && !joining);
+    let audio = match head {
+        Head::Remove => {
+            by("src").set_property("location", spec.input);
+            audio::keep_decoded(&pipeline, &by("dec"), audio_tail, &clock)
+        }
+        Head::Join(parts) => join_parts(&pipeline, &by("dec"), parts, audio_tail)?,
+    };
+    let location = match &frames_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Failure::Setup(format!("{}: {e}", dir.display())))?;
-            by("sink").set_property("location", dir.join("frame_%05d.png"));
+            dir.join("frame_%05d.png")
         }
-        None => by("sink").set_property("location", intermediate.as_deref().unwrap_or(spec.output)),
-    }
+        None => match &intermediate {
+            Some(file) => file.clone(),
+            None => staged.location().map_err(Failure::Setup)?,
+        },
+    };
+    by("sink").set_property("location", &location);
     let rbv = by("rbv");
-    let joining = matches!(head, Head::Join(_));
     if spec.frames.is_some()
         && spec
             .properties
@@ -348,22 +429,11 @@ fn run_head(
     let guard = limits::Guard::install(&by("dec"), &decoded, limits);
     if let (Some(range), false) = (spec.frames, joining) {
         // Before the span's probe: frames it drops are not counted.
-        range::install(&decoded, &processed, range);
+        range::install(&decoded, &processed, range, &clock);
     }
     // Frames out of the element, and the media time they cover.
     let out = limits::Span::watch(&processed);
-    // Sound is not carried: say so rather than drop it unseen.
-    let audio = Arc::new(AtomicBool::new(false));
-    let seen_audio = audio.clone();
-    by("dec").connect_pad_added(move |_, pad| {
-        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-        if caps
-            .structure(0)
-            .is_some_and(|s| s.name().starts_with("audio/"))
-        {
-            seen_audio.store(true, Ordering::Relaxed);
-        }
-    });
+    audio::watch_picture(&processed, &clock);
     let bus = pipeline.bus().expect("a pipeline has a bus");
     // The element refuses bad strings with a warning and keeps its value:
     // a job must not run with settings it did not ask for.
@@ -373,6 +443,7 @@ fn run_head(
         return Err(Failure::Refused(w.error().to_string()));
     }
 
+    let mut warnings: Vec<String> = Vec::new();
     let result = (|| {
         pipeline.set_state(gst::State::Playing).map_err(|_| {
             first_error(&bus)
@@ -394,7 +465,8 @@ fn run_head(
                 // The stream ends at the element: the frame it is on is
                 // finished and written, the frames queued before it are
                 // dropped (upstream sees EOS and stops), so a slow model
-                // stops after one frame, not after the whole queue.
+                // stops after one frame, not after the whole queue; the
+                // sound's gate ends the sound where the picture ended.
                 // Before the element has its segment (a stop in the first
                 // moments) EOS there would come before it: the sources end.
                 interrupted = true;
@@ -414,6 +486,16 @@ fn run_head(
                 match msg.view() {
                     gst::MessageView::Eos(_) => break,
                     gst::MessageView::Error(e) => return Err(pipeline_failure(e)),
+                    gst::MessageView::Warning(w)
+                        if w.src()
+                            .is_some_and(|s| s == rbv.upcast_ref::<gst::Object>()) =>
+                    {
+                        let text = w.error().to_string();
+                        if !warnings.contains(&text) {
+                            warned(&text);
+                            warnings.push(text);
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -439,6 +521,7 @@ fn run_head(
             .query_duration::<gst::ClockTime>()
             .or_else(|| pipeline.query_position::<gst::ClockTime>())
             .map_or(0.0, |d| d.nseconds() as f64 / 1e9);
+        let kept = audio.kept.load(Ordering::SeqCst);
         Ok(Outcome {
             duration_seconds: duration,
             frames: out.frames(),
@@ -446,37 +529,51 @@ fn run_head(
             width: info.width(),
             height: info.height(),
             interrupted,
-            audio_dropped: audio.load(Ordering::Relaxed),
+            audio_dropped: audio.present.load(Ordering::SeqCst) && !kept,
+            audio_kept: kept,
+            warnings: Vec::new(),
         })
     })();
+    // Nothing may wait on the picture while the pipeline stops.
+    clock.close();
     let _ = pipeline.set_state(gst::State::Null);
-    let outcome = result?;
+    let mut outcome = result?;
+    outcome.warnings = warnings;
     if outcome.frames == 0 {
         return Err(Failure::NoFrames);
     }
-    if let Some(dir) = frames_dir {
-        let zipped = encode::zip_dir(&dir, spec.output);
-        let _ = std::fs::remove_dir_all(&dir);
-        zipped.map_err(Failure::Setup)?;
+    if let Some(dir) = &frames_dir {
+        encode::zip_dir(dir, &staged.temp).map_err(Failure::Setup)?;
     }
-    if let (Some(intermediate), Target::Service(format)) = (intermediate, spec.target) {
+    if let (Some(intermediate), Target::Service(format)) = (&intermediate, spec.target) {
         let deadline = spec.timeout.map(|t| started + t);
-        let encoded = encode::ffmpeg(&intermediate, spec.output, format, deadline);
-        let _ = std::fs::remove_file(&intermediate);
-        encoded.map_err(|e| match spec.timeout {
-            Some(t) if started.elapsed() > t => Failure::Timeout(t),
-            _ => Failure::Setup(e),
+        encode::ffmpeg(intermediate, &staged.temp, format, deadline).map_err(|e| {
+            match spec.timeout {
+                Some(t) if started.elapsed() > t => Failure::Timeout(t),
+                _ => Failure::Setup(e),
+            }
         })?;
     }
+    staged.commit().map_err(Failure::Output)?;
     Ok(outcome)
 }
 
-/// Each part read, decoded and linked to the `concat` element, in order.
+/// Each part read, decoded and linked to the `concat` element, in order;
+/// their sound, when they carry it and the target holds it, to a `concat`
+/// of its own into the muxer.
 fn join_parts(
     pipeline: &gst::Pipeline,
     concat: &gst::Element,
     parts: &[PathBuf],
-) -> Result<(), Failure> {
+    audio_tail: Option<&'static str>,
+) -> Result<audio::Seen, Failure> {
+    let seen = audio::Seen::default();
+    let with_sound = probe::streams(&parts[0], Duration::from_secs(30)).is_ok_and(|s| s.audio);
+    seen.present.store(with_sound, Ordering::SeqCst);
+    let sound = audio_tail
+        .filter(|_| with_sound)
+        .and_then(|tail| audio::join_branch(pipeline, parts.len(), Some(tail)));
+    seen.kept.store(sound.is_some(), Ordering::SeqCst);
     for (i, part) in parts.iter().enumerate() {
         let make = |factory: &str| {
             gst::ElementFactory::make(factory)
@@ -494,13 +591,36 @@ fn join_parts(
         src.link(&demux).map_err(setup)?;
         dec.link(concat).map_err(setup)?;
         let sink = dec.static_pad("sink").expect("a decoder has a sink pad");
+        let sound_in = sound.as_ref().and_then(|s| s[i].static_pad("sink"));
+        let sound_pad = sound_in.clone();
         demux.connect_pad_added(move |_, pad| {
-            if !sink.is_linked() {
-                let _ = pad.link(&sink);
+            let audio = pad
+                .current_caps()
+                .unwrap_or_else(|| pad.query_caps(None))
+                .structure(0)
+                .is_some_and(|s| s.name().starts_with("audio/"));
+            let to = if audio {
+                sound_pad.as_ref()
+            } else {
+                Some(&sink)
+            };
+            if let Some(to) = to
+                && !to.is_linked()
+            {
+                let _ = pad.link(to);
             }
         });
+        // A part without sound (the input's ended before it) ends its turn
+        // in the sound's concat at once.
+        if let Some(pad) = sound_in {
+            demux.connect_no_more_pads(move |_| {
+                if !pad.is_linked() {
+                    pad.send_event(gst::event::Eos::new());
+                }
+            });
+        }
     }
-    Ok(())
+    Ok(seen)
 }
 
 fn pipeline_failure(e: &gst::message::Error) -> Failure {
@@ -527,7 +647,7 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     #[test]
-    fn written_names_the_intermediate_a_job_makes_its_output_from() {
+    fn written_names_hidden_files_beside_the_output_never_the_output() {
         use rbv_api::OutputFormat;
         let spec = |output: &'static str, format, props: &[(&str, &str)]| Spec {
             input: Path::new("in.mp4"),
@@ -542,15 +662,17 @@ mod tests {
             frames: None,
         };
         let paths = |s: Spec| s.written();
-        let p = |x: &str| PathBuf::from(x);
-        // Transparent WebM and every GIF/WebP: ffmpeg encodes an FFV1 file.
+        let pid = std::process::id();
+        let p = |x: &str| PathBuf::from(x.replace("PID", &pid.to_string()));
+        // Transparent WebM and every GIF/WebP: ffmpeg encodes an FFV1 file;
+        // all beside the output under hidden names, never the output.
         assert_eq!(
-            paths(spec("o.webm", OutputFormat::Webm, &[])),
-            [p("o.webm"), p("o.ffv1.mkv")]
+            paths(spec("d/o.webm", OutputFormat::Webm, &[])),
+            [p("d/.o.rbv-partial-PID.webm"), p("d/.o.rbv-ffv1-PID.mkv")]
         );
         assert_eq!(
             paths(spec("o.gif", OutputFormat::Gif, &[("background", "blur")])),
-            [p("o.gif"), p("o.ffv1.mkv")]
+            [p(".o.rbv-partial-PID.gif"), p(".o.rbv-ffv1-PID.mkv")]
         );
         // An opaque WebM and a MOV are written straight.
         assert_eq!(
@@ -559,7 +681,7 @@ mod tests {
                 OutputFormat::Webm,
                 &[("background", "color")]
             )),
-            [p("o.webm")]
+            [p(".o.rbv-partial-PID.webm")]
         );
         // The last `background` counts.
         assert_eq!(
@@ -568,13 +690,16 @@ mod tests {
                 OutputFormat::Webm,
                 &[("background", "color"), ("background", "transparent")]
             )),
-            [p("o.webm"), p("o.ffv1.mkv")]
+            [p(".o.rbv-partial-PID.webm"), p(".o.rbv-ffv1-PID.mkv")]
         );
-        assert_eq!(paths(spec("o.mov", OutputFormat::Mov, &[])), [p("o.mov")]);
+        assert_eq!(
+            paths(spec("o.mov", OutputFormat::Mov, &[])),
+            [p(".o.rbv-partial-PID.mov")]
+        );
         // A PNG zip is made from a folder of frames.
         assert_eq!(
             paths(spec("o.zip", OutputFormat::PngSequence, &[])),
-            [p("o.zip"), p("o.frames")]
+            [p(".o.rbv-partial-PID.zip"), p(".o.rbv-frames-PID.d")]
         );
     }
 

@@ -171,3 +171,85 @@ fn unreadable(bus: &gst::Bus) -> Failure {
     crate::first_error(bus)
         .unwrap_or_else(|| Failure::Setup("the file cannot be read as a video".into()))
 }
+
+/// Which kinds of stream a file holds, from its container's header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Streams {
+    pub video: bool,
+    pub audio: bool,
+}
+
+/// What streams `path` holds, read from its header (the demuxer's pads;
+/// nothing is decoded, the file is not read to its end); fails when it
+/// cannot be demuxed, or after `timeout`. A picture (JPEG, PNG) is video.
+pub fn streams(path: &Path, timeout: Duration) -> Result<Streams, Failure> {
+    init().map_err(Failure::Setup)?;
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("filesrc")
+        .property("location", path)
+        .build()
+        .map_err(setup)?;
+    let parse = gst::ElementFactory::make("parsebin")
+        .build()
+        .map_err(setup)?;
+    pipeline.add_many([&src, &parse]).map_err(setup)?;
+    src.link(&parse).map_err(setup)?;
+    let found = Arc::new(Mutex::new((Streams::default(), false)));
+    let seen = found.clone();
+    let weak = pipeline.downgrade();
+    parse.connect_pad_added(move |_, pad| {
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let name = caps
+            .structure(0)
+            .map(|s| s.name().to_string())
+            .unwrap_or_default();
+        {
+            let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
+            s.0.video |= name.starts_with("video/") || name.starts_with("image/");
+            s.0.audio |= name.starts_with("audio/");
+        }
+        // Each stream to a sink that takes it without waiting.
+        if let Some(pipeline) = weak.upgrade()
+            && let Ok(sink) = gst::ElementFactory::make("fakesink")
+                .property("sync", false)
+                .property("async", false)
+                .build()
+            && pipeline.add(&sink).is_ok()
+        {
+            let _ = sink.sync_state_with_parent();
+            if let Some(p) = sink.static_pad("sink") {
+                let _ = pad.link(&p);
+            }
+        }
+    });
+    let done = found.clone();
+    parse.connect_no_more_pads(move |_| {
+        done.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+    });
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    let result = (|| {
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| unreadable(&bus))?;
+        let start = Instant::now();
+        loop {
+            if found.lock().unwrap_or_else(|e| e.into_inner()).1 {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(Failure::Timeout(timeout));
+            }
+            if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
+                match msg.view() {
+                    gst::MessageView::Eos(_) => return Ok(()),
+                    gst::MessageView::Error(e) => return Err(crate::pipeline_failure(e)),
+                    _ => {}
+                }
+            }
+        }
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    result?;
+    let streams = found.lock().unwrap_or_else(|e| e.into_inner()).0;
+    Ok(streams)
+}

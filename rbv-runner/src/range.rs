@@ -55,26 +55,58 @@ pub fn plan(frames: u64, per_segment: u64, warm_up: u64) -> Vec<FrameRange> {
 /// `end` the stream ends and the decoder is told to stop. What is written
 /// starts at time 0, so parts join end to end. The element must put out
 /// one frame per frame in, in order (the local backend; `mode=sync` for
-/// the warm-up to give what one run gives).
-pub(crate) fn install(decoded: &gst::Pad, processed: &gst::Pad, range: FrameRange) {
+/// the warm-up to give what one run gives). `clock` learns where the
+/// frames before the first written one end, and the first one's running
+/// time, by which the sound is shifted as the frames are.
+pub(crate) fn install(
+    decoded: &gst::Pad,
+    processed: &gst::Pad,
+    range: FrameRange,
+    clock: &Arc<crate::audio::Clock>,
+) {
     let from = range.from();
     let seen = AtomicU64::new(0);
-    decoded.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let i = seen.fetch_add(1, Ordering::Relaxed);
-        if i < from {
-            return consume(info);
-        }
-        match range.end {
-            Some(end) if i >= end => {
-                if i == end {
-                    pad.send_event(gst::event::Eos::new());
+    let decoded_segment = std::sync::Mutex::new(gst::FormattedSegment::<gst::ClockTime>::new());
+    let before = clock.clone();
+    decoded.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |pad, info| {
+            if let Some(gst::PadProbeData::Event(e)) = &info.data {
+                if let gst::EventView::Segment(s) = e.view()
+                    && let Some(time) = s.segment().downcast_ref::<gst::ClockTime>()
+                {
+                    *decoded_segment.lock().unwrap_or_else(|e| e.into_inner()) = time.clone();
                 }
-                info.flow_res = Err(gst::FlowError::Eos);
-                gst::PadProbeReturn::Handled
+                return gst::PadProbeReturn::Ok;
             }
-            _ => gst::PadProbeReturn::Ok,
-        }
-    });
+            let i = seen.fetch_add(1, Ordering::Relaxed);
+            if i < range.first
+                && let Some(b) = info.buffer()
+                && let Some(pts) = b.pts()
+            {
+                let end = pts + b.duration().unwrap_or(gst::ClockTime::ZERO);
+                let running = decoded_segment
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .to_running_time(end)
+                    .unwrap_or(end);
+                before.decoded_before_first(running.nseconds());
+            }
+            if i < from {
+                return consume(info);
+            }
+            match range.end {
+                Some(end) if i >= end => {
+                    if i == end {
+                        pad.send_event(gst::event::Eos::new());
+                    }
+                    info.flow_res = Err(gst::FlowError::Eos);
+                    gst::PadProbeReturn::Handled
+                }
+                _ => gst::PadProbeReturn::Ok,
+            }
+        },
+    );
     let skip = range.first - from;
     // What is written starts at 0 in a segment of its own: a demuxer's
     // segment may start later (an MP4 edit list, MPEG-TS), and frames
@@ -102,6 +134,7 @@ pub(crate) fn install(decoded: &gst::Pad, processed: &gst::Pad, range: FrameRang
     });
     let out = AtomicU64::new(0);
     let base = std::sync::Mutex::new(None::<gst::ClockTime>);
+    let clock = clock.clone();
     processed.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if out.fetch_add(1, Ordering::Relaxed) < skip {
             return consume(info);
@@ -115,7 +148,10 @@ pub(crate) fn install(decoded: &gst::Pad, processed: &gst::Pad, range: FrameRang
                     .to_running_time(pts)
                     .unwrap_or(pts);
                 let mut base = base.lock().unwrap_or_else(|e| e.into_inner());
-                let first = *base.get_or_insert(running);
+                let first = *base.get_or_insert_with(|| {
+                    clock.set_base(running.nseconds());
+                    running
+                });
                 b.set_pts(running.saturating_sub(first));
                 b.set_dts(gst::ClockTime::NONE);
             }
