@@ -11,7 +11,7 @@ use rbv_api::OutputFormat;
 use rbv_runner::{Failure, Spec, Target};
 
 use crate::progress::{Progress, job_line, megabytes};
-use crate::{Args, Fail, REMOTE_ONLY, USAGE, prop};
+use crate::{Args, Fail, LOCAL_OPTIONS, REMOTE_ONLY, USAGE, prop};
 
 /// What `-o OUT` asks for, by its extension.
 fn target(out: &str, transparent: bool) -> Result<Target, Fail> {
@@ -67,20 +67,39 @@ fn check_single_picture(input: &Path, out: &str) -> Result<(), Fail> {
 }
 
 pub fn run(args: &Args) -> Result<(), Fail> {
-    if let Some((name, _)) = args
-        .props
-        .iter()
-        .find(|(n, _)| REMOTE_ONLY.contains(&n.as_str()))
-    {
-        return Err(Fail::Input(format!("--{name} is for rbv remote")));
+    for (name, _) in &args.props {
+        if REMOTE_ONLY.contains(&name.as_str()) {
+            return Err(Fail::Input(format!("--{name} is for rbv remote")));
+        }
+        if !LOCAL_OPTIONS.contains(&name.as_str()) {
+            return Err(Fail::Input(format!("--{name}: no such option\n\n{USAGE}")));
+        }
     }
     check_input(Path::new(&args.input))?;
     let out = args.output.to_string_lossy().into_owned();
+    if args.output.is_dir() {
+        return Err(Fail::Input(format!(
+            "{out} is a folder: -o names the file to write, such as {}",
+            args.output.join("cut.mov").display()
+        )));
+    }
     let transparent = matches!(prop(args, "background"), None | Some("transparent"));
     let target = target(&out, transparent)?;
     if target == Target::PngFrames && !out.contains('%') {
         check_single_picture(Path::new(&args.input), &out)?;
     }
+    // Said before the work: a format that cannot hold the input's sound.
+    let with_sound =
+        rbv_runner::streams(Path::new(&args.input), std::time::Duration::from_secs(20))
+            .is_ok_and(|s| s.audio);
+    if with_sound && !target.holds_audio() {
+        eprintln!(
+            "rbv: {out} is {}, which holds no sound: the input's sound is left out \
+             (write .mov, .mp4, .webm or .mkv to keep it)",
+            article(target.kind())
+        );
+    }
+    let existed = args.output.exists();
     let stop = Arc::new(AtomicBool::new(false));
     let spec = Spec {
         input: Path::new(&args.input),
@@ -91,31 +110,38 @@ pub fn run(args: &Args) -> Result<(), Fail> {
         stop: Some(stop.clone()),
         frames: None,
     };
-    on_ctrl_c(stop, args.output.clone(), spec.written());
+    on_ctrl_c(stop, args.output.clone(), existed, spec.written());
     let started = Instant::now();
-    let mut progress = Progress::new();
-    let outcome = rbv_runner::run(&spec, |p| {
-        let line = job_line(
-            p.frames,
-            p.position.seconds_f64(),
-            p.duration.seconds_f64(),
-            started.elapsed().as_secs_f64(),
-        );
-        progress.show_detail("removing the background", &line, p.percent())
-    })
+    let progress = std::cell::RefCell::new(Progress::new());
+    let outcome = rbv_runner::run_warned(
+        &spec,
+        &rbv_runner::Limits::default(),
+        |p| {
+            let line = job_line(
+                p.frames,
+                p.position.seconds_f64(),
+                p.duration.seconds_f64(),
+                started.elapsed().as_secs_f64(),
+            );
+            progress
+                .borrow_mut()
+                .show_detail("removing the background", &line, p.percent())
+        },
+        |warning| progress.borrow().note(&format!("rbv: warning: {warning}")),
+    )
     .map_err(
         |f| match spec.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
-            // Ctrl-C before the first frame was through: the input's readers
-            // stop with errors of their own; nothing worth keeping was written.
-            true => {
-                remove(&spec.written(), &args.output);
-                Fail::Interrupted(format!(
-                    "interrupted before the first frame: nothing written ({f})"
-                ))
-            }
+            // Ctrl-C, and the job did not finish a file: the input's
+            // readers stop with errors of their own. Nothing was written
+            // at OUT (the job writes beside it).
+            true => Fail::Interrupted(format!(
+                "interrupted: nothing written ({})",
+                left_as(&out, existed)
+            )),
             false => failure(f, &args.input, &out),
         },
     )?;
+    let progress = progress.into_inner();
     let size = std::fs::metadata(&args.output).map_or(0, |m| m.len());
     let took = started.elapsed().as_secs_f64();
     let mut summary = format!(
@@ -129,9 +155,8 @@ pub fn run(args: &Args) -> Result<(), Fail> {
             String::new()
         }
     );
-    if outcome.audio_dropped {
-        summary
-            .push_str("\nrbv: the input's sound is not in it (rbv local writes the picture only)");
+    if outcome.audio_kept {
+        summary.push_str(", with the input's sound");
     }
     progress.done(&summary);
     if outcome.interrupted {
@@ -144,10 +169,27 @@ pub fn run(args: &Args) -> Result<(), Fail> {
     Ok(())
 }
 
+/// "a GIF", "a zip of PNG frames" (the formats that hold no sound).
+fn article(kind: &str) -> String {
+    match kind.starts_with("a ") {
+        true => kind.to_owned(),
+        false => format!("a {kind}"),
+    }
+}
+
+/// What is at the output path after a job that wrote nothing.
+fn left_as(out: &str, existed: bool) -> String {
+    match existed {
+        true => format!("{out} is as it was"),
+        false => format!("{out} was not created"),
+    }
+}
+
 /// Ctrl-C once: the input is ended where it is and the output finished (a
-/// complete, shorter file). Twice: the output (and what the job writes it
-/// from, `written`) is removed and rbv exits.
-fn on_ctrl_c(stop: Arc<AtomicBool>, output: PathBuf, written: Vec<PathBuf>) {
+/// complete, shorter file). Twice: what the job was writing beside the
+/// output (`written`) is removed and rbv exits at once; the output path is
+/// as it was before (the job renames its file there only when done).
+fn on_ctrl_c(stop: Arc<AtomicBool>, output: PathBuf, existed: bool, written: Vec<PathBuf>) {
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -165,8 +207,13 @@ fn on_ctrl_c(stop: Arc<AtomicBool>, output: PathBuf, written: Vec<PathBuf>) {
                     );
                 } else {
                     remove(&written, &output);
-                    eprintln!("\nrbv: aborted: {} removed", output.display());
-                    std::process::exit(130);
+                    eprintln!(
+                        "\nrbv: aborted: nothing written ({})",
+                        left_as(&output.to_string_lossy(), existed)
+                    );
+                    // At once: the job's threads, stopped mid-frame, would
+                    // only add errors of their own.
+                    crate::exit(130);
                 }
             }
         });
@@ -210,6 +257,7 @@ fn failure(f: Failure, input: &str, out: &str) -> Fail {
         Failure::Property { name, value, why } => Fail::Input(format!("--{name} {value}: {why}")),
         Failure::Refused(why) => Fail::Input(why),
         Failure::NoFrames => Fail::Input(format!("{input}: has no video frames")),
+        Failure::Output(why) => Fail::Input(why),
         Failure::Pipeline {
             error,
             source,

@@ -2,10 +2,9 @@
 //! What the command shows while it works: a bar on a terminal, plain
 //! lines otherwise.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A progress display: a bar on a terminal, plain lines otherwise.
 pub struct Progress {
@@ -15,8 +14,13 @@ pub struct Progress {
 
 impl Progress {
     pub fn new() -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(100);
+        let bar = crate::noise::stderr_is_terminal().then(|| {
+            // Drawn through stderr, in order with every other line (and
+            // through its filter when that is in place).
+            let bar = ProgressBar::with_draw_target(
+                Some(100),
+                ProgressDrawTarget::term_like_with_hz(Box::new(crate::noise::Terminal), 20),
+            );
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {msg:44} [{bar:30}] {pos:>3}%")
                     .expect("valid template")
@@ -60,6 +64,14 @@ impl Progress {
                     self.last_line = Some((what.to_owned(), step));
                 }
             }
+        }
+    }
+
+    /// A line of its own, above the bar on a terminal.
+    pub fn note(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
         }
     }
 

@@ -121,7 +121,7 @@ pub fn main(args: Vec<String>) -> Result<(), Fail> {
     while let Some(arg) = parser.next().map_err(bad)? {
         match arg {
             Short('h') | Long("help") => {
-                println!("{USAGE}");
+                crate::say(USAGE);
                 return Ok(());
             }
             Value(v) => words.push(v.string().map_err(bad)?),
@@ -244,12 +244,12 @@ fn keys(config: &Config, rest: &[&str], name: &str, credits: Option<f64>) -> Res
         ["create"] => {
             let (id, secret) = store.create_key(name, credits).map_err(fail)?;
             eprintln!("created {id} ({name}); the key is shown once, store it now:");
-            println!("{secret}");
+            crate::say(&secret);
             Ok(())
         }
         ["list"] => {
             for k in store.list_keys().map_err(fail)? {
-                println!(
+                crate::say(&format!(
                     "{}\t{}\t{}\tcredits={}\t{}\tcreated {}",
                     k.id,
                     k.fingerprint,
@@ -257,7 +257,7 @@ fn keys(config: &Config, rest: &[&str], name: &str, credits: Option<f64>) -> Res
                     k.credits.map_or("unlimited".into(), |c| c.to_string()),
                     if k.enabled { "active" } else { "revoked" },
                     server::store::iso(k.created_at)
-                );
+                ));
             }
             Ok(())
         }
