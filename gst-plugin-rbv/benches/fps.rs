@@ -61,6 +61,13 @@ fn run_n(
     src.set_block(true);
     src.set_property("max-buffers", 4u64);
     pipeline.set_state(gst::State::Playing).unwrap();
+    // Timestamps at the caps' rate (the detector's schedule follows them).
+    let fps = gst_video::VideoInfo::from_caps(caps)
+        .map(|i| i.fps())
+        .ok()
+        .filter(|f| f.numer() > 0 && f.denom() > 0)
+        .unwrap_or(gst::Fraction::new(25, 1));
+    let frame_ns = 1_000_000_000 * fps.denom() as u64 / fps.numer() as u64;
     // Warm up on a few frames first (session, converters, caches).
     let push = |i: usize| {
         let frame = &frames[i % frames.len()];
@@ -76,7 +83,8 @@ fn run_n(
             frame.clone()
         };
         let b = b.make_mut();
-        b.set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
+        b.set_pts(gst::ClockTime::from_nseconds(frame_ns * i as u64));
+        b.set_duration(gst::ClockTime::from_nseconds(frame_ns));
         src.push_buffer(b.to_owned()).unwrap();
     };
     for i in 0..10 {

@@ -265,3 +265,47 @@ fn a_missing_detector_model_fails_the_start_naming_it() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// What a person wears stays with them: Zidane's tie, with the element's
+/// defaults (people kept). "Inside the tie" is the detector's own tie mask
+/// (`text-prompt=tie`: a class `human` cannot segment takes the detector's
+/// mask as its alpha), 4 px in from its edge, within the reference's tie box.
+#[test]
+fn a_persons_tie_stays_with_them() {
+    init();
+    let defaults = remove_background("zidane.jpg", "I420", "");
+    let tie = remove_background("zidane.jpg", "I420", "text-prompt=tie");
+    let (w, h) = (defaults.width, defaults.height);
+    assert_eq!((w, h), (1280, 720));
+    // The reference's tie box (rbv-core/tests/fixtures/yolo/zidane_640x640.json).
+    let tie_box = [433.686, 435.689, 501.71, 710.418];
+    let tie_alpha = tie.channel(3);
+    let on = |x: usize, y: usize| tie_alpha[y * w + x] >= 128;
+    let r = 4usize;
+    let mut inside = Vec::new();
+    for y in (tie_box[1] as usize + r)..(tie_box[3] as usize).min(h - r) {
+        for x in (tie_box[0] as usize + r)..(tie_box[2] as usize - r) {
+            let core = (y - r..=y + r).all(|yy| (x - r..=x + r).all(|xx| on(xx, yy)));
+            if core {
+                inside.push(y * w + x);
+            }
+        }
+    }
+    assert!(
+        inside.len() > 2000,
+        "the tie's mask: {} pixels",
+        inside.len()
+    );
+    let alpha = defaults.channel(3);
+    let kept: Vec<u8> = inside.iter().map(|&i| alpha[i]).collect();
+    let min = kept.iter().copied().min().unwrap();
+    let mean = kept.iter().map(|&v| f64::from(v)).sum::<f64>() / kept.len() as f64;
+    println!(
+        "the tie: {} pixels inside, alpha min {min}, mean {mean:.1}",
+        kept.len()
+    );
+    assert!(
+        min >= 240,
+        "the tie is cut out of the person: alpha down to {min}"
+    );
+}
