@@ -312,7 +312,15 @@ fn detector_stages(
         &format!("7 gate: {mw}x{mh} mask, regions of an earlier frame"),
         |_| {
             m.copy_from_slice(&mask);
-            gate.apply(&mut m, (mw, mh), &regions, frame - 10, frame, &motion, &params);
+            gate.apply(
+                &mut m,
+                (mw, mh),
+                &regions,
+                frame - 10,
+                frame,
+                &motion,
+                &params,
+            );
         },
     );
     let fresh_ms = time(

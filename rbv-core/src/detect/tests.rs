@@ -296,11 +296,13 @@ fn the_gate_clears_far_ghosts_keeps_soft_edges_and_fills_holes() {
     assert!((m[45 * w + 40] - 0.2).abs() < 1e-6, "no fill once moved");
     assert!(m[50 * w + 30] > 0.85);
     // Nothing found: nothing kept.
+    gate.reset();
     let none = regions(vec![], true, (100, 100));
     let mut mask = vec![0.7f32; w * h];
     gate.apply(&mut mask, (w as u32, h as u32), &none, 0, 0, &motion, &p);
     assert!(mask.iter().all(|&v| v == 0.0));
     // A class the matte cannot segment: the detector's mask is its alpha.
+    gate.reset();
     let chair = regions(vec![det(56, [0.0, 0.0, 50.0, 50.0])], false, (100, 100));
     let mut mask = vec![0.0f32; w * h];
     gate.apply(&mut mask, (w as u32, h as u32), &chair, 0, 0, &motion, &p);

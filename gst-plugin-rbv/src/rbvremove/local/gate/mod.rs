@@ -237,6 +237,7 @@ impl LocalGate {
         self.slot = None;
         self.last_index = None;
         self.motion.reset();
+        self.gate.reset();
         self.thread.clear();
     }
 
