@@ -215,7 +215,9 @@ pub(crate) struct Seen {
 /// The branch from raw sound to the muxer: `gate` adds the element whose
 /// sink pad the gate watches (`agate`).
 fn branch(tail: &str, gate: bool) -> String {
-    let mut d = format!("audioconvert ! audioresample ! {RAW}");
+    // A capsfilter by name: caps last in a description would be read as an
+    // element's name.
+    let mut d = format!("audioconvert ! audioresample ! capsfilter caps=\"{RAW}\"");
     if gate {
         d.push_str(
             " ! audiobuffersplit output-buffer-duration=1/100 ! identity name=agate silent=true",
@@ -407,35 +409,49 @@ fn raw_format(pad: &gst::Pad) -> Option<(u64, usize)> {
     (rate > 0 && channels > 0).then(|| (rate as u64, 2 * channels as usize))
 }
 
-/// The join's sound: when the parts carry sound (the first one tells), an
-/// `audioconvert` per part, linked in order to a `concat` whose output
-/// goes into `mux`; `None` when there is none or the target holds none.
+/// The join's sound: when the parts carry sound (the first one tells), a
+/// queue and an `audioconvert` per part (the queues are answered, to link
+/// the parts' sound to), in order into a `concat` whose output goes into
+/// `mux`; `None` when there is none or the target holds none.
 pub(crate) fn join_branch(
     pipeline: &gst::Pipeline,
     parts: usize,
     tail: Option<&'static str>,
 ) -> Option<Vec<gst::Element>> {
     let mux = pipeline.by_name("mux")?;
-    let bin = add_branch(
-        pipeline,
-        &mux,
-        &format!("concat name=aconcat ! {}", branch(tail?, false)),
-    )?;
-    let concat = bin.by_name("aconcat")?;
+    let concat = gst::ElementFactory::make("concat")
+        .name("aconcat")
+        .build()
+        .ok()?;
+    pipeline.add(&concat).ok()?;
+    let bin = add_branch(pipeline, &mux, &branch(tail?, false))?;
+    concat.link(&bin).ok()?;
+    let _ = concat.sync_state_with_parent();
     let mut inputs = Vec::with_capacity(parts);
     for i in 0..parts {
+        // A part's demuxer pushes its frames and its sound from one thread:
+        // the sound waits here for its turn in its concat, while the frames
+        // go on into theirs (the muxer takes the streams in turns).
+        let queue = gst::ElementFactory::make("queue")
+            .name(format!("aqueue{i}"))
+            .property("max-size-buffers", 0u32)
+            .property("max-size-bytes", 0u32)
+            .property("max-size-time", 5_000_000_000u64)
+            .build()
+            .ok()?;
         let conv = gst::ElementFactory::make("audioconvert")
             .name(format!("aconv{i}"))
             .build()
             .ok()?;
-        bin.add(&conv).ok()?;
+        pipeline.add_many([&queue, &conv]).ok()?;
+        queue.link(&conv).ok()?;
+        // Requested in order: the parts play in this order.
         let sink = concat.request_pad_simple("sink_%u")?;
         conv.static_pad("src")?.link(&sink).ok()?;
         let _ = conv.sync_state_with_parent();
-        inputs.push(conv);
+        let _ = queue.sync_state_with_parent();
+        inputs.push(queue);
     }
-    // The bin's sink ghost pad (from concat's first request pad) is not
-    // used: the parts feed the audioconverts inside.
     Some(inputs)
 }
 

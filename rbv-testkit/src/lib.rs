@@ -10,6 +10,7 @@ use std::sync::Once;
 
 use gst::prelude::*;
 
+pub mod av;
 pub mod fake_api;
 pub mod fuzz;
 #[cfg(feature = "server")]
