@@ -185,19 +185,44 @@ impl Default for Config {
 /// and webhook delivery. Keys are never passed here, only their ids.
 pub mod log {
     pub fn line(fields: &[(&str, &str)]) {
-        use std::fmt::Write;
-        let mut out = format!(
-            "ts={}",
-            humantime::format_rfc3339_millis(std::time::SystemTime::now())
+        eprintln!(
+            "ts={}{}",
+            humantime::format_rfc3339_millis(std::time::SystemTime::now()),
+            fields_text(fields)
         );
+    }
+
+    /// ` key=value` for each field: quoted when it holds a space, a quote or
+    /// `=`; an empty value is `-`, as every absent one is written.
+    pub(crate) fn fields_text(fields: &[(&str, &str)]) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
         for (k, v) in fields {
-            if v.is_empty() || v.contains([' ', '"', '=']) {
+            if v.is_empty() {
+                let _ = write!(out, " {k}=-");
+            } else if v.contains([' ', '"', '=']) {
                 let _ = write!(out, " {k}={v:?}");
             } else {
                 let _ = write!(out, " {k}={v}");
             }
         }
-        eprintln!("{out}");
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn empty_values_read_as_absent_ones_do() {
+            assert_eq!(
+                super::fields_text(&[
+                    ("event", "request"),
+                    ("job_id", ""),
+                    ("key_id", "-"),
+                    ("error", "a \"b\" c")
+                ]),
+                " event=request job_id=- key_id=- error=\"a \\\"b\\\" c\""
+            );
+        }
     }
 }
 
@@ -251,6 +276,11 @@ impl App {
         let webhook_events = self.store.webhooks_for_job(&job.id).unwrap_or_default();
         let settings: serde_json::Value =
             serde_json::from_str(&job.settings).unwrap_or(serde_json::Value::Null);
+        // What the job will not do as asked (prompt terms it cannot
+        // honour, a format without sound), from its settings.
+        let warnings = request::Settings::from_json(&settings)
+            .map(|s| s.warnings(job.output_format))
+            .unwrap_or_default();
         serde_json::json!({
             "id": job.id,
             "status": job.status.as_str(),
@@ -275,6 +305,7 @@ impl App {
             "metadata": job.metadata.as_deref().and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok()),
             "attempts": job.attempts,
             "request_id": job.request_id,
+            "warnings": warnings,
         })
     }
 

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Reading `/v1` request bodies as the service documents them, both forms
 //! (nested `background` and flat `bg_type` / `bg_color` / `bg_image_url`),
-//! and deciding what this server can make of them.
+//! and deciding what this server can make of them. Fields it does not know
+//! are accepted (clients send fields of their own) and named in the
+//! answer's `warnings`, with the field meant when one is close.
 
 use serde_json::{Map, Value, json};
 
@@ -67,6 +69,73 @@ pub struct Create {
     pub webhook_url: Option<String>,
     pub metadata: Option<Value>,
     pub settings: Settings,
+    /// Fields this server does not read, each said once.
+    pub warnings: Vec<String>,
+}
+
+/// What create reads besides the settings.
+const CREATE_FIELDS: [&str; 4] = ["video_url", "auto_start", "webhook_url", "metadata"];
+/// The settings' fields, read by create and start.
+const SETTINGS_FIELDS: [&str; 8] = [
+    "model",
+    "output_format",
+    "text_prompt",
+    "background",
+    "bg_type",
+    "bg_color",
+    "bg_image_url",
+    "composition",
+];
+const BACKGROUND_FIELDS: [&str; 3] = ["type", "color", "image_url"];
+
+/// Edits from `a` to `b` (Levenshtein), for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut last = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (last + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            last = here;
+        }
+    }
+    row[b.len()]
+}
+
+/// A warning for each key of `o` outside `known` (`at`: where the object
+/// is, `background.` for the nested one).
+fn unknown_fields(o: &Map<String, Value>, known: &[&str], at: &str) -> Vec<String> {
+    o.keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .map(|k| {
+            let near = known
+                .iter()
+                .map(|n| (distance(k, n), n))
+                .filter(|(d, n)| *d <= 2.max(n.len() / 4))
+                .min();
+            let shown: String = k.chars().take(64).collect();
+            match near {
+                Some((_, n)) => {
+                    format!("unknown field `{at}{shown}` ignored (did you mean `{at}{n}`?)")
+                }
+                None => format!("unknown field `{at}{shown}` ignored"),
+            }
+        })
+        .collect()
+}
+
+/// Fields of a settings object this server does not read.
+fn unknown_settings(o: &Map<String, Value>, also: &[&str]) -> Vec<String> {
+    let known: Vec<&str> = SETTINGS_FIELDS.iter().chain(also).copied().collect();
+    let mut w = unknown_fields(o, &known, "");
+    if let Some(Value::Object(bg)) = o.get("background") {
+        w.extend(unknown_fields(bg, &BACKGROUND_FIELDS, "background."));
+    }
+    w
 }
 
 fn object(body: &Value) -> Result<&Map<String, Value>, Refusal> {
@@ -127,14 +196,16 @@ pub fn parse_create(body: &Value) -> Result<Create, Refusal> {
         webhook_url,
         metadata,
         settings,
+        warnings: unknown_settings(o, &CREATE_FIELDS),
     })
 }
 
 /// A `POST /v1/jobs/{id}/start` body (may be empty): overrides on top of
-/// what the job was created with.
-pub fn parse_start(body: &Value, settings: &mut Settings) -> Result<(), Refusal> {
+/// what the job was created with. Answers the warnings for the fields it
+/// does not read (create's own fields are read at create only).
+pub fn parse_start(body: &Value, settings: &mut Settings) -> Result<Vec<String>, Refusal> {
     if body.is_null() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let o = object(body)?;
     if o.contains_key("video_url") {
@@ -142,7 +213,14 @@ pub fn parse_start(body: &Value, settings: &mut Settings) -> Result<(), Refusal>
             "video_url cannot be changed by start: create a new job",
         ));
     }
-    apply(o, settings)
+    apply(o, settings)?;
+    let mut warnings: Vec<String> = CREATE_FIELDS
+        .iter()
+        .filter(|f| o.contains_key(**f))
+        .map(|f| format!("`{f}` is read at create only: ignored by start"))
+        .collect();
+    warnings.extend(unknown_settings(o, &CREATE_FIELDS));
+    Ok(warnings)
 }
 
 fn apply(o: &Map<String, Value>, s: &mut Settings) -> Result<(), Refusal> {
@@ -244,6 +322,43 @@ fn flat_background(o: &Map<String, Value>) -> Result<Background, Refusal> {
 }
 
 impl Settings {
+    /// What a job with these settings, written in `format`, will not do as
+    /// asked: said in the job's answers and its log.
+    pub fn warnings(&self, format: OutputFormat) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Some(prompt) = &self.text_prompt {
+            let s = rbv_core::prompt::select(Some(prompt));
+            if !s.unknown.is_empty() {
+                let list = s
+                    .unknown
+                    .iter()
+                    .map(|t| format!("'{t}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let keeping = match (s.salient, s.classes.is_empty()) {
+                    (true, true) => "whatever stands out".to_string(),
+                    (true, false) => format!("whatever stands out ({} asked too)", s.names()),
+                    (false, _) => s.names(),
+                };
+                w.push(format!(
+                    "text_prompt: {list} name no class this server's detector knows (COCO's 80: \
+                     person, dog, car, chair, bottle, ...) and {} ignored; keeping {keeping}",
+                    if s.unknown.len() == 1 { "is" } else { "are" }
+                ));
+            }
+        }
+        if !matches!(
+            format,
+            OutputFormat::Mov | OutputFormat::Mp4 | OutputFormat::Webm
+        ) {
+            w.push(format!(
+                "output_format {format} holds no sound: the video's sound, if it has any, is \
+                 not in the output (mov, mp4 and webm keep it)"
+            ));
+        }
+        w
+    }
+
     /// The format the job will be written in, or why this server cannot.
     /// `ffmpeg`: whether the server has ffmpeg, which writes the formats
     /// GStreamer 1.22 cannot: WebM with alpha (VP9), GIF and animated WebP.
@@ -371,6 +486,75 @@ mod tests {
         assert_eq!(Settings::from_json(&s.to_json()).unwrap(), s);
         parse_start(&Value::Null, &mut s).unwrap();
         assert!(parse_start(&json!({"video_url": "http://h/b.webm"}), &mut s).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_accepted_and_named() {
+        let c = create(json!({"video_url": "http://h/a.webm",
+            "bakground": {"type": "color", "color": "#00FF00"},
+            "background": {"type": "transparent", "colour": "red"},
+            "client_ref": "abc-1", "model": "human"}))
+        .unwrap();
+        assert_eq!(c.settings.background, Background::Transparent);
+        assert_eq!(
+            c.warnings,
+            [
+                "unknown field `bakground` ignored (did you mean `background`?)",
+                "unknown field `client_ref` ignored",
+                "unknown field `background.colour` ignored (did you mean `background.color`?)",
+            ]
+        );
+        let known = create(json!({"video_url": "http://h/a.webm", "auto_start": false,
+            "bg_type": "green", "metadata": {"x": 1}, "text_prompt": "dog"}))
+        .unwrap();
+        assert!(known.warnings.is_empty(), "{:?}", known.warnings);
+        let mut s = known.settings;
+        let w = parse_start(
+            &json!({"model": "light", "webhook_url": "https://h/w", "modle": "pro"}),
+            &mut s,
+        )
+        .unwrap();
+        assert_eq!(s.model, ModelName::Light);
+        assert_eq!(
+            w,
+            [
+                "`webhook_url` is read at create only: ignored by start",
+                "unknown field `modle` ignored (did you mean `model`?)",
+            ]
+        );
+        assert_eq!(distance("bakground", "background"), 1);
+        assert_eq!(distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn settings_warn_of_ignored_prompt_terms_and_formats_without_sound() {
+        let with = |prompt: &str| Settings {
+            text_prompt: Some(prompt.into()),
+            ..Settings::default()
+        };
+        assert!(
+            with("people and bus")
+                .warnings(OutputFormat::Mov)
+                .is_empty()
+        );
+        assert_eq!(
+            with("flurbish zorp").warnings(OutputFormat::Webm),
+            [
+                "text_prompt: 'flurbish zorp' name no class this server's detector knows \
+              (COCO's 80: person, dog, car, chair, bottle, ...) and is ignored; keeping person"
+            ]
+        );
+        let w = with("dog, glowing ring + sky").warnings(OutputFormat::Gif);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("'glowing ring', 'sky'") && w[0].contains("keeping dog"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].starts_with("output_format gif holds no sound"),
+            "{w:?}"
+        );
+        assert!(Settings::default().warnings(OutputFormat::Mp4).is_empty());
     }
 
     #[test]

@@ -180,13 +180,29 @@ pub async fn create_job(
         app.queues.get(pool).wake();
     }
     app.transition(&job, "-", status.as_str(), &[]);
+    let mut warnings = create.warnings.clone();
+    warnings.extend(create.settings.warnings(format));
+    log_warnings(&job.id, &ctx.request_id, &warnings);
     ok(json!({
         "success": true,
         "id": job.id,
         "job_id": job.id,
         "status": status.as_str(),
         "message": if create.auto_start { "job queued" } else { "draft job created; start it with POST /v1/jobs/{id}/start" },
+        "warnings": warnings,
     }))
+}
+
+/// What a request asked that the job will not do, one log line each.
+fn log_warnings(job_id: &str, request_id: &str, warnings: &[String]) {
+    for w in warnings {
+        crate::log::line(&[
+            ("event", "warning"),
+            ("job_id", job_id),
+            ("request_id", request_id),
+            ("warning", w),
+        ]);
+    }
 }
 
 pub async fn start_job(
@@ -214,7 +230,8 @@ pub async fn start_job(
         serde_json::from_str(&job.settings).map_err(|e| ApiError::internal(&ctx, e))?;
     let mut settings =
         request::Settings::from_json(&stored).map_err(|r| ApiError::refused(&ctx, r))?;
-    request::parse_start(&body, &mut settings).map_err(|r| ApiError::refused(&ctx, r))?;
+    let mut warnings =
+        request::parse_start(&body, &mut settings).map_err(|r| ApiError::refused(&ctx, r))?;
     let format = settings
         .resolved_format(app.ffmpeg)
         .map_err(|r| ApiError::refused(&ctx, r))?;
@@ -250,8 +267,11 @@ pub async fn start_job(
         JobStatus::Pending.as_str(),
         &[("started_by", &ctx.request_id)],
     );
+    warnings.extend(settings.warnings(format));
+    log_warnings(&id, &ctx.request_id, &warnings);
     ok(
-        json!({"success": true, "id": id, "job_id": id, "status": "pending", "message": "job queued"}),
+        json!({"success": true, "id": id, "job_id": id, "status": "pending",
+        "message": "job queued", "warnings": warnings}),
     )
 }
 
