@@ -202,7 +202,7 @@ fn on_ctrl_c(stop: Arc<AtomicBool>, output: PathBuf, existed: bool, written: Vec
                 if !stop.swap(true, Ordering::SeqCst) {
                     eprintln!(
                         "\nrbv: stopping: finishing {} with the frames done so far \
-                         (Ctrl-C again to abort and remove it)",
+                         (Ctrl-C again to abort: then nothing is written)",
                         output.display()
                     );
                 } else {

@@ -173,9 +173,10 @@ pub fn run(args: &Args) -> Result<(), Fail> {
     match result {
         Ok(job) => {
             progress.done(&format!(
-                "job {} completed: wrote {}",
+                "job {} completed: wrote {} ({})",
                 job.id,
-                args.output.display()
+                args.output.display(),
+                holds(&args.output, output_format)
             ));
             Ok(())
         }
@@ -185,5 +186,22 @@ pub fn run(args: &Args) -> Result<(), Fail> {
             ErrorKind::Network => Fail::Network(e.to_string()),
             ErrorKind::Cancelled => Fail::Other(e.to_string()),
         }),
+    }
+}
+
+/// What the service's file holds, read from its header: whether the
+/// input's sound came back (the service decides; a format without sound
+/// cannot have it).
+fn holds(output: &std::path::Path, format: OutputFormat) -> String {
+    if format == OutputFormat::PngSequence {
+        return "a zip of PNG frames: no sound".into();
+    }
+    match rbv_runner::streams(output, Duration::from_secs(20)) {
+        Ok(s) if s.audio => "picture and sound".into(),
+        Ok(_) => format!(
+            "picture only: the service's {} has no sound",
+            format.as_str()
+        ),
+        Err(e) => format!("its streams cannot be read here: {e}"),
     }
 }

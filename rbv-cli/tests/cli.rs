@@ -513,9 +513,15 @@ fn ctrl_c_finishes_a_shorter_complete_file_and_says_so() {
         text.contains("interrupted:") && text.contains("is complete"),
         "{text}"
     );
-    assert!(text.contains("sound is not in it"), "{text}");
+    assert!(text.contains(", with the input's sound"), "{text}");
     // A complete file (it decodes to its end), shorter than the input.
     let (frames, _) = decode(&out);
     assert!((1..150).contains(&frames), "{frames} frames:\n{text}");
+    // Its sound ends with its picture (the input's runs 6 s).
+    let d = rbv_testkit::av::decode_av(&out);
+    assert!(
+        d.sound.is_some() && (d.sound_seconds() - d.picture_seconds()).abs() <= 0.04,
+        "{d:?}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -3,6 +3,7 @@
 //! optimised link instead of four.
 
 mod cli;
+mod cli_files;
 mod remote_e2e;
 mod server_admin;
 mod server_cluster;

@@ -104,12 +104,48 @@ async fn rbv_remote_command_against_rbv_serve() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(stderr.contains("completed"), "{stderr}");
+    // The clip has no sound: the command says what came back.
+    assert!(
+        stderr.contains("(picture only: the service's mp4 has no sound)"),
+        "{stderr}"
+    );
     let (frames, w, h, pixels) = serve::decode(&out);
     assert_eq!((frames, w, h), (8, 320, 180));
     let px = &pixels[0][..4];
     assert!(
         px[2] > 200 && px[0] < 60 && px[1] < 60,
         "blue background: {px:?}"
+    );
+
+    // A clip with sound: the server keeps it, and the command says so.
+    let talk = dir.join("talk.mp4");
+    rbv_testkit::av::flash_and_beep(&talk, 2, 25);
+    let out = dir.join("talk.webm");
+    let (url, key, o) = (srv.url.clone(), srv.key.clone(), out.clone());
+    let run = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_rbv"))
+            .args(["remote"])
+            .arg(&talk)
+            .arg("-o")
+            .arg(&o)
+            .args(["--api-url", &url, "--model", "human"])
+            .args(["--poll-interval", "50"])
+            .env("RBV_API_KEY", &key)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("wrote {} (picture and sound)", out.display())),
+        "{stderr}"
+    );
+    let d = rbv_testkit::av::decode_av(&out);
+    assert!(
+        d.sound.is_some() && (d.sound_seconds() - d.picture_seconds()).abs() <= 0.04,
+        "{d:?}"
     );
     srv.server.stop().await;
 }
