@@ -258,3 +258,32 @@ fn background_and_composition_examples_make_the_pictures_they_promise() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn presenter_on_color_keeps_the_sound_in_sync() {
+    init();
+    let dir = scratch("example-sound");
+    let input = dir.join("talk.mp4");
+    // 3 s of H.264 and AAC; a beep at 2.0 s.
+    common::av::flash_and_beep(&input, 3, 50);
+    let out = dir.join("talk.webm");
+    run_script(
+        "presenter-on-color.sh",
+        &[input.to_str().unwrap(), out.to_str().unwrap(), "#0000FF"],
+    );
+    let d = common::av::decode_av(&out);
+    eprintln!("presenter-on-color.sh with sound: {d:?}");
+    assert_eq!(d.frames, 75);
+    let (start, _) = d.picture.unwrap();
+    assert!(
+        (d.sound_seconds() - d.picture_seconds()).abs() <= common::av::FRAME,
+        "{d:?}"
+    );
+    // The flash is under the blue (no one is in it): the beep is heard
+    // where the input has it, 2 s into the picture.
+    assert!(
+        (d.beep.unwrap() - start - 2.0).abs() <= common::av::FRAME,
+        "{d:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
