@@ -289,3 +289,15 @@ fn readme_table_figures_are_in_the_committed_bench_output() {
         problems.join("\n")
     );
 }
+
+#[test]
+fn the_plugin_names_its_project_page_as_origin() {
+    init();
+    let plugin = gst::Registry::get()
+        .find_plugin("rbv")
+        .expect("the rbv plugin is registered");
+    // What gst-inspect-1.0 shows as "Origin URL": the crate's repository
+    // field, a page of the project (it was a placeholder, example.invalid).
+    assert_eq!(plugin.origin().as_str(), env!("CARGO_PKG_REPOSITORY"));
+    assert_eq!(plugin.origin().as_str(), "https://github.com/rbv-video/rbv");
+}
