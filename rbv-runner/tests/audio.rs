@@ -79,7 +79,8 @@ fn sound_is_kept_in_sync_in_every_format_that_holds_it() {
     let composition =
         r#"{"canvas":{"width":400,"height":300},"foreground":{"anchor":"top-left","scale":0.5}}"#;
     let blur = ("background", "blur");
-    let cases: [(&str, Target, Vec<(&str, &str)>); 6] = [
+    type Case<'a> = (&'a str, Target, Vec<(&'a str, &'a str)>);
+    let cases: [Case; 6] = [
         ("out.mkv", Target::Ffv1, vec![]),
         ("out.mov", Target::Service(OutputFormat::Mov), vec![]),
         // VP9 with alpha, by ffmpeg from the lossless intermediate.

@@ -148,8 +148,7 @@ pub fn decode_av(path: &Path) -> Decoded {
         }
         _ => panic!("{}: no end within 120 s", path.display()),
     }
-    let d = seen.lock().unwrap().d.clone();
-    d
+    seen.lock().unwrap().d.clone()
 }
 
 fn on_frame(d: &mut Decoded, sample: &gst::Sample) {
