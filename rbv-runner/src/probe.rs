@@ -41,17 +41,7 @@ struct Seen {
 /// Reads `path` to its end without decoding; fails when it holds no video
 /// stream or cannot be demuxed, or after `timeout`.
 pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, Failure> {
-    init().map_err(Failure::Setup)?;
-    let pipeline = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("filesrc")
-        .property("location", path)
-        .build()
-        .map_err(setup)?;
-    let parse = gst::ElementFactory::make("parsebin")
-        .build()
-        .map_err(setup)?;
-    pipeline.add_many([&src, &parse]).map_err(setup)?;
-    src.link(&parse).map_err(setup)?;
+    let (pipeline, parse) = parsed(path)?;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let kept = seen.clone();
     let weak = pipeline.downgrade();
@@ -167,6 +157,23 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, Failure> {
     })
 }
 
+/// `filesrc ! parsebin` on `path`: the file demuxed and parsed, nothing
+/// decoded; the caller links parsebin's pads.
+fn parsed(path: &Path) -> Result<(gst::Pipeline, gst::Element), Failure> {
+    init().map_err(Failure::Setup)?;
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("filesrc")
+        .property("location", path)
+        .build()
+        .map_err(setup)?;
+    let parse = gst::ElementFactory::make("parsebin")
+        .build()
+        .map_err(setup)?;
+    pipeline.add_many([&src, &parse]).map_err(setup)?;
+    src.link(&parse).map_err(setup)?;
+    Ok((pipeline, parse))
+}
+
 fn unreadable(bus: &gst::Bus) -> Failure {
     crate::first_error(bus)
         .unwrap_or_else(|| Failure::Setup("the file cannot be read as a video".into()))
@@ -183,17 +190,7 @@ pub struct Streams {
 /// nothing is decoded, the file is not read to its end); fails when it
 /// cannot be demuxed, or after `timeout`. A picture (JPEG, PNG) is video.
 pub fn streams(path: &Path, timeout: Duration) -> Result<Streams, Failure> {
-    init().map_err(Failure::Setup)?;
-    let pipeline = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("filesrc")
-        .property("location", path)
-        .build()
-        .map_err(setup)?;
-    let parse = gst::ElementFactory::make("parsebin")
-        .build()
-        .map_err(setup)?;
-    pipeline.add_many([&src, &parse]).map_err(setup)?;
-    src.link(&parse).map_err(setup)?;
+    let (pipeline, parse) = parsed(path)?;
     let found = Arc::new(Mutex::new((Streams::default(), false)));
     let seen = found.clone();
     let weak = pipeline.downgrade();

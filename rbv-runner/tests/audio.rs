@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rbv_api::OutputFormat;
 use rbv_runner::{Failure, Outcome, Spec, Target, plan_segments};
-use rbv_testkit::av::{Decoded, FRAME, decode_av, flash_and_beep};
+use rbv_testkit::av::{assert_in_sync, decode_av, flash_and_beep};
 
 fn spec<'a>(input: &'a Path, output: &'a Path, target: Target, props: &[(&str, &str)]) -> Spec<'a> {
     Spec {
@@ -35,28 +35,6 @@ fn run(s: &Spec) -> Outcome {
     rbv_runner::run(s, |_| {}).unwrap_or_else(|f| panic!("{}: {f}", s.output.display()))
 }
 
-/// The sound lasts as long as the picture and the beep is heard with the
-/// flash, each within one frame.
-fn in_sync(d: &Decoded, what: &str) {
-    let (picture, sound) = (d.picture_seconds(), d.sound_seconds());
-    let (flash, beep) = (d.flash, d.beep);
-    eprintln!(
-        "{what}: {} frames, picture {picture:.4} s, sound {sound:.4} s, flash at {flash:?} s, beep at {beep:?} s",
-        d.frames
-    );
-    assert!(d.sound.is_some(), "{what}: no sound: {d:?}");
-    assert!(
-        (sound - picture).abs() <= FRAME,
-        "{what}: sound {sound:.4} s, picture {picture:.4} s"
-    );
-    if let (Some(f), Some(b)) = (flash, beep) {
-        assert!(
-            (b - f).abs() <= FRAME,
-            "{what}: flash at {f:.4} s, beep at {b:.4} s"
-        );
-    }
-}
-
 fn scratch(name: &str) -> (PathBuf, PathBuf) {
     rbv_testkit::init();
     rbv_runner::init().unwrap();
@@ -71,7 +49,7 @@ fn scratch(name: &str) -> (PathBuf, PathBuf) {
 fn sound_is_kept_in_sync_in_every_format_that_holds_it() {
     let (dir, input) = scratch("runner-audio");
     let source = decode_av(&input);
-    in_sync(&source, "the input");
+    assert_in_sync(&source, "the input");
     assert!(
         source.flash.is_some() && source.beep.is_some(),
         "{source:?}"
@@ -106,7 +84,7 @@ fn sound_is_kept_in_sync_in_every_format_that_holds_it() {
         assert!(o.audio_kept && !o.audio_dropped, "{name}: {o:?}");
         let d = decode_av(&out);
         assert_eq!(d.frames, 75, "{name}");
-        in_sync(&d, name);
+        assert_in_sync(&d, name);
         // The flash is in the picture (the composition's is a smaller
         // white square on a blurred, mostly white canvas, at the same frame).
         assert!(d.flash.is_some(), "{name}: {d:?}");
@@ -153,7 +131,7 @@ fn the_sound_ends_with_a_stopped_picture_and_survives_the_segment_join() {
         d.frames < 75 && d.picture_seconds() < 2.9,
         "not stopped early: {d:?}"
     );
-    in_sync(&d, "stopped");
+    assert_in_sync(&d, "stopped");
 
     // Three segments of 25 frames (the flash is the first frame of the
     // third), each with a warm-up, processed out of order, then joined.
@@ -170,7 +148,7 @@ fn the_sound_ends_with_a_stopped_picture_and_survives_the_segment_join() {
         assert!(o.audio_kept, "part {i}: {o:?}");
         let d = decode_av(&part);
         assert_eq!(d.frames, 25, "part {i}");
-        in_sync(&d, &format!("part {i}"));
+        assert_in_sync(&d, &format!("part {i}"));
         assert!(
             d.sound.unwrap().0.abs() < 0.001,
             "part {i} starts at 0: {d:?}"
@@ -191,7 +169,7 @@ fn the_sound_ends_with_a_stopped_picture_and_survives_the_segment_join() {
         assert_eq!(o.frames, 75, "{name}");
         assert!(o.audio_kept, "{name}: {o:?}");
         let d = decode_av(&out);
-        in_sync(&d, name);
+        assert_in_sync(&d, name);
         // The flash is frame 50 of the picture, as in the input.
         let start = d.picture.unwrap().0;
         assert!(

@@ -7,7 +7,7 @@
 // matches, a format without sound.
 
 use rbv_testkit as common;
-use rbv_testkit::av::{Decoded, FRAME, decode_av, flash_and_beep};
+use rbv_testkit::av::{assert_in_sync, decode_av, flash_and_beep};
 use rbv_testkit::serve;
 
 use std::path::Path;
@@ -17,25 +17,6 @@ use serde_json::{Value, json};
 use serve::Srv;
 
 const JOB_TIME: Duration = Duration::from_secs(180);
-
-fn in_sync(d: &Decoded, what: &str) {
-    let (picture, sound) = (d.picture_seconds(), d.sound_seconds());
-    eprintln!(
-        "{what}: {} frames, picture {picture:.4} s, sound {sound:.4} s, flash at {:?} s, beep at {:?} s",
-        d.frames, d.flash, d.beep
-    );
-    assert!(d.sound.is_some(), "{what}: no sound: {d:?}");
-    assert!(
-        (sound - picture).abs() <= FRAME,
-        "{what}: sound {sound:.4} s, picture {picture:.4} s"
-    );
-    if let (Some(f), Some(b)) = (d.flash, d.beep) {
-        assert!(
-            (b - f).abs() <= FRAME,
-            "{what}: flash {f:.4} s, beep {b:.4} s"
-        );
-    }
-}
 
 async fn upload(srv: &Srv, file: &Path, name: &str) -> String {
     let a = srv.upload(&srv.key, file, name).await;
@@ -89,7 +70,7 @@ async fn outputs_keep_the_sound_in_sync_segments_too() {
         assert_eq!(job["warnings"], json!([]), "{job}");
         let d = decode_av(&out);
         assert_eq!(d.frames, 75, "{format}");
-        in_sync(&d, &format!("serve {format} (3 segments)"));
+        assert_in_sync(&d, &format!("serve {format} (3 segments)"));
         if format != "mp4" {
             assert!(d.flash.is_some(), "{format}: {d:?}");
         }

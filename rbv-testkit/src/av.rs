@@ -53,6 +53,28 @@ pub struct Decoded {
     pub beep: Option<f64>,
 }
 
+/// Asserts that `d`'s sound lasts as long as its picture and its beep is
+/// heard with its flash (when both are there), each within one frame;
+/// prints the measures.
+pub fn assert_in_sync(d: &Decoded, what: &str) {
+    let (picture, sound) = (d.picture_seconds(), d.sound_seconds());
+    eprintln!(
+        "{what}: {} frames, picture {picture:.4} s, sound {sound:.4} s, flash at {:?} s, beep at {:?} s",
+        d.frames, d.flash, d.beep
+    );
+    assert!(d.sound.is_some(), "{what}: no sound: {d:?}");
+    assert!(
+        (sound - picture).abs() <= FRAME,
+        "{what}: sound {sound:.4} s, picture {picture:.4} s"
+    );
+    if let (Some(f), Some(b)) = (d.flash, d.beep) {
+        assert!(
+            (b - f).abs() <= FRAME,
+            "{what}: flash at {f:.4} s, beep at {b:.4} s"
+        );
+    }
+}
+
 impl Decoded {
     pub fn picture_seconds(&self) -> f64 {
         self.picture.map_or(0.0, |(a, b)| b - a)
