@@ -110,7 +110,13 @@ pub fn run(args: &Args) -> Result<(), Fail> {
         stop: Some(stop.clone()),
         frames: None,
     };
-    on_ctrl_c(stop, args.output.clone(), existed, spec.written());
+    on_ctrl_c(
+        stop,
+        args.output.clone(),
+        existed,
+        std::time::SystemTime::now(),
+        spec.written(),
+    );
     let started = Instant::now();
     let progress = std::cell::RefCell::new(Progress::new());
     let outcome = rbv_runner::run_warned(
@@ -188,8 +194,15 @@ fn left_as(out: &str, existed: bool) -> String {
 /// Ctrl-C once: the input is ended where it is and the output finished (a
 /// complete, shorter file). Twice: what the job was writing beside the
 /// output (`written`) is removed and rbv exits at once; the output path is
-/// as it was before (the job renames its file there only when done).
-fn on_ctrl_c(stop: Arc<AtomicBool>, output: PathBuf, existed: bool, written: Vec<PathBuf>) {
+/// as it was before (the job renames its file there only when done, so a
+/// second Ctrl-C just after that rename says the file is complete).
+fn on_ctrl_c(
+    stop: Arc<AtomicBool>,
+    output: PathBuf,
+    existed: bool,
+    started: std::time::SystemTime,
+    written: Vec<PathBuf>,
+) {
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -206,11 +219,21 @@ fn on_ctrl_c(stop: Arc<AtomicBool>, output: PathBuf, existed: bool, written: Vec
                         output.display()
                     );
                 } else {
+                    let renamed = written.first().is_some_and(|t| !t.exists())
+                        && std::fs::metadata(&output)
+                            .and_then(|m| m.modified())
+                            .is_ok_and(|t| t >= started);
                     remove(&written, &output);
-                    eprintln!(
-                        "\nrbv: aborted: nothing written ({})",
-                        left_as(&output.to_string_lossy(), existed)
-                    );
+                    match renamed {
+                        true => eprintln!(
+                            "\nrbv: aborted, but {} was complete already (written before the second Ctrl-C)",
+                            output.display()
+                        ),
+                        false => eprintln!(
+                            "\nrbv: aborted: nothing written ({})",
+                            left_as(&output.to_string_lossy(), existed)
+                        ),
+                    }
                     // At once: the job's threads, stopped mid-frame, would
                     // only add errors of their own.
                     crate::exit(130);
