@@ -309,3 +309,92 @@ fn a_persons_tie_stays_with_them() {
         "the tie is cut out of the person: alpha down to {min}"
     );
 }
+
+/// A `mode=async` run to its end on a file says nothing but what
+/// gst-launch says: the detector's thread is done before the process
+/// exits (it was still inside ONNX Runtime at the exit, which printed
+/// "[E:onnxruntime ... GetElementType is not implemented]" after every
+/// such run).
+#[test]
+fn an_async_run_ends_without_a_runtime_error() {
+    for _ in 0..2 {
+        let out = std::process::Command::new("gst-launch-1.0")
+            .args([
+                "filesrc",
+                &format!("location={}", data("vtest.avi").display()),
+            ])
+            .args(["!", "decodebin", "!", "videoconvert", "!"])
+            .args(["rbvremove", "mode=async", "!", "fakesink"])
+            .env("GST_PLUGIN_PATH", plugin_dir())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(!text.contains("onnxruntime"), "{text}");
+    }
+}
+
+/// `n` frames of bus.jpg through `rbvremove` (stats after every frame),
+/// with timestamps `pts(i)` (ms) and DISCONT where `discont(i)`: the
+/// `detections` count after each.
+fn detections_per_frame(
+    n: u64,
+    pts: impl Fn(u64) -> u64,
+    discont: impl Fn(u64) -> bool,
+) -> Vec<u64> {
+    let i420 = first_frame(&format!(
+        "filesrc location={} ! jpegdec ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink",
+        data("bus.jpg").display()
+    ));
+    let el = gst::ElementFactory::make("rbvremove")
+        .property("stats-interval", 1u32)
+        .build()
+        .unwrap();
+    let through = Through::new(&el, &i420_caps(), &rgba_caps());
+    let mut counts = Vec::new();
+    for i in 0..n {
+        let mut b = gst::Buffer::from_mut_slice(i420.data.clone());
+        let bm = b.get_mut().unwrap();
+        bm.set_pts(gst::ClockTime::from_mseconds(pts(i)));
+        bm.set_duration(gst::ClockTime::from_mseconds(40));
+        if discont(i) {
+            bm.set_flags(gst::BufferFlags::DISCONT);
+        }
+        through.push(b);
+        // The message of the frame after a millisecond's interval carries it.
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let last = through
+            .messages()
+            .into_iter()
+            .filter_map(|s| s.get::<u64>("detections").ok())
+            .next_back();
+        counts.push(last.unwrap_or(counts.last().copied().unwrap_or(0)));
+    }
+    counts
+}
+
+/// Upstream QoS drops frames and marks the next one DISCONT: that frame
+/// starts no detection the frames around it do not (a new start would, and
+/// it made the next frame late, and so on). A DISCONT that is no short step
+/// forward (a new stream, a seek without a flush) does start anew.
+#[test]
+fn a_frame_after_a_qos_drop_starts_no_work_of_its_own() {
+    init();
+    // 25 fps; frames 5 and 6 dropped upstream, frame 7 marked DISCONT.
+    let dropped = detections_per_frame(
+        10,
+        |i| if i < 5 { i * 40 } else { (i + 2) * 40 },
+        |i| i == 5,
+    );
+    println!("after a QoS drop: detections {dropped:?}");
+    assert_eq!(
+        dropped.last(),
+        Some(&1),
+        "one detection, on the first frame: {dropped:?}"
+    );
+    // The same DISCONT with no frame missing: a new start.
+    let anew = detections_per_frame(10, |i| i * 40, |i| i == 5);
+    println!("after a DISCONT with no gap: detections {anew:?}");
+    assert_eq!(anew.last(), Some(&2), "{anew:?}");
+}

@@ -53,7 +53,12 @@ fn spec<'a>(
     }
 }
 
-/// Cuts `input` (90 frames) into 3 segments, runs them out of order, as
+/// Frames of the test clip, and of a segment: 3 segments, the second and
+/// third with a full warm-up before them.
+const FRAMES: usize = 300;
+const SEGMENT: u64 = 100;
+
+/// Cuts `input` (`FRAMES` frames) into 3 segments, runs them out of order, as
 /// workers may, and joins them; checks every frame is there once with one
 /// run's timestamps and alpha. Answers (the parts, one run's frames, the
 /// joined frames).
@@ -63,25 +68,29 @@ fn cut_and_join(
     dir: &Path,
     tag: &str,
 ) -> (Vec<PathBuf>, Vec<(u64, Vec<u8>)>, Vec<(u64, Vec<u8>)>) {
-    let n = 90;
+    let n = FRAMES;
     let probed = rbv_runner::probe(input, Duration::from_secs(30)).unwrap();
     assert_eq!(probed.frames, n as u64, "{tag}");
     let whole = dir.join(format!("{tag}-whole.mkv"));
     let o = rbv_runner::run(&spec(input, &whole, Target::Ffv1, None), |_| {}).unwrap();
     assert_eq!(o.frames, n as u64, "{tag}");
 
-    let plan = plan_segments(probed.frames, 30, SEGMENT_WARM_UP_FRAMES);
+    let plan = plan_segments(probed.frames, SEGMENT, SEGMENT_WARM_UP_FRAMES);
     assert_eq!(plan.len(), 3);
     let mut parts: Vec<PathBuf> = Vec::new();
     for (i, range) in plan.iter().enumerate().rev() {
         let part = dir.join(format!("{tag}-part{i}.mkv"));
         let o = rbv_runner::run(&spec(input, &part, Target::Ffv1, Some(*range)), |_| {}).unwrap();
         assert_eq!(
-            o.frames, 30,
+            o.frames, SEGMENT,
             "{tag} segment {i}: its frames, no warm-up frame"
         );
         let a = alpha_frames(&part);
-        assert_eq!(a.len(), 30, "{tag} segment {i}: every frame written");
+        assert_eq!(
+            a.len(),
+            SEGMENT as usize,
+            "{tag} segment {i}: every frame written"
+        );
         assert_eq!(a[0].0, 0, "{tag} segment {i} starts at time 0");
         parts.insert(0, part);
     }
@@ -124,8 +133,8 @@ fn segments_joined_give_the_whole_runs_frames() {
     rbv_runner::init().unwrap();
     let dir = rbv_testkit::scratch("runner-segments");
     let input = dir.join("in.webm");
-    // 9 s of people walking (vtest.avi is 10 frames a second).
-    let n = 90;
+    // 30 s of people walking (vtest.avi is 10 frames a second).
+    let n = FRAMES;
     rbv_testkit::scaled_clip("vtest.avi", n, 320, 240, &input);
     let (parts, expected, got) = cut_and_join(&input, &dir, "webm");
     // H.264 with B-frames in MP4, as ffmpeg and phones write it: its edit
@@ -140,7 +149,8 @@ fn segments_joined_give_the_whole_runs_frames() {
         .expect("ffmpeg (installed by setup/setup.sh)");
     assert!(st.success());
     cut_and_join(&mp4, &dir, "mp4");
-    let plan = plan_segments(n as u64, 30, SEGMENT_WARM_UP_FRAMES);
+    let plan = plan_segments(n as u64, SEGMENT, SEGMENT_WARM_UP_FRAMES);
+    let first = plan[1].first as usize;
 
     // Without the warm-up the cut shows.
     let cold = dir.join("cold.mkv");
@@ -151,8 +161,8 @@ fn segments_joined_give_the_whole_runs_frames() {
     rbv_runner::run(&spec(&input, &cold, Target::Ffv1, Some(range)), |_| {}).unwrap();
     let cold = alpha_frames(&cold);
     let (d_cold, d_warm) = (
-        mean_abs_diff(&cold[0].1, &expected[30].1),
-        mean_abs_diff(&got[30].1, &expected[30].1),
+        mean_abs_diff(&cold[0].1, &expected[first].1),
+        mean_abs_diff(&got[first].1, &expected[first].1),
     );
     eprintln!("first frame of a segment without warm-up: {d_cold:.4} (with: {d_warm:.4})");
     assert!(d_warm < d_cold / 4.0, "the warm-up brings the state close");
@@ -160,7 +170,7 @@ fn segments_joined_give_the_whole_runs_frames() {
     // segment differs visibly.
     let seen = cold
         .iter()
-        .zip(&expected[30..60])
+        .zip(&expected[first..first + SEGMENT as usize])
         .any(|((_, a), (_, b))| !invisible(difference(a, b)));
     assert!(seen, "a segment without warm-up passes as seamless");
 

@@ -148,6 +148,15 @@ impl Through {
         sample.buffer_owned().unwrap()
     }
 
+    /// The element messages posted on the bus so far (their structures),
+    /// taken off it.
+    pub fn messages(&self) -> Vec<gst::Structure> {
+        let bus = self.pipeline.bus().unwrap();
+        std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Element]))
+            .filter_map(|m| m.structure().map(|s| s.to_owned()))
+            .collect()
+    }
+
     /// The caps the element negotiated on its sink and its src pad.
     pub fn caps(&self) -> (gst::Caps, gst::Caps) {
         let caps = |name: &str| {

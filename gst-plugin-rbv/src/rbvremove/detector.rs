@@ -61,16 +61,20 @@ fn lock(m: &Mutex<Slots>) -> MutexGuard<'_, Slots> {
 /// The detector's thread and its hand-over slots.
 pub struct DetectorThread {
     shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl DetectorThread {
     pub fn start(detector: Detector) -> std::io::Result<DetectorThread> {
         let shared = Arc::new(Shared::default());
         let theirs = shared.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("rbv-detect".into())
             .spawn(move || run(&theirs, detector))?;
-        Ok(DetectorThread { shared })
+        Ok(DetectorThread {
+            shared,
+            thread: Some(thread),
+        })
     }
 
     /// Whether it has nothing to do: a new input would start at once.
@@ -162,11 +166,16 @@ impl DetectorThread {
 }
 
 impl Drop for DetectorThread {
-    /// Stops the thread without waiting: a frame in the detector finishes on
-    /// its own, then the thread ends.
+    /// Stops the thread and waits for it: a frame in the detector (tens of
+    /// milliseconds) finishes first. Left running, it could still be inside
+    /// ONNX Runtime when the process exits, which then prints an error
+    /// about a run the user never sees.
     fn drop(&mut self) {
         lock(&self.shared.slots).stop = true;
         self.shared.cond.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

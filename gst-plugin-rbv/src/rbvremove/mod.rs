@@ -53,10 +53,13 @@ pub use stats::STATS_MESSAGE;
 
 /// Frames of a file a run over a segment of it (from frame K on) must see
 /// before K for its output from K on to be what one run over the whole file
-/// gives there, with the default settings: the detector's schedule lines up
-/// after `2 x detector-interval - 2` frames (a detection started on frame
-/// J is applied from J + interval - 1), and the smoothing settles.
-pub const SEGMENT_WARM_UP_FRAMES: u64 = 2 * settings::detect::DEFAULT_INTERVAL as u64;
+/// gives there, with the default settings: the detector's refreshes come on
+/// the same frames of the timeline in both runs (every `REFRESH` intervals),
+/// the first after the warm-up's start is applied an interval later at
+/// most, and the gate's blend settles within `BLEND_FRAMES` more.
+pub const SEGMENT_WARM_UP_FRAMES: u64 = (local::REFRESH as u64 + 1)
+    * settings::detect::DEFAULT_INTERVAL as u64
+    + rbv_core::detect::BLEND_FRAMES as u64;
 
 glib::wrapper! {
     pub struct RbvRemove(ObjectSubclass<imp::RbvRemove>) @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;

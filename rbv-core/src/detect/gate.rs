@@ -23,7 +23,7 @@
 //! there now. A region a fifth of whose interior has moved (a person
 //! walking) is taken as moved as a whole. Where nothing moved the gate is
 //! what it was on the regions' own frame, so a still picture gets the same
-//! cut frame after frame; and there, gate and fill change by at most 0.1 a
+//! cut frame after frame; and there, gate and fill change by at most 1/30 a
 //! frame, so new regions of an unchanged scene (the detector's jitter, a
 //! person it missed once) blend in instead of showing as a step when they
 //! arrive. Every decision is taken on whole pixel values and the detector's
@@ -173,12 +173,15 @@ pub(super) fn chamfer(d: &mut [f32], w: usize, h: usize, ax: f32, ay: f32) {
 /// region then takes the matte alone, as a region reaches into moved cells.
 const REGION_MOVED: f32 = 0.2;
 
+/// Where the picture did not move, gate and fill go from one value to the
+/// next over at most this many frames (a second at 30 frames a second).
+pub const BLEND_FRAMES: u32 = 30;
 /// The most the gate or the fill of a cell whose picture did not move
 /// changes in one frame.
-const BLEND_STEP: f32 = 0.1;
+const BLEND_STEP: f32 = 1.0 / BLEND_FRAMES as f32;
 
-/// One matted region on the mask's grid: its distance maps over a window
-/// (its box, padded by the farthest the gate reaches), and its interior.
+/// One matted region on the mask's grid: its interior, and its distance to
+/// the cells outside it over a window (its box and a cell around it).
 #[derive(Debug, Clone)]
 struct Rendered {
     /// The window: first column and row, width and height, in cells.
@@ -186,35 +189,46 @@ struct Rendered {
     y0: usize,
     w: usize,
     h: usize,
-    /// Distance to the region (0 inside it).
-    outside: Vec<f32>,
-    /// Distance to the cells outside it (0 outside).
+    /// Distance to the cells outside it (0 outside), over the window.
     inside: Vec<f32>,
     /// The grid cells inside it.
     interior: Vec<usize>,
 }
 
 /// The gate's state: the regions rendered on the mask's grid (kept until
-/// new regions or another grid come), and its scratch maps.
+/// new regions or another grid come), the maps made of them, and scratch.
 #[derive(Debug, Default)]
 pub struct Gate {
     regions: Vec<Rendered>,
+    /// Per region: whether it moved as a whole, as the maps below were made.
+    walked: Vec<bool>,
+    /// Per cell: distance to the nearest region still in place, to the
+    /// nearest region that moved, and (0 outside) to the nearest cell
+    /// outside the regions still in place; full grid.
+    still_outside: Vec<f32>,
+    walked_outside: Vec<f32>,
+    still_inside: Vec<f32>,
+    /// A cell's width and height as fractions of the frame's size.
+    step: (f32, f32),
     /// Per cell: the highest mask probability of a region whose class the
     /// matting model cannot segment (its own alpha); empty when none.
     own: Vec<f32>,
     moved: Vec<bool>,
     /// `moved`, widened by a cell (texture inside a moving body does not
-    /// change in every cell), and every cell of a region that moved as a
-    /// whole.
+    /// change in every cell).
     near_moved: Vec<bool>,
-    gate: Vec<f32>,
-    fill: Vec<f32>,
     /// The previous frame's gate and fill (empty after a reset).
     last: Vec<(f32, f32)>,
+    /// Where the picture moved on the frame being gated.
+    now_moved: Vec<bool>,
+    /// See [`Gate::outside_motion`].
+    outside_motion: f32,
     painted: Vec<f32>,
     scratch: MaskScratch,
     rendered: Option<(u64, u32, u32)>,
 }
+
+const FAR: f32 = 1e9;
 
 impl Gate {
     pub fn new() -> Gate {
@@ -228,27 +242,24 @@ impl Gate {
     }
 
     /// Renders `regions` on a `mw` x `mh` grid, unless already done.
-    fn render(&mut self, regions: &Regions, (mw, mh): (usize, usize), p: &GateParams) {
+    fn render(&mut self, regions: &Regions, (mw, mh): (usize, usize)) {
         let key = (regions.id, mw as u32, mh as u32);
         if self.rendered == Some(key) {
             return;
         }
         self.rendered = Some(key);
         self.regions.clear();
+        self.walked.clear();
         self.own.clear();
         let n = mw * mh;
         let (iw, ih) = regions.image();
         let (iw, ih) = (f64::from(iw.max(1)), f64::from(ih.max(1)));
         let size = (iw * ih).sqrt();
-        let ax = (iw / mw as f64 / size) as f32;
-        let ay = (ih / mh as f64 / size) as f32;
-        // The farthest the gate reaches beyond a region, in cells.
-        let reach = p.margin.max(p.inset) + p.max_reach + p.feather;
-        let (px, py) = (
-            (reach / ax).ceil() as usize + 1,
-            (reach / ay).ceil() as usize + 1,
+        let (ax, ay) = (
+            (iw / mw as f64 / size) as f32,
+            (ih / mh as f64 / size) as f32,
         );
-        let far = 1e9f32;
+        self.step = (ax, ay);
         for (d, &matted) in regions.detections.list.iter().zip(&regions.matted) {
             self.painted.clear();
             self.painted.resize(n, 0.0);
@@ -267,28 +278,29 @@ impl Gate {
             }
             let cell =
                 |v: f32, n: usize, i: f64| ((f64::from(v) * n as f64 / i).round() as usize).min(n);
-            let (bx0, by0) = (cell(d.bbox[0], mw, iw), cell(d.bbox[1], mh, ih));
-            let (bx1, by1) = (cell(d.bbox[2], mw, iw), cell(d.bbox[3], mh, ih));
-            let (x0, y0) = (bx0.saturating_sub(px), by0.saturating_sub(py));
-            let (x1, y1) = ((bx1 + px).min(mw), (by1 + py).min(mh));
+            let (x0, y0) = (
+                cell(d.bbox[0], mw, iw).saturating_sub(1),
+                cell(d.bbox[1], mh, ih).saturating_sub(1),
+            );
+            let (x1, y1) = (
+                (cell(d.bbox[2], mw, iw) + 1).min(mw),
+                (cell(d.bbox[3], mh, ih) + 1).min(mh),
+            );
             if x1 <= x0 || y1 <= y0 {
                 continue;
             }
             let (w, h) = (x1 - x0, y1 - y0);
-            let mut outside = Vec::with_capacity(w * h);
             let mut inside = Vec::with_capacity(w * h);
             let mut interior = Vec::new();
             for y in y0..y1 {
                 for x in x0..x1 {
                     let on = self.painted[y * mw + x] > 0.5;
-                    outside.push(if on { 0.0 } else { far });
-                    inside.push(if on { far } else { 0.0 });
+                    inside.push(if on { FAR } else { 0.0 });
                     if on {
                         interior.push(y * mw + x);
                     }
                 }
             }
-            chamfer(&mut outside, w, h, ax, ay);
             // A window cut by the frame's border: the border is no region
             // edge (a body cut by it is filled up to it).
             chamfer(&mut inside, w, h, ax, ay);
@@ -297,10 +309,50 @@ impl Gate {
                 y0,
                 w,
                 h,
-                outside,
                 inside,
                 interior,
             });
+        }
+        // Made for the regions' first frame: none has moved yet.
+        self.walked = vec![false; self.regions.len()];
+        self.maps((mw, mh));
+    }
+
+    /// The distance maps for the regions as `walked` says they are.
+    fn maps(&mut self, (mw, mh): (usize, usize)) {
+        let n = mw * mh;
+        let (ax, ay) = self.step;
+        for (map, walked) in [
+            (&mut self.still_outside, false),
+            (&mut self.walked_outside, true),
+        ] {
+            map.clear();
+            map.resize(n, FAR);
+            let mut any = false;
+            for (r, _) in self
+                .regions
+                .iter()
+                .zip(&self.walked)
+                .filter(|&(_, &w)| w == walked)
+            {
+                any = true;
+                for &i in &r.interior {
+                    map[i] = 0.0;
+                }
+            }
+            if any {
+                chamfer(map, mw, mh, ax, ay);
+            }
+        }
+        self.still_inside.clear();
+        self.still_inside.resize(n, 0.0);
+        for (r, _) in self.regions.iter().zip(&self.walked).filter(|(_, w)| !**w) {
+            for y in 0..r.h {
+                let row = &mut self.still_inside[(r.y0 + y) * mw + r.x0..][..r.w];
+                for (o, &v) in row.iter_mut().zip(&r.inside[y * r.w..][..r.w]) {
+                    *o = o.max(v);
+                }
+            }
         }
     }
 
@@ -324,7 +376,7 @@ impl Gate {
         if n == 0 || mask.len() < n {
             return;
         }
-        self.render(regions, (w, h), p);
+        self.render(regions, (w, h));
         let age = now.saturating_sub(found);
         let reach = (age.min(1 << 20) as f32 * p.grow).min(p.max_reach);
         self.moved.clear();
@@ -332,74 +384,105 @@ impl Gate {
             Some(moved) => self.moved.extend(moved),
             None => self.moved.resize(n, age > 0),
         }
+        // A region moves as a whole once a share of its interior moved
+        // (it only ever grows until the next regions come).
+        let walked: Vec<bool> = self
+            .regions
+            .iter()
+            .zip(&self.walked)
+            .map(|(r, &was)| {
+                was || r.interior.iter().filter(|&&i| self.moved[i]).count() as f32
+                    > REGION_MOVED * r.interior.len() as f32
+            })
+            .collect();
+        if walked != self.walked {
+            self.walked = walked;
+            self.maps((w, h));
+        }
+        // Where the picture moved on this very frame: for the blend (with
+        // regions found on it), and for what moved outside every region.
+        self.now_moved.clear();
+        match motion.moved_since(now.saturating_sub(1), (w, h)) {
+            Some(moved) => self.now_moved.extend(moved),
+            None => self.now_moved.resize(n, false),
+        }
+        if found >= now {
+            for (m, &now_moved) in self.moved.iter_mut().zip(&self.now_moved) {
+                *m |= now_moved;
+            }
+        }
+        let mut outside = 0usize;
         widen(&self.moved, &mut self.near_moved, w, h);
         let feather = p.feather.max(1e-6);
-        for v in [&mut self.gate, &mut self.fill] {
-            v.clear();
-            v.resize(n, 0.0);
-        }
-        for r in &self.regions {
-            let moved = r.interior.iter().filter(|&&i| self.moved[i]).count();
-            let walked = moved as f32 > REGION_MOVED * r.interior.len() as f32;
-            for y in 0..r.h {
-                for x in 0..r.w {
-                    let k = y * r.w + x;
-                    let i = (r.y0 + y) * w + r.x0 + x;
-                    let moved = walked || self.near_moved[i];
-                    if walked {
-                        self.near_moved[i] = true;
-                    }
-                    let margin = if moved { p.margin + reach } else { p.margin };
-                    let g = (1.0 - (r.outside[k] - margin) / feather).clamp(0.0, 1.0);
-                    // The region's interior is the person's: opaque, where
-                    // the picture has not changed since it was found.
-                    let f = if moved {
-                        0.0
-                    } else {
-                        ((r.inside[k] - p.inset) / feather).clamp(0.0, 1.0)
-                    };
-                    self.gate[i] = self.gate[i].max(g);
-                    self.fill[i] = self.fill[i].max(f);
-                }
-            }
-        }
-        // Where the picture has not moved since the regions' frame, gate and
-        // fill change by at most BLEND_STEP a frame: new regions of an
-        // unchanged scene (the detector's own jitter) blend in over a few
-        // frames instead of showing as a step at the frame they arrive.
-        // Where it moved, they follow it at once.
-        if self.last.len() == n {
-            // Also where it moved on this very frame (regions found on it).
-            if found >= now
-                && let Some(moved) = motion.moved_since(now.saturating_sub(1), (w, h))
-            {
-                self.moved.clear();
-                self.moved.extend(moved);
-                let near = std::mem::take(&mut self.near_moved);
-                widen(&self.moved, &mut self.near_moved, w, h);
-                for (a, b) in self.near_moved.iter_mut().zip(near) {
-                    *a |= b;
-                }
-            }
-            let cells = self.gate.iter_mut().zip(&mut self.fill).zip(&self.last);
-            for (((g, f), last), &moved) in cells.zip(&self.near_moved) {
-                if !moved {
-                    *g = last.0 + (*g - last.0).clamp(-BLEND_STEP, BLEND_STEP);
-                    *f = last.1 + (*f - last.1).clamp(-BLEND_STEP, BLEND_STEP);
-                }
-            }
-        }
-        self.last.clear();
-        self.last
-            .extend(self.gate.iter().zip(&self.fill).map(|(&g, &f)| (g, f)));
+        let blend = self.last.len() == n;
+        self.last.resize(n, (0.0, 0.0));
         let own = (!self.own.is_empty()).then(|| &self.own[..n]);
+        // Beyond these distances from every region no gate reaches: a
+        // region still in place, where the picture did not move or did;
+        // one that moved.
+        let (far_still, far_moved) = (p.margin + feather, p.margin + reach + feather);
+        let gate = |outside: f32, margin: f32| (1.0 - (outside - margin) / feather).clamp(0.0, 1.0);
         for (i, m) in mask[..n].iter_mut().enumerate() {
-            let mut v = (*m * self.gate[i]).max(self.fill[i]);
-            if let Some(own) = own {
-                v = v.max(own[i]);
+            let own_here = own.map_or(0.0, |o| o[i]);
+            let last = &mut self.last[i];
+            let moved = self.near_moved[i] && age > 0;
+            if self.walked_outside[i] >= far_moved
+                && self.still_outside[i] >= if moved { far_moved } else { far_still }
+                && *last == (0.0, 0.0)
+                && own_here <= 0.0
+            {
+                // Far from everything (most of a frame): cleared.
+                *m = 0.0;
+                outside += usize::from(self.now_moved[i]);
+                continue;
             }
-            *m = v;
+            let still = gate(
+                self.still_outside[i],
+                if moved { p.margin + reach } else { p.margin },
+            );
+            let walked = gate(self.walked_outside[i], p.margin + reach);
+            let mut g = still.max(walked);
+            if self.now_moved[i] && g <= 0.0 && own_here <= 0.0 {
+                outside += 1;
+            }
+            // The interior of a region still in place is the person's:
+            // opaque, where the picture has not changed since it was found.
+            let mut f = if moved {
+                0.0
+            } else {
+                ((self.still_inside[i] - p.inset) / feather).clamp(0.0, 1.0)
+            };
+            // Where the picture has not moved, gate and fill change by at
+            // most BLEND_STEP a frame: new regions of an unchanged scene
+            // (the detector's own jitter) blend in over a few frames
+            // instead of showing as a step at the frame they arrive.
+            if blend && !self.near_moved[i] && walked <= 0.0 {
+                g = step_towards(last.0, g);
+                f = step_towards(last.1, f);
+            }
+            *last = (g, f);
+            *m = (*m * g).max(f).max(own_here);
         }
+        self.outside_motion = outside as f32 / n as f32;
+    }
+
+    /// The share of the grid's cells that moved on the last frame gated,
+    /// far from every region (where the gate cleared the matte): something
+    /// the regions do not know of, such as a person coming in.
+    pub fn outside_motion(&self) -> f32 {
+        self.outside_motion
+    }
+}
+
+/// `to`, or `BLEND_STEP` from `from` towards it when farther (exactly `to`
+/// once there, whatever the path: two runs that started apart end alike).
+fn step_towards(from: f32, to: f32) -> f32 {
+    if (to - from).abs() <= BLEND_STEP {
+        to
+    } else if to > from {
+        from + BLEND_STEP
+    } else {
+        from - BLEND_STEP
     }
 }
 

@@ -26,7 +26,7 @@ mod post;
 mod tests;
 pub mod worn;
 
-pub use gate::{Gate, GateParams, Regions};
+pub use gate::{BLEND_FRAMES, Gate, GateParams, Regions};
 pub use motion::Motion;
 pub use post::{
     Detection, Letterbox, MaskScratch, NUM_CLASSES, NUM_COEFS, PAD_VALUE, Protos, ROW, STRIDE,

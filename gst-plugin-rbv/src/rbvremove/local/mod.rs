@@ -26,7 +26,7 @@ use super::{BeforeFirstMask, Mode};
 use composite::Composite;
 use correct::Corrector;
 use frames::{Frames, foreground, model_input};
-pub use gate::LocalGate;
+pub use gate::{LocalGate, REFRESH};
 
 /// Frames at least this wide (relative to their height) count as wide for
 /// `human-variant=auto`.
@@ -535,12 +535,30 @@ impl LocalPath {
         let whole =
             processed.mask_age.is_none() && look.before_first_mask == BeforeFirstMask::Input;
         if let Some(gate) = gate.as_mut().filter(|_| !whole) {
+            // Sync: this frame's model input is at hand, and on the mask's
+            // grid for the bundled models: the motion map reads it.
+            let model = worker
+                .is_none()
+                .then(|| {
+                    gst_video::VideoFrameRef::from_buffer_ref_readable(
+                        frames.model_buffer.as_ref(),
+                        &frames.model_info,
+                    )
+                    .ok()
+                })
+                .flatten();
+            let model_rgb = model.as_ref().and_then(|m| {
+                let stride = m.plane_stride()[0] as usize;
+                let size = (m.width() as usize, m.height() as usize);
+                m.plane_data(0).ok().map(|rgb| (rgb, stride, size))
+            });
             let frame = gate::Frame {
                 inframe,
                 number: this_frame,
                 discont,
                 live: *live,
                 motion_threshold: look.smoothing_threshold,
+                model_rgb,
             };
             gate.apply(&look.detect, &frame, mask, mask_size)?;
         }

@@ -42,6 +42,15 @@ use crate::rbvremove::settings::DetectLook;
 
 /// The longest a frame waits for a detection before the stream fails.
 const WAIT_LIMIT: Duration = Duration::from_secs(120);
+/// A refresh every this many `detector-interval`s of the timeline, whatever
+/// moved (a person the detector missed, a region gone stale).
+pub const REFRESH: i64 = 4;
+/// A share of the grid that moved on one frame far from every region (a
+/// person coming in, a cut): a detection is due, at most one an interval.
+const TRIGGER_SHARE: f32 = 0.005;
+/// A detection started for such motion is applied at most this many frames
+/// later (sooner than a refresh: what came in is cleared until then).
+const MOTION_LAG: i64 = 4;
 
 /// Frames to packed RGB of one size: sampled straight from the input's
 /// planes where the sampler reads the format, else GStreamer's converter.
@@ -116,6 +125,20 @@ impl ToRgb {
     }
 }
 
+/// Why a detection starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The first after a start, a flush, a discontinuity or a new prompt:
+    /// applied on its own frame.
+    Urgent,
+    /// Every `REFRESH` intervals of the timeline: applied `interval - 1`
+    /// frames later.
+    Refresh,
+    /// The picture moved where no region is (someone coming in), at least
+    /// an interval after the last start: applied `MOTION_LAG` frames later.
+    Motion,
+}
+
 /// A detection handed to the thread and not applied yet.
 struct Pending {
     id: u64,
@@ -123,8 +146,6 @@ struct Pending {
     frame: u64,
     /// Applied from this frame of the schedule's timeline on.
     apply_at: i64,
-    /// Applied at once (the first after a start, or a new prompt).
-    urgent: bool,
     /// Its regions, once finished.
     done: Option<Output>,
 }
@@ -141,6 +162,10 @@ pub struct Frame<'a, 'b> {
     /// Colour change (0..255, any channel) that counts as the picture
     /// moving (`smoothing-threshold`).
     pub motion_threshold: u8,
+    /// This frame's model input, packed RGB with its stride and size, when
+    /// the frame path made one for it (`mode=sync`): read for the motion
+    /// map when it is the mask's size, instead of sampling the frame again.
+    pub model_rgb: Option<(&'a [u8], usize, (usize, usize))>,
 }
 
 /// The detector step of the local frame path.
@@ -163,8 +188,14 @@ pub struct LocalGate {
     pending: Option<Pending>,
     /// What the current regions (or the pending ones) were asked with.
     asked: Option<(Arc<Selection>, f32)>,
-    /// The schedule's slot (timeline index / interval) last detected in.
+    /// The refresh slot (timeline index / (interval x REFRESH)) of the
+    /// last start.
     slot: Option<i64>,
+    /// The timeline index of the last start.
+    last_start: Option<i64>,
+    /// The share of the grid that moved far from every region on the last
+    /// frame (see `Gate::outside_motion`).
+    outside_motion: f32,
     /// The previous frame's place on the schedule's timeline.
     last_index: Option<i64>,
     next_id: u64,
@@ -198,6 +229,8 @@ impl LocalGate {
             pending: None,
             asked: None,
             slot: None,
+            last_start: None,
+            outside_motion: 0.0,
             last_index: None,
             next_id: 1,
             started: 0,
@@ -235,6 +268,8 @@ impl LocalGate {
         self.regions = None;
         self.pending = None;
         self.slot = None;
+        self.last_start = None;
+        self.outside_motion = 0.0;
         self.last_index = None;
         self.motion.reset();
         self.gate.reset();
@@ -278,14 +313,25 @@ impl LocalGate {
             return Ok(None);
         }
         let interval = i64::from(look.interval.max(1));
-        let slot = index.div_euclid(interval);
+        let refresh = interval.saturating_mul(REFRESH);
         let asked = (look.selection.clone(), look.confidence);
         let same_ask = self
             .asked
             .as_ref()
             .is_some_and(|(s, c)| Arc::ptr_eq(s, &asked.0) && *c == asked.1);
         let first = self.regions.is_none() && self.pending.is_none();
-        let due = first || !same_ask || self.slot.is_none_or(|s| slot > s);
+        let kind = if first || !same_ask {
+            Some(Kind::Urgent)
+        } else if self.slot.is_none_or(|s| index.div_euclid(refresh) > s) {
+            Some(Kind::Refresh)
+        } else if self.pending.is_none()
+            && self.last_start.is_none_or(|s| index - s >= interval)
+            && self.outside_motion >= TRIGGER_SHARE
+        {
+            Some(Kind::Motion)
+        } else {
+            None
+        };
         // Sync on a file waits; live sources and async never do.
         let waits = self.mode == Mode::Sync && !frame.live;
 
@@ -295,9 +341,9 @@ impl LocalGate {
             p.done = Some(t);
         }
         let mut took = None;
-        if due && waits && self.pending.is_some() {
-            // Due again before the last was applied (a jump on the
-            // timeline): the last one first, unless it was asked otherwise.
+        if kind.is_some() && waits && self.pending.is_some() {
+            // Due again before the last was applied (a refresh): the last
+            // one first, unless it was asked otherwise.
             if same_ask {
                 took = self.take_pending(true)?;
             } else {
@@ -305,17 +351,26 @@ impl LocalGate {
                 self.thread.clear();
             }
         }
-        if due && self.pending.is_none() && waits {
-            // A detection a flush dropped may still be running.
-            self.thread.wait_idle(WAIT_LIMIT).map_err(fail)?;
-        }
-        if due && self.pending.is_none() && self.thread.idle() {
-            self.submit(look, frame, index, interval, first || !same_ask)
-                .map_err(fail)?;
+        if let Some(kind) = kind
+            && self.pending.is_none()
+        {
+            if waits {
+                // A detection a flush dropped may still be running.
+                self.thread.wait_idle(WAIT_LIMIT).map_err(fail)?;
+            }
+            if self.thread.idle() {
+                let lag = match kind {
+                    Kind::Urgent => 0,
+                    Kind::Refresh => interval - 1,
+                    Kind::Motion => (interval - 1).min(MOTION_LAG),
+                };
+                self.submit(look, frame, index, lag).map_err(fail)?;
+                self.slot = Some(index.div_euclid(refresh));
+            }
         }
         let ready = self.pending.as_ref().is_some_and(|p| {
             if waits {
-                p.urgent || index >= p.apply_at
+                index >= p.apply_at
             } else {
                 p.done.is_some()
             }
@@ -333,6 +388,9 @@ impl LocalGate {
                 &self.motion,
                 &self.params,
             );
+            self.outside_motion = self.gate.outside_motion();
+        } else {
+            self.outside_motion = self.motion.moved_share(frame.number);
         }
         Ok(took)
     }
@@ -340,6 +398,13 @@ impl LocalGate {
     /// The frame at the mask's grid into the motion map.
     fn observe(&mut self, frame: &Frame, (mw, mh): (u32, u32)) -> Result<(), String> {
         let grid = (mw as usize, mh as usize);
+        if let Some((rgb, stride, size)) = frame.model_rgb
+            && size == grid
+        {
+            self.motion
+                .update(rgb, stride, grid, frame.number, frame.motion_threshold);
+            return Ok(());
+        }
         if self.thumb.as_ref().is_none_or(|t| t.size() != grid) {
             let Some(info) = &self.in_info else {
                 return Err("not negotiated".into());
@@ -364,8 +429,7 @@ impl LocalGate {
         look: &DetectLook,
         frame: &Frame,
         index: i64,
-        interval: i64,
-        urgent: bool,
+        lag: i64,
     ) -> Result<(), String> {
         let (letterbox, rgb) = self.input.as_mut().ok_or("not negotiated")?;
         let letterbox = *letterbox;
@@ -390,11 +454,10 @@ impl LocalGate {
         self.pending = Some(Pending {
             id,
             frame: frame.number,
-            apply_at: index.saturating_add(interval - 1),
-            urgent,
+            apply_at: index.saturating_add(lag),
             done: None,
         });
-        self.slot = Some(index.div_euclid(interval));
+        self.last_start = Some(index);
         self.asked = Some((look.selection.clone(), look.confidence));
         Ok(())
     }

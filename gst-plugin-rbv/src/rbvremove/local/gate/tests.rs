@@ -149,23 +149,41 @@ fn frame<'a, 'b>(
         discont,
         live,
         motion_threshold: 40,
+        model_rgb: None,
     }
+}
+
+/// `photo` with a grey block painted over its top-left corner (I420: the
+/// luma plane only), far from every person in bus.jpg.
+fn with_block((info, buffer): (&VideoInfo, &gst::Buffer)) -> gst::Buffer {
+    let mut out = buffer.copy_deep().unwrap();
+    {
+        let mut frame = VideoFrameRef::from_buffer_ref_writable(out.make_mut(), info).unwrap();
+        let stride = frame.plane_stride()[0] as usize;
+        let luma = frame.plane_data_mut(0).unwrap();
+        for y in 0..120 {
+            let v = if luma[y * stride] > 128 { 0 } else { 255 };
+            luma[y * stride..y * stride + 120].fill(v);
+        }
+    }
+    out
 }
 
 /// Frames through a sync path with the detector: which ones start a
 /// detection, and which frame each is applied from.
 #[test]
-fn sync_detects_every_nth_frame_and_applies_it_a_fixed_number_of_frames_later() {
+fn sync_detects_on_a_fixed_schedule_and_where_something_comes_in() {
     let photo = photo("bus.jpg");
     let (in_info, input) = (&photo.0, &photo.1);
+    let block = with_block((in_info, input));
     let mut gate = LocalGate::new(detector(), Mode::Sync, Keeps::People, 640).unwrap();
     gate.set_caps(in_info).unwrap();
     let mut look = look().detect;
     look.interval = 3;
-    let inframe = VideoFrameRef::from_buffer_ref_readable(input.as_ref(), in_info).unwrap();
-    let mut mask = vec![0.5f32; 64 * 64];
     let (mut started, mut applied) = (Vec::new(), Vec::new());
-    let mut step = |gate: &mut LocalGate, look: &DetectLook, n: u64, discont: bool| {
+    let mut step = |gate: &mut LocalGate, look: &DetectLook, n: u64, b: &gst::Buffer, discont| {
+        let inframe = VideoFrameRef::from_buffer_ref_readable(b.as_ref(), in_info).unwrap();
+        let mut mask = vec![0.5f32; 64 * 64];
         let before = gate.detections();
         let took = gate
             .apply(
@@ -182,20 +200,24 @@ fn sync_detects_every_nth_frame_and_applies_it_a_fixed_number_of_frames_later() 
             applied.push(n);
         }
     };
-    for n in 0..10u64 {
-        step(&mut gate, &look, n, n == 9);
+    for n in 0..16u64 {
+        // Something comes in on frame 5 (and goes on frame 6).
+        let b = if n == 5 { &block } else { input };
+        step(&mut gate, &look, n, b, n == 15);
     }
     gate.flush();
-    step(&mut gate, &look, 10, false);
-    step(&mut gate, &look, 11, false);
+    step(&mut gate, &look, 16, input, false);
+    step(&mut gate, &look, 17, input, false);
     let mut other = look.clone();
     other.selection = std::sync::Arc::new(rbv_core::prompt::select(Some("bus")));
-    step(&mut gate, &other, 12, false);
+    step(&mut gate, &other, 18, input, false);
     // The first frame (and the first after a discontinuity, a flush or a
-    // new prompt) waits for its own; every 3rd frame starts one that is
-    // applied 2 frames later, whatever the detector's speed.
-    assert_eq!(started, [0, 3, 6, 9, 10, 12]);
-    assert_eq!(applied, [0, 5, 8, 9, 10, 12]);
+    // new prompt) waits for its own. Motion far from every region starts
+    // one on the next frame, applied min(interval - 1, 4) frames later; a
+    // refresh every 4 intervals of the timeline is applied interval - 1
+    // frames later: whatever the detector's speed.
+    assert_eq!(started, [0, 6, 12, 15, 16, 18]);
+    assert_eq!(applied, [0, 8, 14, 15, 16, 18]);
 }
 
 #[test]
