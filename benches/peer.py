@@ -21,21 +21,24 @@ Method:
   (landscape, 256x144 input: the model rbv's `human` uses on 16:9) and 0
   (square, 256x256). Steady state: one instance per model kept for the whole run,
   10 frames of warm-up before each timed pass of 300 frames; fps = 300 / wall.
-- rbv in memory: `appsrc ! rbvremove model=human detector=false ! fakesink
-  sync=false` (the selfie model alone, as MediaPipe runs it: no detector), the
-  full job (frame in, frame with the alpha of the cut out, as negotiated and
+- rbv in memory: `appsrc ! rbvremove ! fakesink sync=false` with the
+  element's defaults (what a user gets: model=human with the detector), and
+  `rbvremove model=human detector=false` (the selfie model alone, as MediaPipe
+  runs it: no detector); the full job (frame in, frame with the alpha of the cut out, as negotiated and
   printed below), the frames pushed from memory with appsrc (block, at most 4
   queued; appsrc's own thread runs the element, as a decoder's would). 10 frames
   of warm-up, waited for at the sink; then the clock runs from the first of 300
-  timed frames until EOS is out of the sink (as benches/fps.rs).
+  timed frames until EOS is out of the sink (as benches/fps.rs). Frames carry
+  timestamps at the caps' rate (10/1, vtest.avi's): the detector's schedule
+  follows the stream's timeline.
 - rbv from a file, as a user's pipeline: `filesrc ! decodebin ! videoconvert !
   videoscale ! video/x-raw,width=W,height=H,pixel-aspect-ratio=1/1 ! rbvremove
-  model=human detector=false ! fakesink sync=false`; timed at the sink (a pad probe) from
+  ! fakesink sync=false` (and with detector=false); timed at the sink (a pad probe) from
   frame 50 to frame 350, so start-up is not counted. The same with a `queue`
   before rbvremove, and without rbvremove (reading, decoding and scaling alone).
 - rbv from a raw file (the issue's file row, no decoder): the 300 I420 frames
   written to a file (then the first 50 again), `filesrc ! rawvideoparse !
-  rbvremove model=human detector=false ! fakesink`, timed at the sink from frame 50 on; and
+  rbvremove ! fakesink` (and with detector=false), timed at the sink from frame 50 on; and
   the same without rbvremove (reading alone).
 - Interleaving: each round runs every row once at a size, the order reversed
   every other round, so machine noise reaches both sides alike. The table shows
@@ -343,23 +346,30 @@ def main():
         rgb_bufs = [Gst.Buffer.new_wrapped(f) for f in rgb]
         i420_bufs = [Gst.Buffer.new_wrapped(f) for f in i420]
         del rgb, i420
+        alone = "rbvremove model=human detector=false"
         rows = {
             "MediaPipe landscape (model_selection=1), RGB in memory":
                 lambda: mp.ask(cmd="run", selection=1),
             "MediaPipe square (model_selection=0), RGB in memory":
                 lambda: mp.ask(cmd="run", selection=0),
-            "rbv, RGB in memory":
-                lambda: rbv_memory(Gst, rgb_bufs, rgb_caps, "rbvremove model=human detector=false"),
-            "rbv, I420 in memory":
-                lambda: rbv_memory(Gst, i420_bufs, i420_caps, "rbvremove model=human detector=false"),
-            "rbv, file (filesrc ! decodebin ! ... ! rbvremove)":
-                lambda: rbv_file(Gst, decoded, "rbvremove model=human detector=false ! "),
-            "rbv, file with a queue before rbvremove":
-                lambda: rbv_file(Gst, decoded, "queue ! rbvremove model=human detector=false ! "),
+            "rbv defaults, I420 in memory":
+                lambda: rbv_memory(Gst, i420_bufs, i420_caps, "rbvremove"),
+            "rbv defaults, raw I420 file":
+                lambda: rbv_file(Gst, raw, "rbvremove ! "),
+            "rbv defaults, file (filesrc ! decodebin ! ... ! rbvremove)":
+                lambda: rbv_file(Gst, decoded, "rbvremove ! "),
+            "rbv detector=false, RGB in memory":
+                lambda: rbv_memory(Gst, rgb_bufs, rgb_caps, alone),
+            "rbv detector=false, I420 in memory":
+                lambda: rbv_memory(Gst, i420_bufs, i420_caps, alone),
+            "rbv detector=false, file (filesrc ! decodebin ! ... ! rbvremove)":
+                lambda: rbv_file(Gst, decoded, f"{alone} ! "),
+            "rbv detector=false, file with a queue before rbvremove":
+                lambda: rbv_file(Gst, decoded, f"queue ! {alone} ! "),
             "file read, decoded and scaled alone (no rbvremove)":
                 lambda: rbv_file(Gst, decoded, ""),
-            "rbv, raw I420 file (filesrc ! rawvideoparse ! rbvremove)":
-                lambda: rbv_file(Gst, raw, "rbvremove model=human detector=false ! "),
+            "rbv detector=false, raw I420 file (filesrc ! rawvideoparse ! rbvremove)":
+                lambda: rbv_file(Gst, raw, f"{alone} ! "),
             "raw I420 file read alone (no rbvremove)":
                 lambda: rbv_file(Gst, raw, ""),
         }
@@ -384,14 +394,14 @@ def main():
         mp_fps = [f for f, _ in got[names[0]]]
         print(f"\n{size} ({w}x{h}), median of {a.rounds} rounds (min-max); ratio = fps / MediaPipe "
               f"landscape's, per round, median")
-        print(f"  {'row':<58} {'fps':>7} {'(min-max)':>15} {'ms/frame':>9} {'CPU ms/f':>9} {'ratio':>6}")
+        print(f"  {'row':<70} {'fps':>7} {'(min-max)':>15} {'ms/frame':>9} {'CPU ms/f':>9} {'ratio':>6}")
         table = []
         for name in names:
             fps = [f for f, _ in got[name]]
             cpu = statistics.median(c for _, c in got[name])
             ratio = statistics.median(f / m for f, m in zip(fps, mp_fps))
             med = statistics.median(fps)
-            print(f"  {name:<58} {med:>7.1f} {f'({min(fps):.0f}-{max(fps):.0f})':>15} {1000 / med:>9.2f} "
+            print(f"  {name:<70} {med:>7.1f} {f'({min(fps):.0f}-{max(fps):.0f})':>15} {1000 / med:>9.2f} "
                   f"{cpu:>9.2f} {ratio:>6.2f}")
             table.append({"row": name, "fps": med, "fps_rounds": fps, "ms_per_frame": 1000 / med,
                           "cpu_ms_per_frame": cpu, "ratio_to_mediapipe_landscape": ratio,
@@ -403,11 +413,16 @@ def main():
     mp.close()
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
     cols = [("MediaPipe landscape (model_selection=1), RGB in memory", "MediaPipe"),
-            ("rbv, RGB in memory", "rbv, RGB in memory"),
-            ("rbv, I420 in memory", "rbv, I420 in memory"),
-            ("rbv, raw I420 file (filesrc ! rawvideoparse ! rbvremove)", "rbv, raw I420 file"),
-            ("rbv, file (filesrc ! decodebin ! ... ! rbvremove)", "rbv, vtest.avi through decodebin")]
-    print("\nfps (rbv/MediaPipe); MediaPipe: landscape model, segmentation only; rbv: model=human detector=false (the selfie model alone, as MediaPipe), full job")
+            ("rbv defaults, I420 in memory", "rbv defaults, I420 in memory"),
+            ("rbv defaults, raw I420 file", "rbv defaults, raw I420 file"),
+            ("rbv detector=false, I420 in memory", "rbv detector=false, I420 in memory"),
+            ("rbv detector=false, raw I420 file (filesrc ! rawvideoparse ! rbvremove)",
+             "rbv detector=false, raw I420 file"),
+            ("rbv defaults, file (filesrc ! decodebin ! ... ! rbvremove)",
+             "rbv defaults, vtest.avi through decodebin")]
+    print("\nfps (rbv/MediaPipe); MediaPipe: landscape model, segmentation only; rbv: the element's "
+          "defaults (model=human with the detector), and detector=false (the selfie model alone, as "
+          "MediaPipe), full job")
     print("| size | " + " | ".join(label for _, label in cols) + " |")
     print("|---|" + "---|" * len(cols))
     for size, table in results["sizes"].items():

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Two sections of the quality bench:
 //!
-//! - A static noisy clip with exact truth: a person still for 60 frames, then
+//! - A static noisy clip with exact truth: a person still for 150 frames, then
 //!   walking for 30, over a photo, each frame with fresh sensor-like noise.
 //!   Flicker (mean |alpha_t - alpha_t-1| over the whole frame) on the still
 //!   part, apart at the frames a new detection is applied from and between
@@ -18,7 +18,7 @@ use std::time::Instant;
 use super::metrics::{alpha_errors, boundary_f, flicker, mean};
 use super::{H, Rgba, W, common, cut, load, paste};
 
-const STILL_FRAMES: usize = 60;
+const STILL_FRAMES: usize = 150;
 const WALK_FRAMES: usize = 30;
 /// The noise's standard deviation, in levels of 255 (a camera's at some
 /// gain); `RBV_QUALITY_NOISE` sets another.
@@ -46,11 +46,13 @@ fn noisy(frame: &Rgba, seed: u64, sd: f64) -> Rgba {
 }
 
 /// The frames a new detection is applied from with `detector-interval=n`
-/// (the first frame; then a detection started on frame k*n is applied from
-/// k*n + n - 1).
+/// on a still picture (nothing moves, so only the refreshes: the first
+/// frame; then a refresh started every 4n frames of the timeline is applied
+/// n - 1 frames later).
 fn detection_frames(n: usize, len: usize) -> Vec<bool> {
+    let refresh = 4 * n;
     (0..len)
-        .map(|t| t == 0 || (n > 0 && t >= n && (t + 1) % n == 0))
+        .map(|t| t == 0 || (n > 0 && t >= refresh && (t + 1 - n) % refresh == 0))
         .collect()
 }
 
