@@ -52,7 +52,7 @@ fn noisy(frame: &Rgba, seed: u64, sd: f64) -> Rgba {
 fn detection_frames(n: usize, len: usize) -> Vec<bool> {
     let refresh = 4 * n;
     (0..len)
-        .map(|t| t == 0 || (n > 0 && t >= refresh && (t + 1 - n) % refresh == 0))
+        .map(|t| t == 0 || (n > 0 && t >= refresh && (t + 1 - n).is_multiple_of(refresh)))
         .collect()
 }
 

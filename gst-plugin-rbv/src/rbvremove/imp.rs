@@ -48,7 +48,7 @@ struct State {
     live: Option<bool>,
 }
 
-/// In sync mode the element answers at least one frame's duration (the
+/// The element answers at least one frame's duration as its latency (the
 /// stream's rate; this before caps): a frame is processed well within it
 /// (the detector never delays a live stream), and a pipeline gets one
 /// figure that holds, not one that follows every window.
@@ -224,13 +224,11 @@ impl RbvRemove {
         }
     }
 
-    /// The latency the element answers: nothing in async mode (frames leave
-    /// at once); in sync mode one frame's duration, or more once a window's
-    /// frame times needed more.
+    /// The latency the element answers: one frame's duration (a frame is
+    /// converted and composited well within it in both modes; the models
+    /// never hold a live stream up), or more once a window's frame times
+    /// needed more.
     fn latency(&self, state: &State) -> gst::ClockTime {
-        if state.path.is_async() {
-            return gst::ClockTime::ZERO;
-        }
         let frame = self
             .obj()
             .sink_pad()
@@ -250,7 +248,7 @@ impl RbvRemove {
     fn raise_latency(&self, state: &mut State, p95_ms: f64) -> bool {
         let answered = self.latency(state);
         let needed = gst::ClockTime::from_nseconds((p95_ms * 1e6) as u64);
-        if state.path.is_async() || needed <= answered {
+        if needed <= answered {
             return false;
         }
         let raised = gst::ClockTime::from_nseconds((p95_ms * LATENCY_HEADROOM * 1e6) as u64);

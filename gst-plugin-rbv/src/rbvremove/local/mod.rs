@@ -233,6 +233,7 @@ impl LocalPath {
     }
 
     /// Whether inference runs on its own thread (`mode=async`).
+    #[cfg(test)]
     pub fn is_async(&self) -> bool {
         self.worker.is_some()
     }
