@@ -47,10 +47,10 @@ fn noisy(frame: &Rgba, seed: u64, sd: f64) -> Rgba {
 
 /// The frames a new detection is applied from with `detector-interval=n`
 /// on a still picture (nothing moves, so only the refreshes: the first
-/// frame; then a refresh started every 4n frames of the timeline is applied
+/// frame; then a refresh started every 8n frames of the timeline is applied
 /// n - 1 frames later).
 fn detection_frames(n: usize, len: usize) -> Vec<bool> {
-    let refresh = 4 * n;
+    let refresh = 8 * n;
     (0..len)
         .map(|t| t == 0 || (n > 0 && t >= refresh && (t + 1 - n).is_multiple_of(refresh)))
         .collect()

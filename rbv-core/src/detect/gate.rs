@@ -213,14 +213,15 @@ pub struct Gate {
     /// Per cell: the highest mask probability of a region whose class the
     /// matting model cannot segment (its own alpha); empty when none.
     own: Vec<f32>,
-    moved: Vec<bool>,
-    /// `moved`, widened by a cell (texture inside a moving body does not
-    /// change in every cell).
-    near_moved: Vec<bool>,
+    /// Per cell, the last frame the picture moved on there or on a
+    /// neighbour (scratch).
+    near_last: Vec<u64>,
+    /// `last_moved` when no motion map is known, and `near_last` half made
+    /// (scratch).
+    unknown: Vec<u64>,
+    across: Vec<u64>,
     /// The previous frame's gate and fill (empty after a reset).
     last: Vec<(f32, f32)>,
-    /// Where the picture moved on the frame being gated.
-    now_moved: Vec<bool>,
     /// See [`Gate::outside_motion`].
     outside_motion: f32,
     painted: Vec<f32>,
@@ -379,11 +380,21 @@ impl Gate {
         self.render(regions, (w, h));
         let age = now.saturating_sub(found);
         let reach = (age.min(1 << 20) as f32 * p.grow).min(p.max_reach);
-        self.moved.clear();
-        match motion.moved_since(found, (w, h)) {
-            Some(moved) => self.moved.extend(moved),
-            None => self.moved.resize(n, age > 0),
-        }
+        // Per cell, the last frame the picture moved on there, and on any
+        // of its 8 neighbours (texture inside a moving body does not
+        // change in every cell). Unknown (no frame of this grid seen):
+        // every cell moved once a frame has passed.
+        let mut unknown = std::mem::take(&mut self.unknown);
+        let (last_moved, since) = match motion.last_moved((w, h)) {
+            Some((m, since)) => (m, since),
+            None => {
+                unknown.clear();
+                unknown.resize(n, if age > 0 { u64::MAX } else { 0 });
+                (&unknown[..], 0)
+            }
+        };
+        let before = found < since;
+        let moved_since = |m: u64| before || m > found;
         // A region moves as a whole once a share of its interior moved
         // (it only ever grows until the next regions come).
         let walked: Vec<bool> = self
@@ -391,28 +402,26 @@ impl Gate {
             .iter()
             .zip(&self.walked)
             .map(|(r, &was)| {
-                was || r.interior.iter().filter(|&&i| self.moved[i]).count() as f32
+                was || r
+                    .interior
+                    .iter()
+                    .filter(|&&i| moved_since(last_moved[i]))
+                    .count() as f32
                     > REGION_MOVED * r.interior.len() as f32
             })
             .collect();
+        let now_moved = |i: usize| last_moved[i] == now && now > since;
+        let mut near = std::mem::take(&mut self.near_last);
+        widen_max(last_moved, &mut near, &mut self.across, w, h);
+        let near_last = &near[..];
         if walked != self.walked {
             self.walked = walked;
             self.maps((w, h));
         }
-        // Where the picture moved on this very frame: for the blend (with
-        // regions found on it), and for what moved outside every region.
-        self.now_moved.clear();
-        match motion.moved_since(now.saturating_sub(1), (w, h)) {
-            Some(moved) => self.now_moved.extend(moved),
-            None => self.now_moved.resize(n, false),
-        }
-        if found >= now {
-            for (m, &now_moved) in self.moved.iter_mut().zip(&self.now_moved) {
-                *m |= now_moved;
-            }
-        }
+        // Moved since the regions' frame (near a cell), or, for regions of
+        // this very frame, on it: where the blend does not hold back.
+        let dynamic_after = found.min(now.saturating_sub(1));
         let mut outside = 0usize;
-        widen(&self.moved, &mut self.near_moved, w, h);
         let feather = p.feather.max(1e-6);
         let blend = self.last.len() == n;
         self.last.resize(n, (0.0, 0.0));
@@ -421,11 +430,12 @@ impl Gate {
         // region still in place, where the picture did not move or did;
         // one that moved.
         let (far_still, far_moved) = (p.margin + feather, p.margin + reach + feather);
-        let gate = |outside: f32, margin: f32| (1.0 - (outside - margin) / feather).clamp(0.0, 1.0);
+        let inv = 1.0 / feather;
+        let gate = |outside: f32, margin: f32| (1.0 - (outside - margin) * inv).clamp(0.0, 1.0);
         for (i, m) in mask[..n].iter_mut().enumerate() {
             let own_here = own.map_or(0.0, |o| o[i]);
             let last = &mut self.last[i];
-            let moved = self.near_moved[i] && age > 0;
+            let moved = age > 0 && (before || near_last[i] > found);
             if self.walked_outside[i] >= far_moved
                 && self.still_outside[i] >= if moved { far_moved } else { far_still }
                 && *last == (0.0, 0.0)
@@ -433,7 +443,7 @@ impl Gate {
             {
                 // Far from everything (most of a frame): cleared.
                 *m = 0.0;
-                outside += usize::from(self.now_moved[i]);
+                outside += usize::from(now_moved(i));
                 continue;
             }
             let still = gate(
@@ -442,7 +452,7 @@ impl Gate {
             );
             let walked = gate(self.walked_outside[i], p.margin + reach);
             let mut g = still.max(walked);
-            if self.now_moved[i] && g <= 0.0 && own_here <= 0.0 {
+            if now_moved(i) && g <= 0.0 && own_here <= 0.0 {
                 outside += 1;
             }
             // The interior of a region still in place is the person's:
@@ -450,19 +460,22 @@ impl Gate {
             let mut f = if moved {
                 0.0
             } else {
-                ((self.still_inside[i] - p.inset) / feather).clamp(0.0, 1.0)
+                ((self.still_inside[i] - p.inset) * inv).clamp(0.0, 1.0)
             };
             // Where the picture has not moved, gate and fill change by at
             // most BLEND_STEP a frame: new regions of an unchanged scene
             // (the detector's own jitter) blend in over a few frames
             // instead of showing as a step at the frame they arrive.
-            if blend && !self.near_moved[i] && walked <= 0.0 {
+            let dynamic = before || near_last[i] > dynamic_after;
+            if blend && !dynamic && walked <= 0.0 {
                 g = step_towards(last.0, g);
                 f = step_towards(last.1, f);
             }
             *last = (g, f);
             *m = (*m * g).max(f).max(own_here);
         }
+        self.near_last = near;
+        self.unknown = unknown;
         self.outside_motion = outside as f32 / n as f32;
     }
 
@@ -486,17 +499,26 @@ fn step_towards(from: f32, to: f32) -> f32 {
     }
 }
 
-/// `out`: `moved` (`w` x `h`) with each set cell's 8 neighbours set too.
-fn widen(moved: &[bool], out: &mut Vec<bool>, w: usize, h: usize) {
+/// `out`: each cell of `last` (`w` x `h`) the highest of itself and its 8
+/// neighbours.
+fn widen_max(last: &[u64], out: &mut Vec<u64>, across: &mut Vec<u64>, w: usize, h: usize) {
+    across.clear();
+    across.resize(w * h, 0);
     out.clear();
-    out.resize(w * h, false);
-    for y in 0..h {
+    out.resize(w * h, 0);
+    // Across, then down.
+    for (row, o) in last.chunks_exact(w).zip(across.chunks_exact_mut(w)) {
         for x in 0..w {
-            if moved[y * w + x] {
-                for yy in y.saturating_sub(1)..(y + 2).min(h) {
-                    out[yy * w + x.saturating_sub(1)..yy * w + (x + 2).min(w)].fill(true);
-                }
-            }
+            let a = row[x.saturating_sub(1)];
+            let b = row[(x + 1).min(w - 1)];
+            o[x] = row[x].max(a).max(b);
+        }
+    }
+    for y in 0..h {
+        let (up, down) = (y.saturating_sub(1), (y + 1).min(h - 1));
+        for x in 0..w {
+            let i = y * w + x;
+            out[i] = across[i].max(across[up * w + x]).max(across[down * w + x]);
         }
     }
 }

@@ -102,6 +102,13 @@ impl Motion {
         Some(self.last_moved.iter().map(move |&m| before || m > found))
     }
 
+    /// Per cell of a `size` grid, the last frame it moved on, and the first
+    /// frame of this run of frames (nothing is known before it); `None` when
+    /// no frame of that size was seen.
+    pub fn last_moved(&self, size: (usize, usize)) -> Option<(&[u64], u64)> {
+        (self.seen.is_some() && self.size == size).then_some((&self.last_moved[..], self.since))
+    }
+
     /// The share of cells that moved on frame `frame` (0..1).
     pub fn moved_share(&self, frame: u64) -> f32 {
         if self.seen != Some(frame) || self.last_moved.is_empty() || frame == self.since {

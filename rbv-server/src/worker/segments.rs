@@ -18,10 +18,10 @@ use crate::store::{self, ClaimedSegment, Job, Segment};
 use crate::{App, budget, log};
 
 /// Frames of the input a segment's run processes before its first, so the
-/// smoothing's state at the cut is as one run over the whole input has it
-/// (the runner's segments test: a cut's matte 0.003 of 255 from one run's
-/// with 10 frames, 0.067 without).
-const WARM_UP_FRAMES: u64 = 30;
+/// element's state at the cut (the detector's schedule, the gate's blend,
+/// the smoothing) is what one run over the whole input has there: the
+/// runner's segments test joins parts byte for byte equal to one run.
+const WARM_UP_FRAMES: u64 = gstrbv::rbvremove::SEGMENT_WARM_UP_FRAMES;
 
 /// The frame ranges a job of `frames` frames over `seconds` is cut into,
 /// when it is cut: longer than `--segment-seconds`, and more than one

@@ -14,8 +14,9 @@ use super::CHECKED;
 pub const DEFAULT_DETECTOR: bool = true;
 /// YOLOv5's own default.
 pub const DEFAULT_CONFIDENCE: f64 = 0.25;
-/// A detection every this many frames (measured: see the README's quality
-/// and fps tables).
+/// The least number of frames between motion-started detections, and an
+/// eighth of the refresh period (measured: see the README's quality and fps
+/// tables).
 pub const DEFAULT_INTERVAL: u32 = 15;
 /// The detector input's longer side (measured against 256-640: see the
 /// README's detector-size table).
@@ -128,13 +129,14 @@ pub fn interval_property() -> glib::ParamSpec {
     glib::ParamSpecUInt::builder("detector-interval")
         .nick("Detector interval")
         .blurb(
-            "A detection every Nth frame of the stream's timeline (and on the first after \
-             a start, flush or discontinuity), run on the detector's own thread beside the \
-             frames. mode=sync applies a detection started on frame K from frame K+N-1, \
-             whatever its speed (the output depends on the input alone; a frame waits only \
-             when the detector is later than that). Live sources and mode=async never wait: \
-             regions apply when they come. Between detections the regions stay put and \
-             reach into what moved",
+            "The least number of frames between detections started because the picture \
+             moved far from every region (someone coming in); a refresh every 8 times \
+             that on the stream's timeline; and one on the first frame after a start, \
+             flush, discontinuity or new prompt. The detector runs on its own thread \
+             beside the frames: mode=sync applies each detection a fixed number of frames \
+             after its own (the output depends on the input alone; a frame waits only when \
+             the detector is later than that); live sources and mode=async never wait. \
+             Between detections the regions stay put and reach into what moved",
         )
         .minimum(1)
         .maximum(10_000)

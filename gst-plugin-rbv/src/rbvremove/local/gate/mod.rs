@@ -5,15 +5,19 @@
 //! mask and the composite; without the detector (`detector=false`) it is
 //! never made and the frame path is what it was.
 //!
-//! The detector always runs on its own thread, off the frame's path. In
-//! `mode=sync` a detection starts on the frame where the schedule says
-//! (every `detector-interval` frames of the stream's own timeline) and its
-//! regions are applied from the frame `detector-interval - 1` frames
-//! later: the detector has that long, beside the frames, and a frame waits
-//! for it only when it is later than that. The frame it is applied from
-//! never depends on timing, so a file's output does not either. The first
-//! frame after a start, a flush, a discontinuity or a new prompt waits for
-//! its own detection (a photo is gated like a frame of a clip).
+//! The detector always runs on its own thread, off the frame's path. A
+//! detection starts (see `Kind`): on the first frame after a start, a flush,
+//! a discontinuity or a new prompt, which waits for it (a photo is gated
+//! like a frame of a clip); when the picture moves far from every region
+//! (someone coming in, a cut), at most once a `detector-interval`, applied
+//! a few frames later; and as a refresh every `REFRESH` intervals of the
+//! stream's own timeline (its timestamps at its rate), applied an interval
+//! later. In `mode=sync` the frame a detection is applied from never
+//! depends on timing: the detector has those frames to finish beside the
+//! frames, and a frame waits only when it is later than that. So a file's
+//! output does not depend on timing, and a run over a segment of a file
+//! lines up with one over the whole after a warm-up
+//! (`SEGMENT_WARM_UP_FRAMES`).
 //!
 //! Live sources (the element learns it from the latency query) and
 //! `mode=async` never wait: their regions are applied when they come, and
@@ -44,7 +48,7 @@ use crate::rbvremove::settings::DetectLook;
 const WAIT_LIMIT: Duration = Duration::from_secs(120);
 /// A refresh every this many `detector-interval`s of the timeline, whatever
 /// moved (a person the detector missed, a region gone stale).
-pub const REFRESH: i64 = 4;
+pub const REFRESH: i64 = 8;
 /// A share of the grid that moved on one frame far from every region (a
 /// person coming in, a cut): a detection is due, at most one an interval.
 const TRIGGER_SHARE: f32 = 0.005;

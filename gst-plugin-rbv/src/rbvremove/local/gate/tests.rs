@@ -200,24 +200,25 @@ fn sync_detects_on_a_fixed_schedule_and_where_something_comes_in() {
             applied.push(n);
         }
     };
-    for n in 0..16u64 {
+    for n in 0..28u64 {
         // Something comes in on frame 5 (and goes on frame 6).
         let b = if n == 5 { &block } else { input };
-        step(&mut gate, &look, n, b, n == 15);
+        step(&mut gate, &look, n, b, n == 27);
     }
     gate.flush();
-    step(&mut gate, &look, 16, input, false);
-    step(&mut gate, &look, 17, input, false);
+    step(&mut gate, &look, 28, input, false);
+    step(&mut gate, &look, 29, input, false);
     let mut other = look.clone();
     other.selection = std::sync::Arc::new(rbv_core::prompt::select(Some("bus")));
-    step(&mut gate, &other, 18, input, false);
+    step(&mut gate, &other, 30, input, false);
     // The first frame (and the first after a discontinuity, a flush or a
     // new prompt) waits for its own. Motion far from every region starts
     // one on the next frame, applied min(interval - 1, 4) frames later; a
-    // refresh every 4 intervals of the timeline is applied interval - 1
-    // frames later: whatever the detector's speed.
-    assert_eq!(started, [0, 6, 12, 15, 16, 18]);
-    assert_eq!(applied, [0, 8, 14, 15, 16, 18]);
+    // refresh every REFRESH intervals of the timeline is applied
+    // interval - 1 frames later: whatever the detector's speed.
+    assert_eq!(REFRESH * 3, 24);
+    assert_eq!(started, [0, 6, 24, 27, 28, 30]);
+    assert_eq!(applied, [0, 8, 26, 27, 28, 30]);
 }
 
 #[test]
