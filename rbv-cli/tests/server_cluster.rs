@@ -593,10 +593,19 @@ async fn two_api_nodes_three_workers_one_killed() {
         .map(|(i, d)| (*d, i))
         .fold((0.0, 0), |a, b| if b.0 > a.0 { b } else { a });
     println!("largest difference: {worst:.4} of 255 at frame {at}");
-    assert!(
-        worst < 0.02,
-        "frame {at} differs from one run's by {worst:.3} of 255: a seam"
-    );
+    // Bounded by what a viewer could see (not by a figure of one
+    // machine's): under half a level on average, one pixel in a thousand
+    // visibly off at most, on every frame.
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        let d = common::alpha_difference(&a.1, &b.1);
+        assert!(
+            common::invisible(d),
+            "frame {i} differs from one run's by {:.3} of 255 on average, {:.3} % of its \
+             pixels visibly: a seam",
+            d.0,
+            d.1 * 100.0
+        );
+    }
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         assert_eq!(a.0, b.0, "frame {i}'s timestamp");
     }

@@ -13,28 +13,9 @@ use std::time::Duration;
 use gstrbv::rbvremove::SEGMENT_WARM_UP_FRAMES;
 use rbv_api::OutputFormat;
 use rbv_runner::{FrameRange, Spec, Target, plan_segments};
-use rbv_testkit::{alpha_frames, mean_abs_diff};
-
-/// An alpha difference a viewer could see: 16 of 255 (about 6 % opacity,
-/// a step an edge shows against a contrasting background).
-const VISIBLE: u8 = 16;
-
-/// How two cuts of one frame differ: the mean alpha difference (levels of
-/// 255) and the share of pixels that differ visibly.
-fn difference(a: &[u8], b: &[u8]) -> (f64, f64) {
-    let visible = a
-        .iter()
-        .zip(b)
-        .filter(|(x, y)| x.abs_diff(**y) > VISIBLE)
-        .count();
-    (mean_abs_diff(a, b), visible as f64 / a.len().max(1) as f64)
-}
-
-/// No viewer could tell them apart: under half a level on average, and
-/// at most one pixel in a thousand visibly different.
-fn invisible((mean, share): (f64, f64)) -> bool {
-    mean < 0.5 && share <= 0.001
-}
+use rbv_testkit::{
+    VISIBLE, alpha_difference as difference, alpha_frames, invisible, mean_abs_diff,
+};
 
 fn spec<'a>(
     input: &'a Path,

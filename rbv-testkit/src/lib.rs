@@ -338,6 +338,28 @@ pub fn alpha_frames(file: &Path) -> Vec<(u64, Vec<u8>)> {
     out
 }
 
+/// An alpha difference a viewer could see: 16 of 255 (about 6 % opacity,
+/// a step an edge shows against a contrasting background).
+pub const VISIBLE: u8 = 16;
+
+/// How two cuts of one frame (alpha planes) differ: the mean difference
+/// (levels of 255) and the share of pixels that differ visibly.
+pub fn alpha_difference(a: &[u8], b: &[u8]) -> (f64, f64) {
+    let visible = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| x.abs_diff(**y) > VISIBLE)
+        .count();
+    (mean_abs_diff(a, b), visible as f64 / a.len().max(1) as f64)
+}
+
+/// No viewer could tell two cuts apart: under half a level on average, and
+/// at most one pixel in a thousand visibly different. (A bound by what can
+/// be seen, not by a figure one machine's floats give.)
+pub fn invisible((mean, share): (f64, f64)) -> bool {
+    mean < 0.5 && share <= 0.001
+}
+
 /// Mean absolute difference of two planes of one size, 0-255.
 pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len(), "planes of one size");

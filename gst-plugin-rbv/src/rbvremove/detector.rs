@@ -165,14 +165,34 @@ impl DetectorThread {
     }
 }
 
+/// The longest a stop waits for a detection in progress to end.
+const STOP_WAIT: Duration = Duration::from_millis(200);
+
 impl Drop for DetectorThread {
-    /// Stops the thread and waits for it: a frame in the detector (tens of
-    /// milliseconds) finishes first. Left running, it could still be inside
-    /// ONNX Runtime when the process exits, which then prints an error
-    /// about a run the user never sees.
+    /// Stops the thread and waits for a detection in progress to end (tens
+    /// of milliseconds), at most `STOP_WAIT`, so a state change stays
+    /// prompt on a loaded machine. Left running, the thread could still be
+    /// inside ONNX Runtime when the process exits, which then prints an
+    /// error about a run the user never sees.
     fn drop(&mut self) {
-        lock(&self.shared.slots).stop = true;
+        let deadline = Instant::now() + STOP_WAIT;
+        let mut slots = lock(&self.shared.slots);
+        slots.stop = true;
         self.shared.cond.notify_all();
+        while slots.running {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                // Detached: it ends on its own after the detection.
+                return;
+            }
+            slots = self
+                .shared
+                .cond
+                .wait_timeout(slots, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(slots);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
