@@ -21,7 +21,9 @@
 //! raised, a turn) the gate reaches `grow` farther each frame, up to
 //! `max_reach`, and nothing is filled: the matting model alone says what is
 //! there now. A region a fifth of whose interior has moved (a person
-//! walking) is taken as moved as a whole. Where nothing moved the gate is
+//! walking) is taken as moved as a whole: no fill, and the gate reaches as
+//! far around it (its texture moved in some cells and not in others, and
+//! a walking body's uniform parts change nowhere). Where nothing moved the gate is
 //! what it was on the regions' own frame, so a still picture gets the same
 //! cut frame after frame; and there, gate and fill change by at most 1/30 a
 //! frame, so new regions of an unchanged scene (the detector's jitter, a
@@ -170,7 +172,10 @@ pub(super) fn chamfer(d: &mut [f32], w: usize, h: usize, ax: f32, ay: f32) {
 
 /// A matted region's interior counts as moved (the person walked, turned)
 /// once this share of its cells has moved since it was found: the whole
-/// region then takes the matte alone, as a region reaches into moved cells.
+/// region then takes the matte alone (a fill in the cells that did not
+/// change and none in those that did striped a walking body; a gate that
+/// reached only into changed cells cut its uniform parts: moving-clip IoU
+/// 0.956 against 0.971).
 const REGION_MOVED: f32 = 0.2;
 
 /// Where the picture did not move, gate and fill go from one value to the

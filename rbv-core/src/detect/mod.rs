@@ -27,7 +27,7 @@ mod tests;
 pub mod worn;
 
 pub use gate::{BLEND_FRAMES, Gate, GateParams, Regions};
-pub use motion::Motion;
+pub use motion::{MOTION_THRESHOLD, Motion};
 pub use post::{
     Detection, Letterbox, MaskScratch, NUM_CLASSES, NUM_COEFS, PAD_VALUE, Protos, ROW, STRIDE,
     detections, fill_input, resize_rgb,

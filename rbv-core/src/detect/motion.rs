@@ -7,6 +7,12 @@
 //! comparison. Whole numbers only: the same frames give the same map on
 //! any CPU.
 
+/// A colour change (any channel, of 255) that counts as the picture moving:
+/// the same as the smoother's default `smoothing-threshold`, but its own
+/// (smoothing with the threshold at 255, "never moving", must not freeze
+/// the detector's regions where people walk).
+pub const MOTION_THRESHOLD: u8 = 40;
+
 /// Per cell of a grid: the last frame the picture there moved on.
 #[derive(Debug, Default)]
 pub struct Motion {

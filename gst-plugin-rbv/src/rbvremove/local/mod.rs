@@ -558,7 +558,7 @@ impl LocalPath {
                 number: this_frame,
                 discont,
                 live: *live,
-                motion_threshold: look.smoothing_threshold,
+                motion_threshold: rbv_core::detect::MOTION_THRESHOLD,
                 model_rgb,
             };
             gate.apply(&look.detect, &frame, mask, mask_size)?;

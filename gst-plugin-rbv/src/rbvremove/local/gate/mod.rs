@@ -164,7 +164,7 @@ pub struct Frame<'a, 'b> {
     /// Whether the stream comes from a live source (never wait).
     pub live: bool,
     /// Colour change (0..255, any channel) that counts as the picture
-    /// moving (`smoothing-threshold`).
+    /// moving (`rbv_core::detect::MOTION_THRESHOLD`).
     pub motion_threshold: u8,
     /// This frame's model input, packed RGB with its stride and size, when
     /// the frame path made one for it (`mode=sync`): read for the motion
