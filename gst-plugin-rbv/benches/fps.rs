@@ -19,24 +19,6 @@ use rbv_testkit as common;
 
 const FRAMES: usize = 300;
 
-fn cpu_seconds() -> f64 {
-    // utime + stime of this process, in clock ticks (100 Hz on Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// Pushes `count` frames through `appsrc ! <chain> ! fakesink`; returns
 /// (wall ms, cpu ms) per frame; `fresh`: each frame copied into a newly
 /// allocated buffer before it is pushed, as a decoder hands a new buffer
@@ -96,7 +78,7 @@ fn run_n(
         push(i);
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let (t0, c0) = (Instant::now(), cpu_seconds());
+    let (t0, c0) = (Instant::now(), common::cpu_seconds());
     for i in 10..10 + count {
         push(i);
     }
@@ -106,7 +88,7 @@ fn run_n(
         gst::ClockTime::from_seconds(600),
         &[gst::MessageType::Eos, gst::MessageType::Error],
     );
-    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
+    let (wall, cpu) = (t0.elapsed().as_secs_f64(), common::cpu_seconds() - c0);
     if let Some(gst::MessageView::Error(e)) = msg.as_ref().map(|m| m.view()) {
         panic!("{chain}: {}", e.error());
     }

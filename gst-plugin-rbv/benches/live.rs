@@ -39,23 +39,6 @@ struct Row {
     cpu_ms: f64,
 }
 
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn percentile(v: &mut [f64], p: usize) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -147,10 +130,10 @@ fn measure(
     let mut late = 0;
     wait(Duration::from_secs(2), &mut late, false);
     counting.store(true, Ordering::Relaxed);
-    let (t0, c0) = (Instant::now(), cpu_seconds());
+    let (t0, c0) = (Instant::now(), common::cpu_seconds());
     wait(Duration::from_secs(secs), &mut late, true);
     counting.store(false, Ordering::Relaxed);
-    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
+    let (wall, cpu) = (t0.elapsed().as_secs_f64(), common::cpu_seconds() - c0);
     // What the element adds to the pipeline's latency, as it answers it.
     let answered = {
         let mut ours = gst::query::Latency::new();

@@ -462,6 +462,27 @@ pub fn plugin_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// CPU time this process has used (user and system, all threads), in
+/// seconds: utime + stime from /proc/self/stat, in clock ticks (100 Hz on
+/// Linux).
+pub fn cpu_seconds() -> f64 {
+    // utime + stime of this process, in clock ticks (100 Hz on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// A fresh scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rbv-{name}-{}", std::process::id()));

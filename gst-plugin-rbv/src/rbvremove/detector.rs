@@ -83,18 +83,22 @@ impl DetectorThread {
         !slots.running && slots.pending.is_none()
     }
 
-    /// Waits until it has nothing to do (a frame dropped by a flush may
-    /// still be running), at most `limit`.
-    pub fn wait_idle(&self, limit: Duration) -> Result<(), String> {
+    /// Waits on the slots until `done` answers, at most `limit`; `None`
+    /// when the time ran out.
+    fn wait_on<R>(
+        &self,
+        limit: Duration,
+        mut done: impl FnMut(&mut Slots) -> Option<R>,
+    ) -> Option<R> {
         let deadline = Instant::now() + limit;
         let mut slots = lock(&self.shared.slots);
-        while slots.running || slots.pending.is_some() {
+        loop {
+            if let Some(r) = done(&mut slots) {
+                return Some(r);
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(format!(
-                    "the detector did not answer within {} s",
-                    limit.as_secs()
-                ));
+                return None;
             }
             slots = self
                 .shared
@@ -103,7 +107,13 @@ impl DetectorThread {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        Ok(())
+    }
+
+    /// Waits until it has nothing to do (a frame dropped by a flush may
+    /// still be running), at most `limit`.
+    pub fn wait_idle(&self, limit: Duration) -> Result<(), String> {
+        self.wait_on(limit, |s| (!s.running && s.pending.is_none()).then_some(()))
+            .ok_or_else(|| late(limit))
     }
 
     /// Hands over a frame, replacing one still waiting.
@@ -126,34 +136,18 @@ impl DetectorThread {
     /// most `limit`; other finished regions are dropped. Errors from the
     /// model come out here.
     pub fn wait_for(&self, id: u64, limit: Duration) -> Result<Output, String> {
-        let deadline = Instant::now() + limit;
-        let mut slots = lock(&self.shared.slots);
-        loop {
+        self.wait_on(limit, |slots| {
             if let Some(e) = slots.error.take() {
-                return Err(e);
+                return Some(Err(e));
             }
             match slots.latest.take() {
-                Some(out) if out.id == id => return Ok(out),
+                Some(out) if out.id == id => return Some(Ok(out)),
                 _ => {}
             }
             let queued = slots.pending.as_ref().is_some_and(|p| p.id == id);
-            if !slots.running && !queued {
-                return Err(format!("detection {id} was never run"));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(format!(
-                    "the detector did not answer within {} s",
-                    limit.as_secs()
-                ));
-            }
-            slots = self
-                .shared
-                .cond
-                .wait_timeout(slots, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+            (!slots.running && !queued).then(|| Err(format!("detection {id} was never run")))
+        })
+        .unwrap_or_else(|| Err(late(limit)))
     }
 
     /// Forgets finished and waiting work (a flush). A frame being detected
@@ -163,6 +157,10 @@ impl DetectorThread {
         slots.latest = None;
         slots.pending = None;
     }
+}
+
+fn late(limit: Duration) -> String {
+    format!("the detector did not answer within {} s", limit.as_secs())
 }
 
 /// The longest a stop waits for a detection in progress to end.
@@ -175,24 +173,15 @@ impl Drop for DetectorThread {
     /// inside ONNX Runtime when the process exits, which then prints an
     /// error about a run the user never sees.
     fn drop(&mut self) {
-        let deadline = Instant::now() + STOP_WAIT;
-        let mut slots = lock(&self.shared.slots);
-        slots.stop = true;
+        lock(&self.shared.slots).stop = true;
         self.shared.cond.notify_all();
-        while slots.running {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                // Detached: it ends on its own after the detection.
-                return;
-            }
-            slots = self
-                .shared
-                .cond
-                .wait_timeout(slots, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+        if self
+            .wait_on(STOP_WAIT, |s| (!s.running).then_some(()))
+            .is_none()
+        {
+            // Detached: it ends on its own after the detection.
+            return;
         }
-        drop(slots);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
