@@ -102,9 +102,11 @@ pub fn detector_property() -> glib::ParamSpec {
         .nick("Detector")
         .blurb(
             "Run the class-aware detector (YOLOv5s-seg, COCO's 80 classes) that says \
-             what to keep: text-prompt's classes, people when unset; the model's soft \
-             alpha is kept only in and around them. false: the model alone, as before \
-             (human keeps people, light/original/pro whatever stands out). Needs READY",
+             what to keep: text-prompt's classes, people when unset (with what they wear \
+             or hold: a tie, a bag, a phone); the model's soft alpha is kept only in and \
+             around them. It runs on its own thread beside the frames (see \
+             detector-interval). false: the model alone, as before (human keeps people, \
+             light/original/pro whatever stands out). Needs READY",
         )
         .default_value(DEFAULT_DETECTOR)
         .mutable_ready()
