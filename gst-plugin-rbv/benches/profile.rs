@@ -235,7 +235,7 @@ fn detector_stages(
 ) {
     use rbv_core::detect::{Detector, Gate, GateParams, Letterbox, Motion, PERSON, Regions};
     // The element's default detector-size.
-    let lb = Letterbox::fit((in_info.width(), in_info.height()), 448);
+    let lb = Letterbox::fit((in_info.width(), in_info.height()), 640);
     let (_, _, pw, ph) = lb.placed;
     let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, pw, ph)
         .build()

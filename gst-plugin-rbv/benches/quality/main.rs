@@ -490,7 +490,24 @@ fn main() {
         && live_env != "only"
         && models.iter().any(|m| m == "human")
     {
-        still::detector_sizes((&voc, &voc_truth), (&voc_wide, &voc_wide_truth), &stills);
+        // The composites again with the person smaller: detector-size
+        // decides whether medium and small people are found.
+        let smaller: Vec<(f64, Vec<(Rgba, Vec<u8>)>)> = [0.25, 0.4, 0.6]
+            .into_iter()
+            .map(|share| {
+                let set = foregrounds
+                    .iter()
+                    .flat_map(|fg| backgrounds.iter().map(move |bg| paste(fg, bg, share, 0)))
+                    .collect();
+                (share, set)
+            })
+            .collect();
+        still::detector_sizes(
+            (&voc, &voc_truth),
+            (&voc_wide, &voc_wide_truth),
+            &stills,
+            &smaller,
+        );
     }
 
     if live_on {

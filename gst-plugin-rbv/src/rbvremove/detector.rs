@@ -9,7 +9,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rbv_core::detect::{Detector, Letterbox, NUM_CLASSES, Regions, worn};
+use rbv_core::detect::{Detector, Letterbox, NUM_CLASSES, Regions, Stopper, worn};
 
 /// One frame's detector input.
 pub struct Input {
@@ -62,18 +62,21 @@ fn lock(m: &Mutex<Slots>) -> MutexGuard<'_, Slots> {
 pub struct DetectorThread {
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
+    stopper: Stopper,
 }
 
 impl DetectorThread {
     pub fn start(detector: Detector) -> std::io::Result<DetectorThread> {
         let shared = Arc::new(Shared::default());
         let theirs = shared.clone();
+        let stopper = detector.stopper();
         let thread = std::thread::Builder::new()
             .name("rbv-detect".into())
             .spawn(move || run(&theirs, detector))?;
         Ok(DetectorThread {
             shared,
             thread: Some(thread),
+            stopper,
         })
     }
 
@@ -163,25 +166,16 @@ fn late(limit: Duration) -> String {
     format!("the detector did not answer within {} s", limit.as_secs())
 }
 
-/// The longest a stop waits for a detection in progress to end.
-const STOP_WAIT: Duration = Duration::from_millis(200);
-
 impl Drop for DetectorThread {
-    /// Stops the thread and waits for a detection in progress to end (tens
-    /// of milliseconds), at most `STOP_WAIT`, so a state change stays
-    /// prompt on a loaded machine. Left running, the thread could still be
-    /// inside ONNX Runtime when the process exits, which then prints an
-    /// error about a run the user never sees.
+    /// Stops the thread and waits for it, ending a detection in progress
+    /// (ONNX Runtime leaves it at its next node: a state change stays
+    /// prompt). Left running, the thread could still be inside ONNX Runtime
+    /// when the process exits, which then prints an error about a run the
+    /// user never sees.
     fn drop(&mut self) {
         lock(&self.shared.slots).stop = true;
+        self.stopper.stop();
         self.shared.cond.notify_all();
-        if self
-            .wait_on(STOP_WAIT, |s| (!s.running).then_some(()))
-            .is_none()
-        {
-            // Detached: it ends on its own after the detection.
-            return;
-        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -13,7 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ort::session::Session;
+use ort::logging::LogLevel;
+use ort::session::{RunOptions, Session};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::model::{Provider, RunnerOptions, shared_session};
@@ -140,6 +141,25 @@ pub struct Detector {
     /// Input width and height when the file fixes them.
     fixed: Option<(u32, u32)>,
     input: Vec<f32>,
+    /// Its runs' options: a [`Stopper`] ends one in progress.
+    run_options: Arc<RunOptions>,
+}
+
+/// Ends a detector's run in progress (a stop): ONNX Runtime leaves it at
+/// the next node, and the run returns an error.
+#[derive(Clone)]
+pub struct Stopper(Arc<RunOptions>);
+
+impl std::fmt::Debug for Stopper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stopper")
+    }
+}
+
+impl Stopper {
+    pub fn stop(&self) {
+        let _ = self.0.terminate();
+    }
 }
 
 impl std::fmt::Debug for Detector {
@@ -246,12 +266,19 @@ impl Detector {
             }
         }
         drop(guard);
+        let mut run_options = RunOptions::new().map_err(|e| e.to_string())?;
+        // A run ended by its Stopper is no error worth a line on stderr;
+        // a real failure comes back as the run's result.
+        run_options
+            .set_log_level(LogLevel::Fatal)
+            .map_err(|e| e.to_string())?;
         Ok(Detector {
             session,
             provider,
             path,
             fixed,
             input: Vec::new(),
+            run_options: Arc::new(run_options),
         })
     }
 
@@ -262,6 +289,11 @@ impl Detector {
     /// The execution provider it runs on (never `Auto`).
     pub fn provider(&self) -> Provider {
         self.provider
+    }
+
+    /// What ends a run of this detector in progress, from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.run_options.clone())
     }
 
     /// The input size the file fixes, if it does.
@@ -314,7 +346,7 @@ impl Detector {
             TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| e.to_string())?;
         let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
         let outputs = session
-            .run(ort::inputs!["images" => tensor])
+            .run_with_options(ort::inputs!["images" => tensor], &*self.run_options)
             .map_err(|e| format!("detector {} failed: {e}", self.path.display()))?;
         let bad = |what: &str, shape: &[i64]| {
             format!(

@@ -18,9 +18,9 @@ pub const DEFAULT_CONFIDENCE: f64 = 0.25;
 /// eighth of the refresh period (measured: see the README's quality and fps
 /// tables).
 pub const DEFAULT_INTERVAL: u32 = 15;
-/// The detector input's longer side (measured against 256-640: see the
-/// README's detector-size table).
-pub const DEFAULT_SIZE: u32 = 448;
+/// The detector input's longer side (measured against 256-512: see the
+/// README's detector-size table; smaller sizes lose medium people).
+pub const DEFAULT_SIZE: u32 = 640;
 
 /// The detector's settings.
 #[derive(Debug, Clone)]
