@@ -53,6 +53,9 @@ const LIVE_FPS: u64 = 30;
 const LIVE_FRAMES: usize = 300;
 const LIVE_STILL: usize = 60;
 
+/// Frames with their true alpha.
+type Composites = Vec<(Rgba, Vec<u8>)>;
+
 /// A packed RGBA image.
 #[derive(Clone)]
 struct Rgba {
@@ -492,7 +495,7 @@ fn main() {
     {
         // The composites again with the person smaller: detector-size
         // decides whether medium and small people are found.
-        let smaller: Vec<(f64, Vec<(Rgba, Vec<u8>)>)> = [0.25, 0.4, 0.6]
+        let smaller: Vec<(f64, Composites)> = [0.25, 0.4, 0.6]
             .into_iter()
             .map(|share| {
                 let set = foregrounds

@@ -16,7 +16,7 @@
 use std::time::Instant;
 
 use super::metrics::{alpha_errors, boundary_f, flicker, mean};
-use super::{H, Rgba, W, common, cut, load, paste};
+use super::{Composites, H, Rgba, W, common, cut, load, paste};
 
 const STILL_FRAMES: usize = 150;
 const WALK_FRAMES: usize = 30;
@@ -135,7 +135,7 @@ pub fn detector_sizes(
     voc: (&Rgba, &[u8]),
     voc_wide: (&Rgba, &[u8]),
     stills: &[(Rgba, Vec<u8>)],
-    smaller: &[(f64, Vec<(Rgba, Vec<u8>)>)],
+    smaller: &[(f64, Composites)],
 ) {
     use rbv_core::detect::{Detector, Letterbox, NUM_CLASSES, PERSON, resize_rgb};
     println!(
