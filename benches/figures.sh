@@ -15,6 +15,8 @@
 #   fps           cargo bench --bench fps: the element's fps table, live async rows, memory
 #                 (fps.txt, fps.json, and the plot fps.png)
 #   detector      RBV_BENCH_DETECTOR=1 cargo bench --bench fps (detector-fps.txt)
+#   live          cargo bench --bench live: live sources into a clock-synced sink, 60 s a
+#                 row: fps out, late frames, the element's time per frame, its latency (live.txt)
 #   profile       cargo bench --bench profile: the frame path stage by stage (profile.txt)
 #   compose       cargo bench --bench compose: the compositor alone (compose.txt)
 #   async-live    benches/async_live.sh on the demo clip, every model (async-live.txt)
@@ -37,7 +39,7 @@ cd "$(dirname "$0")/.."
 out=docs/bench
 mkdir -p "$out" target/bench
 
-all=(fps detector profile compose async-live quality-live quality-human quality ort-options server-load server-cluster soak peer)
+all=(fps detector live profile compose async-live quality-live quality-human quality ort-options server-load server-cluster soak peer)
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=("${all[@]}")
 for part in "${parts[@]}"; do
@@ -84,6 +86,7 @@ for part in "${parts[@]}"; do
       /usr/bin/python3 benches/plot.py
       ;;
     detector) run detector-fps.txt env RBV_BENCH_DETECTOR=1 cargo bench -q -p gst-plugin-rbv --bench fps ;;
+    live) run live.txt cargo bench -q -p gst-plugin-rbv --bench live ;;
     profile) run profile.txt cargo bench -q -p gst-plugin-rbv --bench profile ;;
     compose) run compose.txt cargo bench -q -p gst-plugin-rbv --bench compose ;;
     async-live) run async-live.txt benches/async_live.sh "$cache/data/demo_input.webm" "human light original pro" ;;
