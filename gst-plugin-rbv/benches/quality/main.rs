@@ -53,6 +53,30 @@ const LIVE_FPS: u64 = 30;
 const LIVE_FRAMES: usize = 300;
 const LIVE_STILL: usize = 60;
 
+/// The VOC photo's classes the per-class rows keep, each with its truth.
+fn voc_class_truths() -> Vec<(&'static str, Vec<u8>)> {
+    [
+        ("chair", "voc_chair_mask.png"),
+        ("bottle", "voc_bottle_mask.png"),
+        ("dining table", "voc_table_mask.png"),
+    ]
+    .into_iter()
+    .map(|(class, file)| (class, common::gray(file).channel(0)))
+    .collect()
+}
+
+/// IoU of each class kept alone (`props text-prompt=<class>`) on the VOC
+/// photo, against its truth (alpha >= 0.5).
+fn class_ious(props: &str, voc: &Rgba, truths: &[(&str, Vec<u8>)]) -> Vec<f64> {
+    truths
+        .iter()
+        .map(|(class, truth)| {
+            let p = format!("{props} text-prompt=\"{class}\"");
+            common::iou(&cut(&p, std::slice::from_ref(voc), true)[0].alpha(), truth)
+        })
+        .collect()
+}
+
 /// Frames with their true alpha.
 type Composites = Vec<(Rgba, Vec<u8>)>;
 
@@ -563,21 +587,12 @@ fn main() {
 
     // What text-prompt keeps: each class against the photo's own truth.
     println!("\nVOC photo, one class kept (IoU against that class's ground truth, alpha >= 0.5)");
-    let classes = [
-        ("chair", "voc_chair_mask.png"),
-        ("bottle", "voc_bottle_mask.png"),
-        ("dining table", "voc_table_mask.png"),
-    ];
-    let truths: Vec<Vec<u8>> = classes
-        .iter()
-        .map(|(_, f)| common::gray(f).channel(0))
-        .collect();
+    let truths = voc_class_truths();
     for model in &models {
         let mut row = format!("{:<16}", format!("model={model}"));
-        for ((class, _), truth) in classes.iter().zip(&truths) {
-            let props = format!("model={model} text-prompt=\"{class}\"");
-            let a = cut(&props, std::slice::from_ref(&voc), true)[0].alpha();
-            row += &format!("  {class} {:.3}", common::iou(&a, truth));
+        let ious = class_ious(&format!("model={model}"), &voc, &truths);
+        for ((class, _), iou) in truths.iter().zip(ious) {
+            row += &format!("  {class} {iou:.3}");
         }
         println!("{row}");
     }

@@ -16,7 +16,7 @@
 use std::time::Instant;
 
 use super::metrics::{alpha_errors, boundary_f, flicker, mean};
-use super::{Composites, H, Rgba, W, common, cut, load, paste};
+use super::{Composites, H, Rgba, W, class_ious, common, cut, load, paste, voc_class_truths};
 
 const STILL_FRAMES: usize = 150;
 const WALK_FRAMES: usize = 30;
@@ -160,15 +160,7 @@ pub fn detector_sizes(
         "table",
         "ms"
     );
-    let classes = [
-        ("chair", "voc_chair_mask.png"),
-        ("bottle", "voc_bottle_mask.png"),
-        ("dining table", "voc_table_mask.png"),
-    ];
-    let truths: Vec<Vec<u8>> = classes
-        .iter()
-        .map(|(_, f)| common::gray(f).channel(0))
-        .collect();
+    let truths = voc_class_truths();
     let photo = load("zidane.jpg", Some((1920, 1080)));
     let options = rbv_core::model::RunnerOptions {
         threads: 1,
@@ -201,17 +193,7 @@ pub fn detector_sizes(
                 mean(&ious)
             })
             .collect();
-        let per_class: Vec<f64> = classes
-            .iter()
-            .zip(&truths)
-            .map(|((class, _), truth)| {
-                let p = format!("{props} text-prompt=\"{class}\"");
-                common::iou(
-                    &cut(&p, std::slice::from_ref(voc.0), true)[0].alpha(),
-                    truth,
-                )
-            })
-            .collect();
+        let per_class = class_ious(&props, voc.0, &truths);
         let lb = Letterbox::fit((photo.w, photo.h), size);
         let (_, _, pw, ph) = lb.placed;
         let rgb = resize_rgb(

@@ -36,6 +36,7 @@
 //! measured on the mask's grid with the frame's pixel aspect, so the same
 //! settings work for every model's mask size.
 
+use super::motion::moved_after;
 use super::{Detections, MaskScratch, Motion, NUM_CLASSES, PERSON, worn};
 
 /// How the gate is shaped (fractions of the frame's size, see the module).
@@ -399,7 +400,7 @@ impl Gate {
             }
         };
         let before = found < since;
-        let moved_since = |m: u64| before || m > found;
+        let moved_since = |m: u64| moved_after(m, since, found);
         // A region moves as a whole once a share of its interior moved
         // (it only ever grows until the next regions come).
         let walked: Vec<bool> = self
@@ -440,7 +441,7 @@ impl Gate {
         for (i, m) in mask[..n].iter_mut().enumerate() {
             let own_here = own.map_or(0.0, |o| o[i]);
             let last = &mut self.last[i];
-            let moved = age > 0 && (before || near_last[i] > found);
+            let moved = age > 0 && moved_after(near_last[i], since, found);
             if self.walked_outside[i] >= far_moved
                 && self.still_outside[i] >= if moved { far_moved } else { far_still }
                 && *last == (0.0, 0.0)

@@ -13,6 +13,13 @@
 /// the detector's regions where people walk).
 pub const MOTION_THRESHOLD: u8 = 40;
 
+/// Whether a cell that last moved on frame `last` has moved after frame
+/// `found`, in a run of frames that began on `since` (a `found` before it
+/// counts as moved: nothing is known of that time).
+pub fn moved_after(last: u64, since: u64, found: u64) -> bool {
+    found < since || last > found
+}
+
 /// Per cell of a grid: the last frame the picture there moved on.
 #[derive(Debug, Default)]
 pub struct Motion {
@@ -93,21 +100,6 @@ impl Motion {
         self.seen = Some(frame);
     }
 
-    /// Per cell, whether the picture there moved after frame `found` (a
-    /// frame before this run of frames counts as "all moved"), or `None`
-    /// when no frame of a `size` grid was seen.
-    pub fn moved_since(
-        &self,
-        found: u64,
-        size: (usize, usize),
-    ) -> Option<impl Iterator<Item = bool> + '_> {
-        if self.seen.is_none() || self.size != size {
-            return None;
-        }
-        let before = found < self.since;
-        Some(self.last_moved.iter().map(move |&m| before || m > found))
-    }
-
     /// Per cell of a `size` grid, the last frame it moved on, and the first
     /// frame of this run of frames (nothing is known before it); `None` when
     /// no frame of that size was seen.
@@ -134,9 +126,14 @@ mod tests {
         let mut m = Motion::new();
         // 3x1 grid, stride 12 (padding).
         let frame = |a: u8, b: u8, c: u8| [a, a, a, b, b, b, c, c, c, 0, 0, 0];
-        assert!(m.moved_since(0, (3, 1)).is_none(), "nothing seen yet");
+        assert!(m.last_moved((3, 1)).is_none(), "nothing seen yet");
         m.update(&frame(10, 10, 10), 12, (3, 1), 5, 8);
-        let all = |m: &Motion, n| m.moved_since(n, (3, 1)).unwrap().collect::<Vec<_>>();
+        let all = |m: &Motion, n| {
+            let (last, since) = m.last_moved((3, 1)).unwrap();
+            last.iter()
+                .map(|&l| moved_after(l, since, n))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(all(&m, 5), [false; 3], "the first frame moved nothing");
         assert_eq!(
             all(&m, 4),
@@ -155,11 +152,11 @@ mod tests {
         assert_eq!(all(&m, 6), [false; 3], "nothing after 6");
         assert_eq!(m.moved_share(7), 0.0);
         // Another size starts afresh; a reset forgets.
-        assert!(m.moved_since(5, (2, 1)).is_none());
+        assert!(m.last_moved((2, 1)).is_none());
         m.reset();
-        assert!(m.moved_since(5, (3, 1)).is_none());
+        assert!(m.last_moved((3, 1)).is_none());
         // Too short an input: nothing kept, no panic.
         m.update(&[1, 2], 12, (3, 1), 8, 8);
-        assert!(m.moved_since(5, (3, 1)).is_none());
+        assert!(m.last_moved((3, 1)).is_none());
     }
 }
