@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use rbv_core::detect::{Detector, Letterbox, NUM_CLASSES, Regions, Stopper, worn};
 
+use super::worker::wait_until;
+
 /// One frame's detector input.
 pub struct Input {
     /// Packed RGB at the letterbox's placed size.
@@ -88,28 +90,8 @@ impl DetectorThread {
 
     /// Waits on the slots until `done` answers, at most `limit`; `None`
     /// when the time ran out.
-    fn wait_on<R>(
-        &self,
-        limit: Duration,
-        mut done: impl FnMut(&mut Slots) -> Option<R>,
-    ) -> Option<R> {
-        let deadline = Instant::now() + limit;
-        let mut slots = lock(&self.shared.slots);
-        loop {
-            if let Some(r) = done(&mut slots) {
-                return Some(r);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            slots = self
-                .shared
-                .cond
-                .wait_timeout(slots, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+    fn wait_on<R>(&self, limit: Duration, done: impl FnMut(&mut Slots) -> Option<R>) -> Option<R> {
+        wait_until(&self.shared.slots, &self.shared.cond, limit, done)
     }
 
     /// Waits until it has nothing to do (a frame dropped by a flush may

@@ -55,6 +55,32 @@ struct Shared {
     cond: Condvar,
 }
 
+/// Waits on `cond` for `slots` until `done` answers, at most `limit`;
+/// `None` when the time ran out. (The async worker's and the detector
+/// thread's hand-over slots both wait this way.)
+pub fn wait_until<S, R>(
+    slots: &Mutex<S>,
+    cond: &Condvar,
+    limit: Duration,
+    mut done: impl FnMut(&mut S) -> Option<R>,
+) -> Option<R> {
+    let deadline = Instant::now() + limit;
+    let mut guard = slots.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if let Some(r) = done(&mut guard) {
+            return Some(r);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        guard = cond
+            .wait_timeout(guard, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
 fn lock(m: &Mutex<Slots>) -> MutexGuard<'_, Slots> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -101,20 +127,9 @@ impl Worker {
     /// Waits until there is a mask (or an error, or the worker stops), at
     /// most `limit`.
     pub fn wait_latest(&self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        let mut slots = lock(&self.shared.slots);
-        while slots.latest.is_none() && slots.error.is_none() && !slots.stop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            slots = self
-                .shared
-                .cond
-                .wait_timeout(slots, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        wait_until(&self.shared.slots, &self.shared.cond, limit, |s| {
+            (s.latest.is_some() || s.error.is_some() || s.stop).then_some(())
+        });
     }
 
     /// Forgets the mask and any waiting input (after a flush: the old mask
